@@ -1,0 +1,27 @@
+"""Builds the compiled game a `Config` describes."""
+
+import keras
+
+from tf_stackelberg.game.stackelberg_gan import StackelbergGAN
+from tf_stackelberg.models.discriminators import build_discriminator
+from tf_stackelberg.models.generators import build_generator
+
+
+def build_gan(config, data_dim=2):
+  """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope)."""
+  gan = StackelbergGAN(build_generator(config, data_dim),
+                       build_discriminator(config, data_dim),
+                       latent_dim=config.latent_dim, shared_z=config.shared_z,
+                       update_order=config.update_order,
+                       classifier_weight=config.classifier_weight, seed=config.seed,
+                       name="stackelberg_gan")
+
+  def adam():
+    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
+                                 beta_2=config.beta_2)
+
+  gan.compile(g_optimizer=adam(), d_optimizer=adam(),
+              steps_per_execution=config.steps_per_execution,
+              jit_compile=config.jit_compile)
+  gan.build_all([data_dim])
+  return gan

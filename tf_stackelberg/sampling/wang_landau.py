@@ -1,0 +1,660 @@
+"""Adaptive Wang-Landau (SAMC) transition kernel over energy levels.
+
+The kernel samples a flattened version of `pi(z) ~ exp(-E(z))`. The energy
+axis `[E_lo, E_hi]` is cut into `M` bins of equal width `dE`, with the bin of
+an energy given by
+
+```none
+J(E) = clip(floor((E - E_lo) / dE), 0, M - 1)
+```
+
+(energies outside the range fall into the first or last bin). A learned bias
+`theta` (one value per bin) defines the working target
+
+```none
+log pi_theta(z) = -E(z) - theta[J(E(z))] + const.
+```
+
+After every transition the bias of the bin the chain sits in is raised by the
+stochastic-approximation (SAMC) rule
+
+```none
+theta <- theta + gamma_t * (onehot(J(E_t)) - 1 / M),  gamma_t = t0 / max(t0, t),
+```
+
+which pushes the chain out of bins it has visited often. In the limit the bins
+receive equal mass under `pi_theta`, i.e. the chain spends the same time at
+every energy level, and `theta[j]` converges (up to an additive constant) to
+the log mass of bin `j` under `pi`. The update adds zero in total, so the sum
+of a row of `theta` never changes (it stays at the sum of `initial_bias`);
+this pins the additive constant and makes rows of different chains, and
+values at different times, comparable.
+
+Moves inside the working target are made by an ordinary TFP kernel (MALA by
+default) built by `make_inner_kernel_fn(target_log_prob_fn, step_size)`, in
+the manner of TFP's step-size adapters. The step size is adapted on the log
+scale toward a target acceptance probability during the first
+`num_adaptation_steps` steps, with a gain that decays like
+`1 / sqrt(number of windows)`; afterwards it is fixed.
+
+Cost. The inner kernel evaluates the energy (and its gradient, for MALA/HMC)
+once per step at the proposal; the wrapper reads that value back from the
+evaluation instead of evaluating the energy a second time, and verifies the
+value it read against the inner kernel's own target log-density (falling back
+to an explicit evaluation only if the check fails, which does not happen with
+TFP's MALA and random-walk kernels). With HMC inside a compiled graph the
+leapfrog evaluations happen inside a loop whose values cannot be read back;
+the wrapper then evaluates the energy of the new state once (no gradient),
+i.e. one forward pass per `num_leapfrog_steps` gradient evaluations.
+
+Because `theta` and the step size change between steps, the target of the
+inner kernel changes too. Before the next inner step the kernel results cached
+by the inner kernel are brought up to date: the bias is piecewise constant in
+`E`, so the cached gradient of `-E` stays valid and only the cached
+`target_log_prob` is rewritten as `-E - theta_new[J(E)]`; MALA's cached drift
+is linear in the step size and is rescaled when the step changes; a
+`step_size` field stored in the inner results (HMC with
+`store_parameters_in_results=True`) is replaced. The Metropolis-Hastings ratio
+of the next step is therefore the exact one for the current target and step.
+
+Unbiased expectations under `pi` need importance weights
+`w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`
+and `weighted_resample`.
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+__all__ = [
+    'WangLandau',
+    'WangLandauResults',
+    'energy_range_from_warmup',
+    'energy_to_bin',
+    'gain_schedule',
+    'importance_log_weights',
+    'make_mala_kernel',
+    'weighted_resample',
+]
+
+
+class WangLandauResults(
+    collections.namedtuple('WangLandauResults', [
+        'inner_results',
+        'theta',
+        'visit_counts',
+        'energy',
+        'bin_index',
+        'step',
+        'log_step_size',
+        'accept_prob',
+        'window_accept_sum',
+        'window_steps',
+        'num_windows',
+        'seed',
+    ])):
+  """Results of `WangLandau` (all fields are `Tensor`s of fixed shape).
+
+  Attributes:
+    inner_results: results of the inner kernel, kept consistent with the
+      current bias and step size.
+    theta: float bias, `[M]` if shared by all chains else `[chains, M]`.
+    visit_counts: int32 visit histogram over the bins, same shape as `theta`
+      (shared: summed over chains).
+    energy: float `[chains]`, energy of the current state.
+    bin_index: int32 `[chains]`, `J(energy)`.
+    step: int32 scalar, number of transitions made.
+    log_step_size: float scalar, log of the step size the next step will use.
+    accept_prob: float `[chains]`, acceptance probability of the last step.
+    window_accept_sum: float scalar, sum of the chain-mean acceptance
+      probabilities in the current adaptation window.
+    window_steps: int32 scalar, steps in the current adaptation window.
+    num_windows: int32 scalar, number of step-size updates made so far.
+    seed: int32 `[2]`, the stateless seed used by the last step.
+  """
+  __slots__ = ()
+
+
+def gain_schedule(step, t0):
+  """SAMC gain `gamma_t = t0 / max(t0, t)` (1 for `t <= t0`, then `t0 / t`).
+
+  Args:
+    step: int or `Tensor`, the (1-based) index `t` of the transition.
+    t0: positive number, the length of the constant-gain phase.
+
+  Returns:
+    float32 `Tensor` (or float64 if `step` is float64) with the gains.
+  """
+  step = tf.convert_to_tensor(step)
+  dtype = step.dtype if step.dtype.is_floating else tf.float32
+  step = tf.cast(step, dtype)
+  t0 = tf.cast(t0, dtype)
+  return t0 / tf.maximum(t0, step)
+
+
+def energy_to_bin(energy, energy_lo, energy_hi, num_bins):
+  """Bin index `clip(floor((E - E_lo) / dE), 0, M - 1)` as int32.
+
+  Non-finite energies go to the last bin (`+inf` and NaN) or the first
+  (`-inf`), so the index is always valid for a gather.
+  """
+  energy = tf.convert_to_tensor(energy)
+  dtype = energy.dtype
+  lo = tf.cast(energy_lo, dtype)
+  width = (tf.cast(energy_hi, dtype) - lo) / tf.cast(num_bins, dtype)
+  position = tf.math.floor((energy - lo) / width)
+  position = tf.where(tf.math.is_nan(position),
+                      tf.cast(num_bins - 1, dtype), position)
+  position = tf.clip_by_value(position, 0., tf.cast(num_bins - 1, dtype))
+  return tf.cast(position, tf.int32)
+
+
+def energy_range_from_warmup(energies, lower_q=0.01, upper_q=0.99,
+                             margin=0.25):
+  """Chooses `[E_lo, E_hi]` from energies seen in a warm-up run.
+
+  Takes the `lower_q` and `upper_q` quantiles of the finite energies and
+  widens the interval by `margin` times its width on each side: the flattened
+  chain travels further than the unbiased warm-up did, in both directions.
+
+  Args:
+    energies: array-like of energies (any shape), e.g. the trace of a short
+      MALA run.
+    lower_q: lower quantile in `[0, 1)`.
+    upper_q: upper quantile in `(lower_q, 1]`.
+    margin: non-negative widening factor.
+
+  Returns:
+    Python floats `(energy_lo, energy_hi)` with `energy_lo < energy_hi`.
+  """
+  values = np.asarray(energies, np.float64).reshape(-1)
+  values = values[np.isfinite(values)]
+  if values.size == 0:
+    raise ValueError('No finite energies to set the range from.')
+  if not 0. <= lower_q < upper_q <= 1.:
+    raise ValueError('Need 0 <= lower_q < upper_q <= 1.')
+  lo, hi = np.quantile(values, [lower_q, upper_q])
+  span = hi - lo
+  if span <= 0.:
+    span = max(1., abs(lo) * 1e-3)
+  return float(lo - margin * span), float(hi + margin * span)
+
+
+def make_mala_kernel(target_log_prob_fn, step_size):
+  """Default inner kernel: `tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`."""
+  return tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(
+      target_log_prob_fn=target_log_prob_fn, step_size=step_size)
+
+
+def _lookup_bias(theta, bin_index):
+  """`theta[J]` per chain for a shared `[M]` or per-chain `[C, M]` bias."""
+  if theta.shape.rank == 1:
+    return tf.gather(theta, bin_index)
+  return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
+
+
+def _current_field(results, name):
+  """Finds `name` along the path describing the current state, or `None`.
+
+  The path goes through `accepted_results` (Metropolis-Hastings) and
+  `inner_results` (wrappers); `proposed_results` is never followed.
+  """
+  while results is not None:
+    if hasattr(results, name):
+      return getattr(results, name)
+    if hasattr(results, 'accepted_results'):
+      results = results.accepted_results
+    elif hasattr(results, 'inner_results'):
+      results = results.inner_results
+    else:
+      return None
+  return None
+
+
+def _refresh_cached(results, target_log_prob, step_ratio, step_size):
+  """Rewrites the inner kernel's cached values for a new bias / step size."""
+  if not hasattr(results, '_fields'):
+    return results
+  updates = {}
+  if 'accepted_results' in results._fields:
+    updates['accepted_results'] = _refresh_cached(
+        results.accepted_results, target_log_prob, step_ratio, step_size)
+  elif 'inner_results' in results._fields:
+    updates['inner_results'] = _refresh_cached(
+        results.inner_results, target_log_prob, step_ratio, step_size)
+  if 'target_log_prob' in results._fields:
+    old = results.target_log_prob
+    updates['target_log_prob'] = tf.cast(target_log_prob, old.dtype)
+  if 'diffusion_drift' in results._fields:
+    updates['diffusion_drift'] = tf.nest.map_structure(
+        lambda d: d * tf.cast(step_ratio, d.dtype), results.diffusion_drift)
+  if 'step_size' in results._fields and results.step_size is not None:
+    updates['step_size'] = tf.nest.map_structure(
+        lambda s: tf.broadcast_to(tf.cast(step_size, s.dtype), tf.shape(s)),
+        results.step_size)
+  return results._replace(**updates)
+
+
+def _accept_prob(inner_results, like):
+  log_ratio = getattr(inner_results, 'log_accept_ratio', None)
+  if log_ratio is None:
+    return tf.ones_like(like)
+  prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
+  return tf.where(tf.math.is_nan(prob), tf.zeros_like(prob), prob)
+
+
+class WangLandau(tfp.mcmc.TransitionKernel):
+  """Wang-Landau / SAMC flattening of `exp(-E)` around an inner TFP kernel.
+
+  The state is a single `Tensor` `z` of shape `[chains, ...]`; `energy_fn(z)`
+  returns `[chains]` energies. The inner kernel (MALA by default) is rebuilt
+  at every step with the current bias and step size, through
+  `make_inner_kernel_fn(target_log_prob_fn, step_size)`. Examples:
+
+  ```python
+  # MALA (default)
+  kernel = WangLandau(energy_fn, energy_lo=130., energy_hi=210., num_bins=50,
+                      step_size=0.01)
+  # random-walk Metropolis, the step being the proposal scale
+  rwm = lambda fn, s: tfp.mcmc.RandomWalkMetropolis(
+      fn, new_state_fn=tfp.mcmc.random_walk_normal_fn(scale=s))
+  # HMC with three leapfrog steps
+  hmc = lambda fn, s: tfp.mcmc.HamiltonianMonteCarlo(fn, s, 3)
+  ```
+
+  `is_calibrated` is `False`: the chain targets the flattened `pi_theta`,
+  which moreover changes while `theta` adapts. Expectations under
+  `pi ~ exp(-E)` need the self-normalised importance weights
+  `exp(theta[J(E(z))])` (`importance_log_weights`).
+  """
+
+  def __init__(self,
+               energy_fn,
+               energy_lo,
+               energy_hi,
+               num_bins=50,
+               step_size=0.01,
+               make_inner_kernel_fn=make_mala_kernel,
+               shared_bias=True,
+               bias_gain_t0=300.,
+               num_bias_adaptation_steps=None,
+               initial_bias=None,
+               target_accept_prob=0.574,
+               num_adaptation_steps=0,
+               adaptation_window=10,
+               adaptation_rate=1.0,
+               name=None):
+    """Creates the kernel.
+
+    Args:
+      energy_fn: callable `z -> [chains]` energies `E(z)`; must be
+        differentiable for gradient-based inner kernels.
+      energy_lo: lower end `E_lo` of the binned energy range.
+      energy_hi: upper end `E_hi > E_lo`.
+      num_bins: number of bins `M`.
+      step_size: initial step size of the inner kernel (positive).
+      make_inner_kernel_fn: callable `(target_log_prob_fn, step_size) ->
+        TransitionKernel`.
+      shared_bias: if `True` one bias `[M]` is learned by all chains (updated
+        with the chain average of the one-hot visits); else each chain has
+        its own row, `[chains, M]`.
+      bias_gain_t0: `t0` of the gain `gamma_t = t0 / max(t0, t)`.
+      num_bias_adaptation_steps: if not `None`, the bias is frozen after this
+        many steps (the histogram keeps counting).
+      initial_bias: optional initial `theta`, shape `[M]` or `[chains, M]`;
+        zeros by default (only differences between bins matter).
+      target_accept_prob: acceptance probability the step size is tuned to
+        (0.574 is optimal for MALA, about 0.234 for random-walk Metropolis,
+        0.65 for HMC).
+      num_adaptation_steps: the step size is adapted only during the first
+        this many steps; 0 disables adaptation.
+      adaptation_window: steps whose mean acceptance makes one update.
+      adaptation_rate: gain `c` of the update
+        `log h <- log h + c / sqrt(n) * (mean_accept - target)` applied at
+        the end of the `n`-th window.
+      name: optional name prefixed to the ops.
+    """
+    if num_bins < 1:
+      raise ValueError('`num_bins` must be positive.')
+    if not float(energy_hi) > float(energy_lo):
+      raise ValueError('Need `energy_hi > energy_lo`.')
+    if adaptation_window < 1:
+      raise ValueError('`adaptation_window` must be positive.')
+    self._parameters = dict(
+        energy_fn=energy_fn,
+        energy_lo=energy_lo,
+        energy_hi=energy_hi,
+        num_bins=num_bins,
+        step_size=step_size,
+        make_inner_kernel_fn=make_inner_kernel_fn,
+        shared_bias=shared_bias,
+        bias_gain_t0=bias_gain_t0,
+        num_bias_adaptation_steps=num_bias_adaptation_steps,
+        initial_bias=initial_bias,
+        target_accept_prob=target_accept_prob,
+        num_adaptation_steps=num_adaptation_steps,
+        adaptation_window=adaptation_window,
+        adaptation_rate=adaptation_rate,
+        name=name,
+    )
+
+  # ----------------------------------------------------------- properties
+  @property
+  def parameters(self):
+    """`dict` of the constructor arguments."""
+    return self._parameters
+
+  @property
+  def energy_fn(self):
+    return self._parameters['energy_fn']
+
+  @property
+  def energy_lo(self):
+    return self._parameters['energy_lo']
+
+  @property
+  def energy_hi(self):
+    return self._parameters['energy_hi']
+
+  @property
+  def num_bins(self):
+    return self._parameters['num_bins']
+
+  @property
+  def step_size(self):
+    """Initial step size (the current one is in `results.log_step_size`)."""
+    return self._parameters['step_size']
+
+  @property
+  def make_inner_kernel_fn(self):
+    return self._parameters['make_inner_kernel_fn']
+
+  @property
+  def shared_bias(self):
+    return self._parameters['shared_bias']
+
+  @property
+  def bias_gain_t0(self):
+    return self._parameters['bias_gain_t0']
+
+  @property
+  def num_bias_adaptation_steps(self):
+    return self._parameters['num_bias_adaptation_steps']
+
+  @property
+  def target_accept_prob(self):
+    return self._parameters['target_accept_prob']
+
+  @property
+  def num_adaptation_steps(self):
+    return self._parameters['num_adaptation_steps']
+
+  @property
+  def adaptation_window(self):
+    return self._parameters['adaptation_window']
+
+  @property
+  def adaptation_rate(self):
+    return self._parameters['adaptation_rate']
+
+  @property
+  def name(self):
+    return self._parameters['name']
+
+  @property
+  def is_calibrated(self):
+    """`False`: the stationary law is the flattened, adapting `pi_theta`.
+
+    Reweight with `importance_log_weights` for expectations under `pi`.
+    """
+    return False
+
+  # -------------------------------------------------------------- helpers
+  def bin_index(self, energy):
+    """`J(E)` for this kernel's range and bin count."""
+    return energy_to_bin(energy, self.energy_lo, self.energy_hi,
+                         self.num_bins)
+
+  def bin_edges(self):
+    """numpy array of the `M + 1` bin edges."""
+    return np.linspace(float(self.energy_lo), float(self.energy_hi),
+                       self.num_bins + 1)
+
+  def _biased_target(self, theta, evaluated=None):
+    """`z -> -E(z) - theta[J(E(z))]`; records each energy in `evaluated`."""
+
+    def target_log_prob_fn(z):
+      energy = self.energy_fn(z)
+      if evaluated is not None:
+        evaluated.append(energy)
+      bias = _lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
+      return -energy - tf.stop_gradient(bias)
+
+    return target_log_prob_fn
+
+  def _inner_kernel(self, theta, log_step_size, evaluated=None):
+    return self.make_inner_kernel_fn(
+        self._biased_target(theta, evaluated), tf.exp(log_step_size))
+
+  def _energy_of_new_state(self, next_state, inner_results, previous, theta,
+                           evaluated):
+    """Energy of `next_state`, reusing the inner kernel's evaluation."""
+    candidate = evaluated[-1] if evaluated else None
+    if candidate is not None and not tf.executing_eagerly():
+      # Values computed inside a loop of the inner kernel (HMC's leapfrog)
+      # live in another graph and cannot be read here.
+      if candidate.graph is not tf.compat.v1.get_default_graph():
+        candidate = None
+    current_tlp = _current_field(inner_results, 'target_log_prob')
+    if candidate is None or current_tlp is None:
+      return self.energy_fn(next_state)
+    is_accepted = getattr(inner_results, 'is_accepted', None)
+    if is_accepted is None:
+      energy = candidate
+    else:
+      energy = tf.where(is_accepted, candidate, previous.energy)
+    expected = -energy - _lookup_bias(theta, self.bin_index(energy))
+    tol = 1e-4 * (1. + tf.abs(current_tlp))
+    consistent = tf.reduce_all(tf.abs(expected - current_tlp) <= tol)
+    return tf.cond(consistent, lambda: energy,
+                   lambda: self.energy_fn(next_state))
+
+  # ----------------------------------------------------------- interface
+  def one_step(self, current_state, previous_kernel_results, seed=None):
+    """Makes one inner transition, then updates bias and step size.
+
+    Args:
+      current_state: `Tensor` `[chains, ...]`.
+      previous_kernel_results: `WangLandauResults` from `bootstrap_results`
+        or a previous `one_step`.
+      seed: stateless seed (anything `tfp.random.sanitize_seed` accepts).
+
+    Returns:
+      `(next_state, WangLandauResults)`.
+    """
+    with tf.name_scope(self.name or 'wang_landau_one_step'):
+      seed = tfp.random.sanitize_seed(seed)
+      (inner_seed,) = tfp.random.split_seed(seed, n=1, salt='wang_landau')
+      previous = previous_kernel_results
+      theta = previous.theta
+      dtype = theta.dtype
+      num_bins = self.num_bins
+
+      evaluated = []
+      inner_kernel = self._inner_kernel(theta, previous.log_step_size,
+                                        evaluated)
+      next_state, inner_results = inner_kernel.one_step(
+          current_state, previous.inner_results, seed=inner_seed)
+      energy = self._energy_of_new_state(next_state, inner_results, previous,
+                                         theta, evaluated)
+      bin_index = self.bin_index(energy)
+
+      # SAMC bias update.
+      step = previous.step + 1
+      gain = gain_schedule(step, self.bias_gain_t0)
+      gain = tf.cast(gain, dtype)
+      if self.num_bias_adaptation_steps is not None:
+        gain = tf.where(step <= self.num_bias_adaptation_steps, gain,
+                        tf.zeros_like(gain))
+      visits = tf.one_hot(bin_index, num_bins, dtype=dtype)
+      uniform = tf.cast(1. / num_bins, dtype)
+      if self.shared_bias:
+        new_theta = theta + gain * (tf.reduce_mean(visits, axis=0) - uniform)
+        visit_counts = previous.visit_counts + tf.reduce_sum(
+            tf.cast(visits, tf.int32), axis=0)
+      else:
+        new_theta = theta + gain * (visits - uniform)
+        visit_counts = previous.visit_counts + tf.cast(visits, tf.int32)
+
+      # Step-size adaptation on the log scale, window by window.
+      accept_prob = _accept_prob(inner_results, energy)
+      window_sum = previous.window_accept_sum + tf.reduce_mean(accept_prob)
+      window_steps = previous.window_steps + 1
+      window_done = window_steps >= self.adaptation_window
+      adapt = window_done & (step <= self.num_adaptation_steps)
+      num_windows = previous.num_windows + tf.cast(adapt, tf.int32)
+      mean_accept = window_sum / tf.cast(window_steps, dtype)
+      rate = (tf.cast(self.adaptation_rate, dtype) /
+              tf.sqrt(tf.cast(tf.maximum(num_windows, 1), dtype)))
+      log_step_size = previous.log_step_size
+      new_log_step_size = tf.where(
+          adapt,
+          log_step_size + rate * (mean_accept - tf.cast(
+              self.target_accept_prob, dtype)),
+          log_step_size)
+      window_sum = tf.where(window_done, tf.zeros_like(window_sum),
+                            window_sum)
+      window_steps = tf.where(window_done, tf.zeros_like(window_steps),
+                              window_steps)
+
+      # Bring the inner kernel's cache in line with the new target and step.
+      new_tlp = -energy - _lookup_bias(new_theta, bin_index)
+      inner_results = _refresh_cached(
+          inner_results, new_tlp, tf.exp(new_log_step_size - log_step_size),
+          tf.exp(new_log_step_size))
+
+      return next_state, WangLandauResults(
+          inner_results=inner_results,
+          theta=new_theta,
+          visit_counts=visit_counts,
+          energy=energy,
+          bin_index=bin_index,
+          step=step,
+          log_step_size=new_log_step_size,
+          accept_prob=accept_prob,
+          window_accept_sum=window_sum,
+          window_steps=window_steps,
+          num_windows=num_windows,
+          seed=seed)
+
+  def bootstrap_results(self, init_state):
+    """Initial `WangLandauResults` for `init_state` (`[chains, ...]`)."""
+    with tf.name_scope(self.name or 'wang_landau_bootstrap_results'):
+      init_state = tf.convert_to_tensor(init_state)
+      energy = self.energy_fn(init_state)
+      dtype = energy.dtype
+      num_bins = self.num_bins
+      if self._parameters['initial_bias'] is not None:
+        theta = tf.cast(self._parameters['initial_bias'], dtype)
+      elif self.shared_bias:
+        theta = tf.zeros([num_bins], dtype)
+      else:
+        theta = tf.zeros(tf.stack([tf.shape(energy)[0], num_bins]), dtype)
+        if energy.shape[0] is not None:
+          theta = tf.ensure_shape(theta, [energy.shape[0], num_bins])
+      expected_rank = 1 if self.shared_bias else 2
+      if theta.shape.rank != expected_rank:
+        raise ValueError('`initial_bias` must have rank {} (saw shape {}).'
+                         .format(expected_rank, theta.shape))
+      log_step_size = tf.math.log(tf.cast(self.step_size, dtype))
+      return self.refresh_results(
+          init_state,
+          WangLandauResults(
+              inner_results=None,
+              theta=theta,
+              visit_counts=tf.zeros_like(theta, dtype=tf.int32),
+              energy=energy,
+              bin_index=self.bin_index(energy),
+              step=tf.zeros([], tf.int32),
+              log_step_size=log_step_size,
+              accept_prob=tf.zeros_like(energy),
+              window_accept_sum=tf.zeros([], dtype),
+              window_steps=tf.zeros([], tf.int32),
+              num_windows=tf.zeros([], tf.int32),
+              seed=tf.zeros([2], tf.int32)),
+          energy=energy)
+
+  def refresh_results(self, state, results, energy=None):
+    """Recomputes the per-state parts of `results` at `state`.
+
+    Keeps the adaptive quantities (bias, histogram, counters, step size) and
+    re-evaluates the energy, its bin and the inner kernel's cache. Used when
+    the energy function itself changes (e.g. a new generator index in
+    `JointGeneratorKernel`).
+    """
+    state = tf.convert_to_tensor(state)
+    if energy is None:
+      energy = self.energy_fn(state)
+    inner_results = self._inner_kernel(
+        results.theta, results.log_step_size).bootstrap_results(state)
+    return results._replace(inner_results=inner_results, energy=energy,
+                            bin_index=self.bin_index(energy))
+
+
+def _find_wang_landau_results(results):
+  while results is not None:
+    if isinstance(results, WangLandauResults):
+      return results
+    results = getattr(results, 'inner_results', None)
+  return None
+
+
+def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
+  """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
+
+  Args:
+    theta_or_results: a bias `theta` (`[M]` or `[chains, M]`), or kernel
+      results containing `WangLandauResults` (directly or as
+      `inner_results`), whose `theta` and `bin_index` are used.
+    bin_index: int `[chains]` bins of the states; required with a bare
+      `theta`.
+    normalize: if `True` return self-normalised log weights (their
+      `logsumexp` is 0).
+
+  Returns:
+    float `[chains]` log weights.
+  """
+  wl_results = _find_wang_landau_results(theta_or_results)
+  if wl_results is not None:
+    theta = wl_results.theta
+    if bin_index is None:
+      bin_index = wl_results.bin_index
+  else:
+    theta = tf.convert_to_tensor(theta_or_results)
+  if bin_index is None:
+    raise ValueError('`bin_index` is required when passing a bare `theta`.')
+  log_w = _lookup_bias(theta, tf.cast(bin_index, tf.int32))
+  if normalize:
+    log_w = log_w - tf.reduce_logsumexp(log_w)
+  return log_w
+
+
+def weighted_resample(samples, log_weights, num_samples, seed):
+  """Multinomial resampling of `samples` (a nest of `[N, ...]`) by weight.
+
+  Args:
+    samples: `Tensor` or nest of `Tensor`s with a common leading axis `N`.
+    log_weights: float `[N]` (unnormalised) log weights.
+    num_samples: number of draws (with replacement).
+    seed: stateless seed.
+
+  Returns:
+    The nest of `samples` gathered at `num_samples` drawn indices.
+  """
+  seed = tfp.random.sanitize_seed(seed)
+  log_weights = tf.convert_to_tensor(log_weights)
+  index = tf.random.stateless_categorical(
+      log_weights[tf.newaxis], num_samples, seed=seed, dtype=tf.int32)[0]
+  return tf.nest.map_structure(lambda s: tf.gather(s, index), samples)
