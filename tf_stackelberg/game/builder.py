@@ -21,7 +21,11 @@ def build_gan(config, data_dim=2):
                                  beta_2=config.beta_2)
 
   gan.compile(g_optimizer=adam(), d_optimizer=adam(),
-              steps_per_execution=config.steps_per_execution,
-              jit_compile=config.jit_compile)
+              steps_per_execution=config.steps_per_execution, jit_compile=False)
+  # Keras turns XLA off whenever TF op determinism is on, because some XLA ops have no
+  # deterministic kernel on GPU. The game's ops (dense layers, elementwise maps and
+  # reductions) are deterministic under XLA, which is what makes the run both
+  # reproducible and fast, so the setting is applied directly.
+  gan._jit_compile = bool(config.jit_compile)  # pylint: disable=protected-access
   gan.build_all([data_dim])
   return gan

@@ -12,7 +12,7 @@ from tf_stackelberg.game import losses
 from tf_stackelberg.models.generators import select_generator
 
 UPDATE_ORDERS = ("g_first", "d_first", "simultaneous")
-_NO_STEP = tf.int64.max
+_NO_STEP = tf.int64.max  # "no such step"
 
 
 class FirstNonFiniteStep(keras.metrics.Metric):
@@ -256,4 +256,11 @@ class StackelbergGAN(keras.Model):
       self.c_loss_tracker.update_state(c * replicas)
     finite = tf.reduce_all(tf.math.is_finite(tf.stack([g.total, d.total, c])))
     self.nonfinite_tracker.update_state(step, finite)
-    return {m.name: m.result() for m in self.metrics}
+    # The non-finite marker is read from the tracker after `fit` (see
+    # `first_nonfinite_step`), not shown in the progress bar.
+    return {m.name: m.result() for m in self.metrics if m is not self.nonfinite_tracker}
+
+  def first_nonfinite_step(self):
+    """The first step since the last metric reset with a non-finite loss, or None."""
+    step = int(self.nonfinite_tracker.result())
+    return None if step == _NO_STEP else step

@@ -46,22 +46,38 @@ class IndependenceMetropolisResults(
 
 
 class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
-  """Metropolis-Hastings with independent `N(0, I)` proposals.
+  """Metropolis-Hastings with proposals drawn from the generator's prior.
 
-  For a target `log pi(z) = -E(z) = log p0(z) + d_c(G(z))` the log acceptance
-  ratio `log pi(z') - log p0(z') - log pi(z) + log p0(z)` reduces to
-  `d_c(G(z')) - d_c(G(z))`, the discriminator-ratio test of MH-GAN.
+  For a target `log pi(z) = -E(z) = log p0(z) + d_c(G(z))` and proposals
+  `z' ~ p0 = N(0, I)` independent of the current state, the log acceptance
+  ratio `[log pi(z') - log p0(z')] - [log pi(z) - log p0(z)]` reduces to
+  `d_c(G(z')) - d_c(G(z))`: the discriminator-ratio test of MH-GAN
+  (Turner et al., 2019), the Markov-chain form of discriminator rejection
+  sampling (Azadi et al., 2019).
+
+  With `num_generators=K` the state is the list `[k, z]` (`k` int32
+  `[chains]`) and the proposal is the sampling distribution of a
+  `K`-generator model, `k' ~ Uniform{0..K-1}`, `z' ~ N(0, I)`; the uniform
+  factor cancels, so the test is still the discriminator ratio, now between
+  `G_k'(z')` and `G_k(z)`. `target_log_prob_fn` then takes `(k, z)`.
+
+  One forward evaluation of the target (no gradient) per step.
   """
 
-  def __init__(self, target_log_prob_fn, name=None):
+  def __init__(self, target_log_prob_fn, num_generators=None, name=None):
     """Creates the kernel.
 
     Args:
-      target_log_prob_fn: callable `z -> [chains]` log target density (up to
-        a constant).
+      target_log_prob_fn: callable `z -> [chains]` (or `(k, z) -> [chains]`
+        with `num_generators`) log target density, up to a constant.
+      num_generators: `None` for a state `z`, or the number `K >= 1` of
+        generators for a joint state `[k, z]`.
       name: optional name prefixed to the ops.
     """
-    self._parameters = dict(target_log_prob_fn=target_log_prob_fn, name=name)
+    if num_generators is not None and num_generators < 1:
+      raise ValueError('`num_generators` must be positive.')
+    self._parameters = dict(target_log_prob_fn=target_log_prob_fn,
+                            num_generators=num_generators, name=name)
 
   @property
   def parameters(self):
@@ -72,6 +88,10 @@ class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
     return self._parameters['target_log_prob_fn']
 
   @property
+  def num_generators(self):
+    return self._parameters['num_generators']
+
+  @property
   def name(self):
     return self._parameters['name']
 
@@ -79,20 +99,35 @@ class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
   def is_calibrated(self):
     return True
 
+  def _split(self, state):
+    if self.num_generators is None:
+      return None, tf.convert_to_tensor(state)
+    k, z = state
+    return tf.convert_to_tensor(k, tf.int32), tf.convert_to_tensor(z)
+
+  def _log_prob(self, k, z):
+    if k is None:
+      return self.target_log_prob_fn(z)
+    return self.target_log_prob_fn(k, z)
+
   def one_step(self, current_state, previous_kernel_results, seed=None):
     with tf.name_scope(self.name or 'independence_metropolis_one_step'):
       seed = tfp.random.sanitize_seed(seed)
-      proposal_seed, accept_seed = tfp.random.split_seed(
-          seed, n=2, salt='independence_metropolis')
-      current_state = tf.convert_to_tensor(current_state)
-      proposed = tf.random.stateless_normal(
-          tf.shape(current_state), seed=proposal_seed,
-          dtype=current_state.dtype)
-      proposed_tlp = self.target_log_prob_fn(proposed)
+      z_seed, k_seed, accept_seed = tfp.random.split_seed(
+          seed, n=3, salt='independence_metropolis')
+      k, z = self._split(current_state)
+      proposed_z = tf.random.stateless_normal(tf.shape(z), seed=z_seed,
+                                              dtype=z.dtype)
+      proposed_k = None
+      if k is not None:
+        proposed_k = tf.random.stateless_uniform(
+            tf.shape(k), seed=k_seed, minval=0, maxval=self.num_generators,
+            dtype=tf.int32)
+      proposed_tlp = self._log_prob(proposed_k, proposed_z)
       current_tlp = previous_kernel_results.target_log_prob
-      log_accept_ratio = ((proposed_tlp - standard_normal_log_prob(proposed))
-                          - (current_tlp -
-                             standard_normal_log_prob(current_state)))
+      # The proposal density is p0(z) (times a constant over k).
+      log_accept_ratio = ((proposed_tlp - standard_normal_log_prob(proposed_z))
+                          - (current_tlp - standard_normal_log_prob(z)))
       log_accept_ratio = tf.where(tf.math.is_nan(log_accept_ratio),
                                   tf.cast(-float('inf'), proposed_tlp.dtype),
                                   log_accept_ratio)
@@ -100,25 +135,30 @@ class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
           tf.shape(proposed_tlp), seed=accept_seed, dtype=proposed_tlp.dtype))
       is_accepted = log_uniform < log_accept_ratio
       mask = tf.reshape(is_accepted, tf.concat(
-          [tf.shape(is_accepted),
-           tf.ones([tf.rank(current_state) - 1], tf.int32)], axis=0))
-      next_state = tf.where(mask, proposed, current_state)
+          [tf.shape(is_accepted), tf.ones([tf.rank(z) - 1], tf.int32)],
+          axis=0))
+      next_z = tf.where(mask, proposed_z, z)
+      if k is None:
+        next_state, proposed_state = next_z, proposed_z
+      else:
+        next_state = [tf.where(is_accepted, proposed_k, k), next_z]
+        proposed_state = [proposed_k, proposed_z]
       return next_state, IndependenceMetropolisResults(
           target_log_prob=tf.where(is_accepted, proposed_tlp, current_tlp),
           log_accept_ratio=log_accept_ratio,
           is_accepted=is_accepted,
-          proposed_state=proposed,
+          proposed_state=proposed_state,
           seed=seed)
 
   def bootstrap_results(self, init_state):
     with tf.name_scope(self.name or 'independence_metropolis_bootstrap'):
-      init_state = tf.convert_to_tensor(init_state)
-      tlp = self.target_log_prob_fn(init_state)
+      k, z = self._split(init_state)
+      tlp = self._log_prob(k, z)
       return IndependenceMetropolisResults(
           target_log_prob=tlp,
           log_accept_ratio=tf.zeros_like(tlp),
           is_accepted=tf.ones_like(tlp, dtype=tf.bool),
-          proposed_state=init_state,
+          proposed_state=z if k is None else [k, z],
           seed=tf.zeros([2], tf.int32))
 
 
@@ -212,6 +252,16 @@ def make_ddls_kernel(energy_fn, step_size=0.01):
   return UnadjustedLangevin(_negate(energy_fn), step_size=step_size)
 
 
-def make_mh_kernel(energy_fn):
-  """MH-GAN / DRS-style independence sampler for `exp(-E)` with `p0` proposals."""
-  return IndependenceMetropolis(_negate(energy_fn))
+def make_mh_kernel(energy_fn, num_generators=None):
+  """MH-GAN independence sampler for `exp(-E)` with `p0` proposals.
+
+  Args:
+    energy_fn: `z -> [chains]`, or `(z, k) -> [chains]` with
+      `num_generators`.
+    num_generators: if given, the state is `[k, z]` and proposals draw `k`
+      uniformly as well (see `IndependenceMetropolis`).
+  """
+  if num_generators is None:
+    return IndependenceMetropolis(_negate(energy_fn))
+  return IndependenceMetropolis(lambda k, z: -energy_fn(z, k),
+                                num_generators=num_generators)

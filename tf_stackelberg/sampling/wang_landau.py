@@ -318,7 +318,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     """
     if num_bins < 1:
       raise ValueError('`num_bins` must be positive.')
-    if not float(energy_hi) > float(energy_lo):
+    lo_value = tf.get_static_value(tf.convert_to_tensor(energy_lo))
+    hi_value = tf.get_static_value(tf.convert_to_tensor(energy_hi))
+    if (lo_value is not None and hi_value is not None and
+        not float(hi_value) > float(lo_value)):
       raise ValueError('Need `energy_hi > energy_lo`.')
     if adaptation_window < 1:
       raise ValueError('`adaptation_window` must be positive.')
@@ -438,9 +441,18 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return self.make_inner_kernel_fn(
         self._biased_target(theta, evaluated), tf.exp(log_step_size))
 
-  def _energy_of_new_state(self, next_state, inner_results, previous, theta,
-                           evaluated):
-    """Energy of `next_state`, reusing the inner kernel's evaluation."""
+  def _read_energy(self, state, inner_results, theta, evaluated,
+                   previous_energy=None):
+    """Energy of `state`, read back from the inner kernel's own evaluation.
+
+    `evaluated` holds the energies the biased target computed while the inner
+    kernel ran; the last one belongs to the state the kernel proposed (or
+    bootstrapped). For a Metropolis-Hastings inner kernel, rejected chains
+    keep `previous_energy`. The value read is checked against the inner
+    kernel's cached target log-density; if they disagree (an inner kernel
+    that evaluates in another order), or nothing could be read, the energy is
+    evaluated explicitly.
+    """
     candidate = evaluated[-1] if evaluated else None
     if candidate is not None and not tf.executing_eagerly():
       # Values computed inside a loop of the inner kernel (HMC's leapfrog)
@@ -449,17 +461,20 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         candidate = None
     current_tlp = _current_field(inner_results, 'target_log_prob')
     if candidate is None or current_tlp is None:
-      return self.energy_fn(next_state)
+      return self.energy_fn(state)
     is_accepted = getattr(inner_results, 'is_accepted', None)
-    if is_accepted is None:
+    if is_accepted is None or previous_energy is None:
       energy = candidate
     else:
-      energy = tf.where(is_accepted, candidate, previous.energy)
+      energy = tf.where(is_accepted, candidate, previous_energy)
     expected = -energy - _lookup_bias(theta, self.bin_index(energy))
+    current_tlp = tf.cast(current_tlp, expected.dtype)
     tol = 1e-4 * (1. + tf.abs(current_tlp))
-    consistent = tf.reduce_all(tf.abs(expected - current_tlp) <= tol)
-    return tf.cond(consistent, lambda: energy,
-                   lambda: self.energy_fn(next_state))
+    # Equal infinities count as agreement (their difference is NaN).
+    agree = (tf.equal(expected, current_tlp) |
+             (tf.abs(expected - current_tlp) <= tol))
+    return tf.cond(tf.reduce_all(agree), lambda: energy,
+                   lambda: self.energy_fn(state))
 
   # ----------------------------------------------------------- interface
   def one_step(self, current_state, previous_kernel_results, seed=None):
@@ -487,8 +502,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                                         evaluated)
       next_state, inner_results = inner_kernel.one_step(
           current_state, previous.inner_results, seed=inner_seed)
-      energy = self._energy_of_new_state(next_state, inner_results, previous,
-                                         theta, evaluated)
+      energy = self._read_energy(next_state, inner_results, theta, evaluated,
+                                 previous_energy=previous.energy)
       bin_index = self.bin_index(energy)
 
       # SAMC bias update.
@@ -550,24 +565,30 @@ class WangLandau(tfp.mcmc.TransitionKernel):
           seed=seed)
 
   def bootstrap_results(self, init_state):
-    """Initial `WangLandauResults` for `init_state` (`[chains, ...]`)."""
+    """Initial `WangLandauResults` for `init_state` (`[chains, ...]`).
+
+    Costs one evaluation of the energy (with its gradient for MALA/HMC): the
+    inner kernel's bootstrap evaluation is reused for `energy`.
+    """
     with tf.name_scope(self.name or 'wang_landau_bootstrap_results'):
       init_state = tf.convert_to_tensor(init_state)
-      energy = self.energy_fn(init_state)
-      dtype = energy.dtype
+      dtype = init_state.dtype
       num_bins = self.num_bins
+      num_chains = tf.shape(init_state)[0]
       if self._parameters['initial_bias'] is not None:
         theta = tf.cast(self._parameters['initial_bias'], dtype)
       elif self.shared_bias:
         theta = tf.zeros([num_bins], dtype)
       else:
-        theta = tf.zeros(tf.stack([tf.shape(energy)[0], num_bins]), dtype)
-        if energy.shape[0] is not None:
-          theta = tf.ensure_shape(theta, [energy.shape[0], num_bins])
+        theta = tf.zeros(tf.stack([num_chains, num_bins]), dtype)
+        if init_state.shape[0] is not None:
+          theta = tf.ensure_shape(theta, [init_state.shape[0], num_bins])
       expected_rank = 1 if self.shared_bias else 2
       if theta.shape.rank != expected_rank:
         raise ValueError('`initial_bias` must have rank {} (saw shape {}).'
                          .format(expected_rank, theta.shape))
+      chain_zeros = tf.ensure_shape(tf.zeros(tf.shape(init_state)[:1], dtype),
+                                    init_state.shape[:1])
       log_step_size = tf.math.log(tf.cast(self.step_size, dtype))
       return self.refresh_results(
           init_state,
@@ -575,30 +596,39 @@ class WangLandau(tfp.mcmc.TransitionKernel):
               inner_results=None,
               theta=theta,
               visit_counts=tf.zeros_like(theta, dtype=tf.int32),
-              energy=energy,
-              bin_index=self.bin_index(energy),
+              energy=chain_zeros,
+              bin_index=tf.zeros_like(chain_zeros, dtype=tf.int32),
               step=tf.zeros([], tf.int32),
               log_step_size=log_step_size,
-              accept_prob=tf.zeros_like(energy),
+              accept_prob=chain_zeros,
               window_accept_sum=tf.zeros([], dtype),
               window_steps=tf.zeros([], tf.int32),
               num_windows=tf.zeros([], tf.int32),
-              seed=tf.zeros([2], tf.int32)),
-          energy=energy)
+              seed=tf.zeros([2], tf.int32)))
 
-  def refresh_results(self, state, results, energy=None):
+  def refresh_results(self, state, results):
     """Recomputes the per-state parts of `results` at `state`.
 
     Keeps the adaptive quantities (bias, histogram, counters, step size) and
-    re-evaluates the energy, its bin and the inner kernel's cache. Used when
-    the energy function itself changes (e.g. a new generator index in
-    `JointGeneratorKernel`).
+    re-evaluates the energy, its bin and the inner kernel's cache with one
+    evaluation of the energy (the inner kernel's bootstrap). Used when the
+    energy function itself changes, e.g. a new generator index in
+    `JointGeneratorKernel`.
+
+    Args:
+      state: `Tensor` `[chains, ...]`.
+      results: `WangLandauResults` whose adaptive fields are kept (its
+        `inner_results`, `energy` and `bin_index` may be stale or `None`).
+
+    Returns:
+      `WangLandauResults` for `state`.
     """
     state = tf.convert_to_tensor(state)
-    if energy is None:
-      energy = self.energy_fn(state)
+    evaluated = []
     inner_results = self._inner_kernel(
-        results.theta, results.log_step_size).bootstrap_results(state)
+        results.theta, results.log_step_size,
+        evaluated).bootstrap_results(state)
+    energy = self._read_energy(state, inner_results, results.theta, evaluated)
     return results._replace(inner_results=inner_results, energy=energy,
                             bin_index=self.bin_index(energy))
 

@@ -1,0 +1,30 @@
+# `make run`: set up .venv and train the default run (configs/mog_ring.cfg).
+# `make test`: set up .venv and run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+CONFIG ?= configs/mog_ring.cfg
+
+.PHONY: setup run test benchmark clean
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m tf_stackelberg.main --flagfile=$(CONFIG)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+benchmark: $(STAMP)
+	$(PY) tools/benchmark_training.py
+	$(PY) tools/benchmark_sampling.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

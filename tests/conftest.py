@@ -1,0 +1,38 @@
+"""Shared test settings: quiet TensorFlow, small runs, helpers for subprocess runs."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(model_dir, **overrides):
+  """A ring run small enough for a test: a few hundred steps in a few seconds."""
+  from tf_stackelberg.config import Config  # pylint: disable=g-import-not-at-top
+  values = dict(model_dir=str(model_dir), train_steps=200, eval_every=100,
+                steps_per_execution=50, eval_samples=2000)
+  values.update(overrides)
+  return dataclasses.replace(Config(), **values)
+
+
+def run_cli(*args, timeout=600, check=False):
+  """Runs `python -m tf_stackelberg.main ARGS` in a fresh process; returns the result."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run([sys.executable, "-m", "tf_stackelberg.main", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+  if check and result.returncode:
+    raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+  return result
+
+
+@pytest.fixture
+def default_strategy():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.distribute.get_strategy()

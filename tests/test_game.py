@@ -1,0 +1,349 @@
+"""Tests for tf_stackelberg.game.StackelbergGAN: a few training steps on tiny models.
+
+One training step of every update order is compared with the same step rolled by hand
+(`tf.GradientTape` on copies of the models, plain SGD so the update is exactly
+`w - lr * grad`). Further tests cover the reported metrics, sampling and prediction,
+independent latents per generator, detection of non-finite losses and the
+reproducibility of training (latents are a function of the seed and the step only).
+
+Op determinism is switched on for this module (and restored afterwards).
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+
+from tf_stackelberg.config import Config, validate
+from tf_stackelberg.data import make_dataset, ring
+from tf_stackelberg.game import StackelbergGAN, build_gan
+from tf_stackelberg.models import build_discriminator, build_generator
+
+K = 3
+BATCH = 16
+LR = 0.1  # SGD step of the hand-rolled comparison: large enough to matter
+NO_STEP = np.iinfo(np.int64).max
+
+
+@pytest.fixture(scope="module", autouse=True)
+def op_determinism():
+  was_enabled = tf_config.is_op_determinism_enabled()
+  tf.config.experimental.enable_op_determinism()
+  yield
+  if not was_enabled:
+    tf_config.disable_op_determinism()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+  keras.utils.set_random_seed(0)
+
+
+def tiny_config(**changes):
+  values = dict(num_generators=K, generator_hidden=(8,), discriminator_hidden=(16, 8),
+                batch_size=BATCH, dataset_size=64, jit_compile=False,
+                steps_per_execution=1, train_steps=4, eval_every=2, seed=3)
+  values.update(changes)
+  return validate(Config(**values))
+
+
+def real_batches(num_steps, start_step=0, seed=0):
+  return make_dataset(ring(), BATCH, seed=seed, dataset_size=64, start_step=start_step,
+                      num_steps=num_steps)
+
+
+def weights(model):
+  return [v.numpy().copy() for v in model.trainable_variables]
+
+
+def all_weights(gan):
+  return weights(gan.generator) + weights(gan.discriminator)
+
+
+def fit(gan, dataset):
+  return gan.fit(dataset, epochs=1, verbose=0, shuffle=False).history
+
+
+def first_nonfinite_step(gan):
+  """The value of the model's `first_nonfinite_step` metric."""
+  tracker = [m for m in gan.metrics if m.name == "first_nonfinite_step"][0]
+  return int(tracker.result().numpy())
+
+
+# ------------------------------------------------------------------ hand-rolled step
+def d_pass(disc, x):
+  """D on x [..., N, 2] folded to [N', 2]; logits and class logits reshaped back."""
+  lead = x.shape[:-1]
+  logits, classes = disc(tf.reshape(x, [-1, 2]))
+  logits = tf.reshape(logits, lead)
+  if classes is not None:
+    classes = tf.reshape(classes, list(lead) + [-1])
+  return logits, classes
+
+
+def class_ce(classes):
+  """sum_k mean_b -log softmax(C(G_k(z)))[k] for classes [K, B, K]."""
+  log_p = tf.nn.log_softmax(classes, axis=-1)
+  return -tf.add_n([tf.reduce_mean(log_p[k, :, k]) for k in range(classes.shape[0])])
+
+
+def g_objective(gen, disc, z, beta):
+  fake_logits, fake_classes = d_pass(disc, gen(z, training=True))
+  per_generator = tf.reduce_mean(tf.nn.softplus(-fake_logits), axis=1)
+  c = class_ce(fake_classes) if beta else tf.constant(0.0)
+  return tf.reduce_sum(per_generator) + beta * c, per_generator, c
+
+
+def d_objective(disc, real, fakes, beta):
+  real_logits, _ = d_pass(disc, real)
+  fake_logits, fake_classes = d_pass(disc, fakes)
+  real_term = tf.reduce_mean(tf.nn.softplus(-real_logits))
+  fake_terms = tf.reduce_mean(tf.nn.softplus(fake_logits), axis=1)
+  total = tf.reduce_sum(0.5 * (real_term + fake_terms))
+  c = class_ce(fake_classes) if beta else tf.constant(0.0)
+  return total + beta * c, total, real_term, c
+
+
+def sgd(variables, grads):
+  for v, g in zip(variables, grads):
+    v.assign(v - LR * g)
+
+
+def hand_rolled_step(order, gen, disc, real, z, beta):
+  """One step of the game on the models `gen`, `disc` (updated in place).
+
+  Returns the metrics the step should report.
+  """
+  g_vars, d_vars = gen.trainable_variables, disc.trainable_variables
+
+  def g_step():
+    with tf.GradientTape() as tape:
+      objective, per, c = g_objective(gen, disc, z, beta)
+    sgd(g_vars, tape.gradient(objective, g_vars))
+    return per, c
+
+  def d_step():
+    fakes = gen(z, training=True)  # fakes of the current generators
+    with tf.GradientTape() as tape:
+      objective, total, real_term, c = d_objective(disc, real, fakes, beta)
+    sgd(d_vars, tape.gradient(objective, d_vars))
+    return total, real_term, c
+
+  if order == "g_first":
+    per, c = g_step()
+    d_total, real_term, _ = d_step()
+  elif order == "d_first":
+    d_total, real_term, c = d_step()
+    per, _ = g_step()
+  else:
+    with tf.GradientTape(persistent=True) as tape:
+      g_obj, per, c = g_objective(gen, disc, z, beta)
+      fakes = gen(z, training=True)
+      d_obj, d_total, real_term, _ = d_objective(disc, real, fakes, beta)
+    g_grads = tape.gradient(g_obj, g_vars)
+    d_grads = tape.gradient(d_obj, d_vars)
+    del tape
+    sgd(g_vars, g_grads)
+    sgd(d_vars, d_grads)
+  metrics = {"g_loss": float(tf.reduce_sum(per)), "d_loss": float(d_total),
+             "d_real_loss": float(real_term)}
+  metrics.update({f"g_loss_{k}": float(per[k]) for k in range(K)})
+  if beta:
+    metrics["classifier_loss"] = float(c)
+  return metrics
+
+
+@pytest.mark.parametrize("order,beta", [("g_first", 0.0), ("g_first", 0.5),
+                                        ("d_first", 0.5), ("simultaneous", 0.5)])
+def test_one_step_equals_hand_rolled_gradient_step(order, beta):
+  config = tiny_config(update_order=order, classifier_weight=beta)
+  gan = StackelbergGAN(build_generator(config), build_discriminator(config),
+                       latent_dim=2, update_order=order, classifier_weight=beta,
+                       seed=config.seed)
+  gan.compile(g_optimizer=keras.optimizers.SGD(LR), d_optimizer=keras.optimizers.SGD(LR),
+              steps_per_execution=1, jit_compile=False)
+  gan.build_all([2])
+  # Copies of both players with the same weights.
+  gen, disc = build_generator(config), build_discriminator(config)
+  gen(tf.zeros([1, 2]))
+  disc(tf.zeros([1, 2]))
+  gen.set_weights(gan.generator.get_weights())
+  disc.set_weights(gan.discriminator.get_weights())
+  g_before, d_before = weights(gan.generator), weights(gan.discriminator)
+
+  real = next(iter(real_batches(1)))
+  z = gan._latents(BATCH)  # the latents of step 0
+  assert z.shape == (BATCH, 2)
+  expected = hand_rolled_step(order, gen, disc, real, z, beta)
+  logs = gan.train_step(real)  # eager: the step itself, without Keras' loop
+
+  assert int(gan.step.numpy()) == 1
+  for got, want, before in zip(weights(gan.generator), weights(gen), g_before):
+    assert np.abs(want - before).max() > 1e-4  # the step moved this variable
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  for got, want, before in zip(weights(gan.discriminator), weights(disc), d_before):
+    assert np.abs(want - before).max() > 1e-4
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  assert set(expected) <= set(logs)
+  for name, value in expected.items():
+    assert float(logs[name]) == pytest.approx(value, rel=1e-5, abs=1e-6), name
+  assert first_nonfinite_step(gan) == NO_STEP
+
+
+# ------------------------------------------------------------------ metrics
+LOSS_NAMES = {"g_loss", "d_loss", "d_real_loss"} | {f"g_loss_{k}" for k in range(K)}
+
+
+@pytest.mark.parametrize("order", ["g_first", "d_first", "simultaneous"])
+def test_build_gan_trains_with_finite_metrics_and_flags_a_nan_step(order):
+  # Three steps per compiled call: the marker still names the step inside a call.
+  gan = build_gan(tiny_config(update_order=order, steps_per_execution=3))
+  g_before, d_before = weights(gan.generator), weights(gan.discriminator)
+  history = fit(gan, real_batches(3))
+  # The non-finite marker is a metric of the model; the logs may leave it out.
+  assert set(history) - {"first_nonfinite_step"} == LOSS_NAMES
+  assert "first_nonfinite_step" in {m.name for m in gan.metrics}
+  for name in LOSS_NAMES:
+    assert np.isfinite(history[name][0]) and history[name][0] > 0, name
+  # The generator losses add up to the total.
+  assert history["g_loss"][0] == pytest.approx(
+      sum(history[f"g_loss_{k}"][0] for k in range(K)), rel=1e-5)
+  assert first_nonfinite_step(gan) == NO_STEP
+  assert int(gan.step.numpy()) == 3
+  assert int(gan.g_optimizer.iterations.numpy()) == 3
+  for before, after in zip(g_before + d_before, all_weights(gan)):
+    assert not np.allclose(before, after)
+
+  # Steps 3..8 with a NaN in the real batch of step 4 (the middle of the second call).
+  data = np.stack([b.numpy() for b in real_batches(6, start_step=3)])
+  data[1, 3, 0] = np.nan
+  history = fit(gan, tf.data.Dataset.from_tensor_slices(data))
+  assert int(gan.step.numpy()) == 9
+  assert first_nonfinite_step(gan) == 4
+  if hasattr(gan, "first_nonfinite_step"):
+    assert gan.first_nonfinite_step() == 4
+  assert np.isnan(history["d_loss"][0])
+
+
+def test_classifier_head_adds_its_metric():
+  gan = build_gan(tiny_config(classifier_weight=0.1))
+  logs = gan.train_step(next(iter(real_batches(1))))
+  assert set(logs) - {"first_nonfinite_step"} == LOSS_NAMES | {"classifier_loss"}
+  # Untrained head: about log(K) per generator.
+  assert float(logs["classifier_loss"]) == pytest.approx(K * np.log(K), rel=0.3)
+
+
+def test_multi_branch_generator_trains():
+  config = tiny_config(generator="multi_branch", num_generators=1, num_branches=3,
+                       branch_hidden=(8, 8))
+  gan = build_gan(config)
+  logs = gan.train_step(next(iter(real_batches(1))))
+  assert set(logs) - {"first_nonfinite_step"} == {
+      "g_loss", "d_loss", "d_real_loss", "g_loss_0"}
+  assert all(np.isfinite(float(logs[n])) for n in ("g_loss", "d_loss", "d_real_loss"))
+  moving_mean = gan.generator.norms[1].norm.moving_mean.numpy()
+  assert np.abs(moving_mean).max() > 0  # BatchNorm ran in training mode
+
+
+# ------------------------------------------------------------------ latents
+def test_shared_z_feeds_every_generator_the_same_latents():
+  for shared, equal in ((True, True), (False, False)):
+    gan = build_gan(tiny_config(shared_z=shared))
+    # Make all generators identical: any difference then comes from their latents.
+    for v in gan.generator.trainable_variables:
+      v.assign(np.repeat(v.numpy()[:1], K, axis=0))
+    z = gan._latents(BATCH)
+    assert z.shape == ((BATCH, 2) if shared else (K, BATCH, 2))
+    logs = gan.train_step(next(iter(real_batches(1))))
+    losses = [float(logs[f"g_loss_{k}"]) for k in range(K)]
+    kernel = gan.generator.trainable_variables[0].numpy()
+    if equal:
+      np.testing.assert_allclose(losses, losses[0], rtol=1e-6)
+      np.testing.assert_allclose(kernel[1:], kernel[:1].repeat(K - 1, 0), rtol=1e-6)
+    else:
+      assert not np.allclose(z[0], z[1]) and not np.allclose(z[1], z[2])
+      assert len(set(np.round(losses, 6))) == K
+      assert not np.allclose(kernel[0], kernel[1])
+
+
+def test_latents_are_a_function_of_seed_and_step():
+  a, b = build_gan(tiny_config(seed=5)), build_gan(tiny_config(seed=5))
+  other = build_gan(tiny_config(seed=6))
+  for gan in (a, b, other):
+    gan.d_optimizer.iterations.assign(7)
+  z_a, z_b, z_other = a._latents(BATCH), b._latents(BATCH), other._latents(BATCH)
+  np.testing.assert_array_equal(z_a.numpy(), z_b.numpy())
+  assert not np.allclose(z_a, z_other)
+  a.d_optimizer.iterations.assign(8)
+  assert not np.allclose(a._latents(BATCH), z_a)
+  # Standard normal: loose moment check on many draws.
+  many = a._latents(20000).numpy()
+  assert abs(many.mean()) < 0.05 and abs(many.std() - 1.0) < 0.05
+
+
+def test_same_seed_and_steps_give_identical_weights_also_when_resumed():
+  config = tiny_config()
+  a, b = build_gan(config), build_gan(config)
+  b.generator.set_weights(a.generator.get_weights())
+  b.discriminator.set_weights(a.discriminator.get_weights())
+  initial = all_weights(a)
+  fit(a, real_batches(3))
+  # b runs the same steps in two calls, as a resumed run would: its latents come from
+  # the step counter, not from a random state that a new call could reset.
+  fit(b, real_batches(1))
+  fit(b, real_batches(2, start_step=1))
+  assert int(b.step.numpy()) == 3
+  for wa, wb, w0 in zip(all_weights(a), all_weights(b), initial):
+    assert not np.array_equal(wa, w0)
+    np.testing.assert_array_equal(wa, wb)
+
+
+# ------------------------------------------------------------------ sampling
+@pytest.fixture(scope="module")
+def untrained_gan():
+  keras.utils.set_random_seed(1)
+  return build_gan(tiny_config())
+
+
+def test_predict_on_latents_picks_a_generator_per_sample(untrained_gan):
+  z = np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32)
+  out = untrained_gan.predict(z, verbose=0)
+  assert set(out) == {"samples", "generator"}
+  assert out["samples"].shape == (300, 2)
+  assert out["generator"].shape == (300,)
+  assert out["generator"].min() >= 0 and out["generator"].max() < K
+  assert set(np.unique(out["generator"])) == set(range(K))
+  all_outputs = untrained_gan.generator(z).numpy()
+  np.testing.assert_allclose(out["samples"],
+                             all_outputs[out["generator"], np.arange(300)],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_predict_with_k_uses_generator_k(untrained_gan):
+  z = np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32)
+  all_outputs = untrained_gan.generator(z).numpy()
+  for k in range(K):
+    out = untrained_gan.predict({"z": z, "k": np.full(40, k, np.int32)}, verbose=0)
+    np.testing.assert_array_equal(out["generator"], k)
+    np.testing.assert_allclose(out["samples"], all_outputs[k], rtol=1e-5, atol=1e-6)
+  mixed = np.arange(40) % K
+  out = untrained_gan.predict({"z": z, "k": mixed}, verbose=0)
+  np.testing.assert_allclose(out["samples"], all_outputs[mixed, np.arange(40)],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_sample_is_deterministic_in_its_seed(untrained_gan):
+  s1, k1 = untrained_gan.sample(500, tf.constant([4, 2], tf.int64))
+  s2, k2 = untrained_gan.sample(500, tf.constant([4, 2], tf.int64))
+  s3, k3 = untrained_gan.sample(500, tf.constant([4, 3], tf.int64))
+  assert s1.shape == (500, 2) and k1.shape == (500,)
+  np.testing.assert_array_equal(s1.numpy(), s2.numpy())
+  np.testing.assert_array_equal(k1.numpy(), k2.numpy())
+  assert not np.allclose(s1, s3)
+  assert not np.array_equal(k1.numpy(), k3.numpy())
+  assert set(np.unique(k1.numpy())) == set(range(K))
+  assert np.abs(s1.numpy()).max() < 1.0  # tanh outputs
+  # Uniform over generators: counts within 5 standard errors.
+  counts = np.bincount(k1.numpy(), minlength=K)
+  assert np.all(np.abs(counts - 500 / K) < 5 * np.sqrt(500 * (1 / K) * (1 - 1 / K)))

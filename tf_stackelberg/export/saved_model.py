@@ -1,0 +1,72 @@
+"""SavedModel export of a trained generator ensemble for serving.
+
+The exported module has two serving signatures:
+
+* `generate(z, k)`: z float32 `[N, latent_dim]`, k int32 `[N]` -> {'samples': `[N, D]`}:
+  the output of generator k[i] at latent z[i].
+* `sample(n, seed)`: n int32 scalar, seed int64 `[2]` (stateless) ->
+  {'samples': `[n, D]`, 'generator': int32 `[n]`}: the generator index is drawn
+  uniformly and z ~ N(0, I), exactly as `StackelbergGAN.sample`.
+
+Example:
+  loaded = tf.saved_model.load(export_dir)
+  out = loaded.signatures["sample"](n=tf.constant(100), seed=tf.constant([0, 1], tf.int64))
+  out["samples"], out["generator"]
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+SIGNATURES = ("generate", "sample")
+
+
+class ExportError(ValueError):
+  """The export destination cannot be used; the message names the flag."""
+
+
+def export_gan(gan, export_dir, extra_endpoints=None):
+  """Writes `gan`'s generator (and discriminator) as a SavedModel at `export_dir`.
+
+  Args:
+    gan: a built `StackelbergGAN`.
+    export_dir: destination; must not exist yet (an earlier export is never replaced).
+    extra_endpoints: optional dict name -> (fn, input_signature) of further endpoints.
+
+  Returns:
+    `export_dir`.
+  """
+  if tf.io.gfile.exists(export_dir):
+    raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
+                      "another directory (an existing export is never overwritten)")
+  latent = gan.latent_dim
+
+  def generate(z, k):
+    return {"samples": gan.generate(z, k)}
+
+  def sample(n, seed):
+    samples, k = gan.sample(n, seed)
+    return {"samples": samples, "generator": k}
+
+  archive = keras.export.ExportArchive()
+  archive.track(gan.generator)
+  archive.track(gan.discriminator)
+  archive.add_endpoint("generate", generate, input_signature=[
+      tf.TensorSpec([None, latent], tf.float32, name="z"),
+      tf.TensorSpec([None], tf.int32, name="k")])
+  archive.add_endpoint("sample", sample, input_signature=[
+      tf.TensorSpec([], tf.int32, name="n"),
+      tf.TensorSpec([2], tf.int64, name="seed")])
+  for name, (fn, signature) in (extra_endpoints or {}).items():
+    archive.add_endpoint(name, fn, input_signature=signature)
+  # Write next to the destination and rename, so a failed export leaves nothing behind.
+  tmp = export_dir.rstrip("/") + ".tmp-export"
+  if tf.io.gfile.exists(tmp):
+    tf.io.gfile.rmtree(tmp)
+  parent = os.path.dirname(export_dir.rstrip("/"))
+  if parent:
+    tf.io.gfile.makedirs(parent)
+  archive.write_out(tmp, verbose=False)
+  tf.io.gfile.rename(tmp, export_dir)
+  return export_dir
