@@ -283,18 +283,23 @@ def test_latents_are_a_function_of_seed_and_step():
 
 
 def test_same_seed_and_steps_give_identical_weights_also_when_resumed():
-  config = tiny_config()
-  a, b = build_gan(config), build_gan(config)
-  b.generator.set_weights(a.generator.get_weights())
-  b.discriminator.set_weights(a.discriminator.get_weights())
-  initial = all_weights(a)
-  fit(a, real_batches(3))
-  # b runs the same steps in two calls, as a resumed run would: its latents come from
-  # the step counter, not from a random state that a new call could reset.
-  fit(b, real_batches(1))
-  fit(b, real_batches(2, start_step=1))
-  assert int(b.step.numpy()) == 3
-  for wa, wb, w0 in zip(all_weights(a), all_weights(b), initial):
+  """Two runs from the same state (weights, optimizer slots, step counter) end equal,
+  even when the second runs its steps in two calls as a resumed run would: the
+  latents come from (seed, step), not from a random state a new call could reset."""
+  gan = build_gan(tiny_config())
+  state = gan.generator.variables + gan.discriminator.variables
+  state += gan.g_optimizer.variables + gan.d_optimizer.variables
+  initial = [v.numpy().copy() for v in state]
+  start = all_weights(gan)
+  fit(gan, real_batches(3))
+  uninterrupted = all_weights(gan)
+  for v, value in zip(state, initial):  # back to the start (as from a checkpoint)
+    v.assign(value)
+  assert int(gan.step.numpy()) == 0
+  fit(gan, real_batches(1))
+  fit(gan, real_batches(2, start_step=1))
+  assert int(gan.step.numpy()) == 3
+  for wa, wb, w0 in zip(uninterrupted, all_weights(gan), start):
     assert not np.array_equal(wa, w0)
     np.testing.assert_array_equal(wa, wb)
 

@@ -77,6 +77,21 @@ def test_ensemble_dense_init_uses_fan_in_of_one_member():
     assert np.abs(w).max() > 0.9 * limit
 
 
+def test_bias_is_drawn_independently_of_the_kernel():
+  """PyTorch's Linear draws its bias separately from its weight; the bias must not be a
+  copy of the first kernel entries (a seeded Keras initializer reused for both weights
+  returns the same numbers on every call)."""
+  layer = EnsembleDense(num_members=2, units=4)
+  layer.build((None, 3))
+  kernel, bias = layer.kernel.numpy().ravel(), layer.bias.numpy().ravel()
+  assert not np.allclose(bias, kernel[:bias.size])
+  disc = MLPDiscriminator(input_dim=2, hidden=(4,))
+  disc(tf.zeros([1, 2]))
+  dense = disc.trunk[0]
+  kernel, bias = dense.kernel.numpy().ravel(), dense.bias.numpy().ravel()
+  assert not np.allclose(bias, kernel[:bias.size])
+
+
 # ------------------------------------------------------------------ generators
 def numpy_mlp(z, weights, slope=SLOPE):
   """Forward pass of one member: weights = [(W, b), ...], LeakyReLU hidden, tanh out."""

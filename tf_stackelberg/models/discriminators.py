@@ -8,9 +8,9 @@ from tf_stackelberg.models.ensemble import FanInUniform
 
 
 def _dense(units, fan_in, name):
-  init = FanInUniform(fan_in)
-  return keras.layers.Dense(units, kernel_initializer=init, bias_initializer=init,
-                            name=name)
+  # Separate initializer objects: one Keras initializer repeats the same values.
+  return keras.layers.Dense(units, kernel_initializer=FanInUniform(fan_in),
+                            bias_initializer=FanInUniform(fan_in), name=name)
 
 
 class MLPDiscriminator(keras.Model):

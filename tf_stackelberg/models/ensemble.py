@@ -38,10 +38,10 @@ class EnsembleDense(keras.layers.Layer):
 
   def build(self, input_shape):
     fan_in = int(input_shape[-1])
-    init = FanInUniform(fan_in)
-    self.kernel = self.add_weight(name="kernel", initializer=init,
+    # One initializer object per weight: a Keras initializer repeats its values.
+    self.kernel = self.add_weight(name="kernel", initializer=FanInUniform(fan_in),
                                   shape=(self.num_members, fan_in, self.units))
-    self.bias = self.add_weight(name="bias", initializer=init,
+    self.bias = self.add_weight(name="bias", initializer=FanInUniform(fan_in),
                                 shape=(self.num_members, self.units))
 
   def call(self, inputs):

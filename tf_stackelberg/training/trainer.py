@@ -123,7 +123,18 @@ class Run:
     result = metrics_lib.mixture_metrics(
         samples, self.spec.centers, self.spec.std, generator_ids=ids,
         num_generators=self.gan.num_generators)
-    return result, self.scatter(samples, ids)
+    return result, self.scatter(samples, ids, title=self.title())
+
+  def title(self):
+    """Figure title: the model and the step (the plot font is upper case)."""
+    if self.config.generator == "multi_branch":
+      model = f"MULTI-BRANCH ({self.config.num_branches} BRANCHES)"
+    elif self.gan.num_generators == 1:
+      model = "ONE GENERATOR " + "-".join(
+          map(str, (2,) + self.config.generator_hidden + (2,)))
+    else:
+      model = f"{self.gan.num_generators} GENERATORS"
+    return f"{model}, STEP {self.step}"
 
   def scatter(self, samples, ids, title=None):
     real = mixtures.fixed_set(self.spec, _PLOT_REAL, self.config.seed).numpy()

@@ -1,0 +1,413 @@
+"""Tests of the Wang-Landau (SAMC) kernel on targets with known answers.
+
+The main target is the 1-D mixture `0.25 N(-4, 1) + 0.75 N(4, 1)`, whose
+energy `E = -log p` has a barrier of about 6.6 nats between the modes. Its
+bin masses and the biased law `pi_theta ~ p exp(-theta[J(E)])` are computed
+on a fine grid, so the kernel's stationary law can be checked exactly.
+Tolerances are four standard errors, derived from independent chains (exact
+multinomial errors when chains start in the stationary law; the spread of
+per-chain estimates across chains otherwise).
+"""
+
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import unnest
+
+from tf_stackelberg.sampling import wang_landau as wl_lib
+from tf_stackelberg.sampling.wang_landau import WangLandau
+
+tfd = tfp.distributions
+
+WEIGHTS = np.array([0.25, 0.75])
+MEANS = np.array([-4., 4.])
+E_LO, E_HI, NUM_BINS = 1.2, 9.2, 8  # the barrier at z = 0 has E ~ 8.9
+
+INNER_KERNELS = {
+    'mala': wl_lib.make_mala_kernel,
+    'rwm': lambda fn, s: tfp.mcmc.RandomWalkMetropolis(
+        fn, new_state_fn=tfp.mcmc.random_walk_normal_fn(scale=s)),
+    # 0.6 * s with three leapfrog steps avoids the half-period resonance of
+    # step 1 on a unit-variance mode.
+    'hmc': lambda fn, s: tfp.mcmc.HamiltonianMonteCarlo(fn, 0.6 * s, 3),
+}
+
+
+def mixture_energy(dtype=tf.float32):
+  mixture = tfd.MixtureSameFamily(
+      tfd.Categorical(probs=tf.constant(WEIGHTS, dtype)),
+      tfd.Normal(tf.constant(MEANS, dtype), tf.constant([1., 1.], dtype)))
+  return lambda z: -mixture.log_prob(z[..., 0])
+
+
+def gaussian_energy(z):
+  return 0.5 * tf.reduce_sum(tf.square(z), axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def grid():
+  """Fine grid of the mixture: points, densities, bins, spacing."""
+  xs = np.linspace(-12., 12., 240001)
+  density = (WEIGHTS[0] * np.exp(-0.5 * (xs - MEANS[0])**2) +
+             WEIGHTS[1] * np.exp(-0.5 * (xs - MEANS[1])**2)) / np.sqrt(
+                 2 * np.pi)
+  width = (E_HI - E_LO) / NUM_BINS
+  bins = np.clip(np.floor((-np.log(density) - E_LO) / width), 0,
+                 NUM_BINS - 1).astype(int)
+  return xs, density, bins, xs[1] - xs[0]
+
+
+def bin_masses():
+  _, density, bins, dx = grid()
+  return np.bincount(bins, weights=density * dx, minlength=NUM_BINS)
+
+
+def sample_biased_target(theta, num, seed):
+  """Exact draws from `pi_theta ~ p exp(-theta[J])` (grid + jitter)."""
+  xs, density, bins, dx = grid()
+  probs = density * np.exp(-theta[bins])
+  probs /= probs.sum()
+  rng = np.random.default_rng(seed)
+  index = rng.choice(xs.size, size=num, p=probs)
+  return xs[index] + rng.uniform(-dx / 2, dx / 2, size=num)
+
+
+def assert_same_structure_shapes_dtypes(a, b):
+  tf.nest.assert_same_structure(a, b)
+  for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)):
+    x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    assert x.dtype == y.dtype
+    assert x.shape == y.shape
+
+
+# ----------------------------------------------------------------- helpers
+def test_gain_schedule_is_one_then_t0_over_t():
+  gains = wl_lib.gain_schedule(tf.constant([1, 299, 300, 301, 600, 3000]),
+                               300.).numpy()
+  np.testing.assert_allclose(gains, [1., 1., 1., 300. / 301, .5, .1],
+                             rtol=1e-6)
+
+
+def test_energy_to_bin_edges_outliers_and_non_finite():
+  energy = tf.constant([0.99, 1., 1.49, 1.5, 4.99, 5., 7.,
+                        np.nan, np.inf, -np.inf])
+  got = wl_lib.energy_to_bin(energy, 1., 5., 8).numpy()
+  np.testing.assert_array_equal(got, [0, 0, 0, 1, 7, 7, 7, 7, 7, 0])
+  assert got.dtype == np.int32
+
+
+def test_energy_range_from_warmup_quantiles_and_margin():
+  values = np.concatenate([np.arange(101.), [np.nan, np.inf]])
+  lo, hi = wl_lib.energy_range_from_warmup(values, 0.1, 0.9, margin=0.5)
+  assert (lo, hi) == pytest.approx((10. - 40., 90. + 40.))
+  with pytest.raises(ValueError):
+    wl_lib.energy_range_from_warmup([np.nan])
+  with pytest.raises(ValueError):
+    wl_lib.energy_range_from_warmup([1., 2.], 0.9, 0.1)
+
+
+def test_importance_weights_and_resampling_follow_theta():
+  theta = tf.constant([0., np.log(2.), np.log(5.)])
+  bins = tf.constant([0, 1, 2, 2])
+  log_w = wl_lib.importance_log_weights(theta, bins).numpy()
+  np.testing.assert_allclose(np.exp(log_w), [1 / 13, 2 / 13, 5 / 13, 5 / 13],
+                             rtol=1e-6)
+  num = 20000
+  draws = wl_lib.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
+  freq = np.bincount(draws.numpy(), minlength=4) / num
+  p = np.exp(log_w)
+  np.testing.assert_array_less(np.abs(freq - p), 4 * np.sqrt(p * (1 - p) / num))
+  # Same seed, same draws.
+  again = wl_lib.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
+  np.testing.assert_array_equal(draws.numpy(), again.numpy())
+  with pytest.raises(ValueError):
+    wl_lib.importance_log_weights(theta)
+
+
+# -------------------------------------------------------------- structure
+@pytest.mark.parametrize('inner', sorted(INNER_KERNELS))
+@pytest.mark.parametrize('shared_bias', [True, False])
+def test_bootstrap_and_one_step_have_the_same_fixed_structure(inner,
+                                                              shared_bias):
+  energy_fn = mixture_energy()
+  kernel = WangLandau(energy_fn, E_LO, E_HI, num_bins=NUM_BINS,
+                      step_size=0.5, make_inner_kernel_fn=INNER_KERNELS[inner],
+                      shared_bias=shared_bias, num_adaptation_steps=10,
+                      adaptation_window=1)
+  state = tf.constant([[-4.], [-3.], [0.5], [4.5], [5.]])
+  results = kernel.bootstrap_results(state)
+  theta_shape = [NUM_BINS] if shared_bias else [5, NUM_BINS]
+  assert results.theta.shape == theta_shape
+  assert results.visit_counts.shape == theta_shape
+  assert results.visit_counts.dtype == tf.int32
+  for name in ('step', 'window_steps', 'num_windows'):
+    assert getattr(results, name).dtype == tf.int32
+    assert getattr(results, name).shape == []
+  assert results.seed.shape == [2]
+  np.testing.assert_allclose(results.energy, energy_fn(state), rtol=1e-6)
+
+  step = tf.function(kernel.one_step)
+  for i in range(3):
+    new_state, new_results = step(state, results, seed=[i, 7])
+    assert_same_structure_shapes_dtypes(results, new_results)
+    state, results = new_state, new_results
+    # The energy read back from the inner kernel is that of the new state.
+    np.testing.assert_allclose(results.energy, energy_fn(state), rtol=1e-5)
+  assert int(results.step) == 3
+  assert int(tf.reduce_sum(results.visit_counts)) == 15
+  # Eager steps give the same structure too.
+  _, eager_results = kernel.one_step(state, results, seed=[9, 9])
+  assert_same_structure_shapes_dtypes(results, eager_results)
+  # TFP's `unnest` helpers find the inner acceptance ratio.
+  assert unnest.get_innermost(eager_results,
+                              'log_accept_ratio').shape == [5]
+
+
+def test_parameters_copy_and_is_calibrated():
+  energy_fn = mixture_energy()
+  kernel = WangLandau(energy_fn, E_LO, E_HI, num_bins=NUM_BINS, step_size=0.3,
+                      bias_gain_t0=50.)
+  assert kernel.parameters['num_bins'] == NUM_BINS
+  assert kernel.parameters['bias_gain_t0'] == 50.
+  assert set(kernel.parameters) >= {
+      'energy_fn', 'energy_lo', 'energy_hi', 'num_bins', 'step_size',
+      'make_inner_kernel_fn', 'shared_bias', 'bias_gain_t0',
+      'num_bias_adaptation_steps', 'initial_bias', 'target_accept_prob',
+      'num_adaptation_steps', 'adaptation_window', 'adaptation_rate', 'name'}
+  other = kernel.copy(num_bins=4)
+  assert other.num_bins == 4 and other.step_size == 0.3
+  assert not kernel.is_calibrated
+  np.testing.assert_allclose(kernel.bin_edges(),
+                             np.linspace(E_LO, E_HI, NUM_BINS + 1))
+  with pytest.raises(ValueError):
+    WangLandau(energy_fn, 2., 1.)
+
+
+def _run(kernel, state, num_steps, seed, trace_fn):
+  return tfp.mcmc.sample_chain(num_steps, state, kernel=kernel,
+                               trace_fn=trace_fn, seed=seed)
+
+
+def test_same_seed_same_chain_other_seed_other_chain():
+  kernel = WangLandau(mixture_energy(), E_LO, E_HI, num_bins=NUM_BINS,
+                      step_size=0.5, num_adaptation_steps=20)
+  state = tf.fill([8, 1], -4.)
+  run = tf.function(functools.partial(
+      _run, kernel, state, 40, trace_fn=lambda _, r: r.theta))
+  first, second, other = run(seed=[1, 2]), run(seed=[1, 2]), run(seed=[1, 3])
+  np.testing.assert_array_equal(first.all_states, second.all_states)
+  np.testing.assert_array_equal(first.trace, second.trace)
+  assert np.any(first.all_states.numpy() != other.all_states.numpy())
+
+
+def test_eager_function_and_xla_agree():
+  kernel = WangLandau(mixture_energy(tf.float64), E_LO, E_HI,
+                      num_bins=NUM_BINS, step_size=0.5, bias_gain_t0=5.,
+                      num_adaptation_steps=10, adaptation_window=2)
+  state = tf.constant([[-4.5], [-1.], [0.], [3.], [4.]], tf.float64)
+
+  def run():
+    return _run(kernel, state, 12, [5, 6],
+                lambda _, r: (r.theta, r.log_step_size, r.energy))
+
+  outputs = [run(), tf.function(run)(),
+             tf.function(run, jit_compile=True)()]
+  for other in outputs[1:]:
+    for a, b in zip(tf.nest.flatten(outputs[0]), tf.nest.flatten(other)):
+      np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------- stationary behaviour
+@pytest.mark.parametrize('inner', sorted(INNER_KERNELS))
+def test_frozen_bias_leaves_biased_target_invariant(inner):
+  # With the bias frozen the kernel is an ordinary MCMC kernel for
+  # pi_theta; starting from exact draws, the final states of independent
+  # chains are exact draws too, so multinomial errors apply.
+  masses = bin_masses()
+  theta = 0.8 * np.log(masses)  # spreads pi_theta over all bins
+  num_chains = 4000
+  init = sample_biased_target(theta, num_chains, seed=11)
+  kernel = WangLandau(mixture_energy(), E_LO, E_HI, num_bins=NUM_BINS,
+                      step_size=1.0, make_inner_kernel_fn=INNER_KERNELS[inner],
+                      initial_bias=theta.astype(np.float32),
+                      num_bias_adaptation_steps=0)
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        5, tf.constant(init[:, None], tf.float32), kernel=kernel,
+        num_burnin_steps=0, trace_fn=lambda _, r: (r.bin_index, r.theta),
+        seed=[3, 4])
+
+  out = run()
+  final = out.all_states[-1, :, 0].numpy()
+  bins, thetas = (t.numpy() for t in out.trace)
+  np.testing.assert_allclose(thetas[-1], theta, rtol=1e-6, atol=1e-6)
+  assert np.mean(np.abs(final - init)) > 0.1  # the chains did move
+  expected = masses * np.exp(-theta)
+  expected /= expected.sum()
+  freq = np.bincount(bins[-1], minlength=NUM_BINS) / num_chains
+  se = np.sqrt(expected * (1 - expected) / num_chains)
+  np.testing.assert_array_less(np.abs(freq - expected), 4 * se)
+  xs, density, grid_bins, _ = grid()
+  law = density * np.exp(-theta[grid_bins])
+  law /= law.sum()
+  mean = np.sum(law * xs)
+  sd = np.sqrt(np.sum(law * (xs - mean)**2))
+  assert abs(final.mean() - mean) < 4 * sd / np.sqrt(num_chains)
+
+
+NUM_CHAINS, ADAPT_STEPS, FROZEN_STEPS = 64, 1500, 1500
+
+
+@functools.lru_cache(maxsize=None)
+def adaptive_run(inner):
+  """Adaptive phase (bias and step size learn), then a frozen phase."""
+  kernel = WangLandau(mixture_energy(), E_LO, E_HI, num_bins=NUM_BINS,
+                      step_size=1.0, make_inner_kernel_fn=INNER_KERNELS[inner],
+                      bias_gain_t0=100., num_bias_adaptation_steps=ADAPT_STEPS,
+                      num_adaptation_steps=ADAPT_STEPS // 2,
+                      target_accept_prob=0.5)
+  state = tf.fill([NUM_CHAINS, 1], -4.)  # every chain starts in the small mode
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        ADAPT_STEPS + FROZEN_STEPS, state, kernel=kernel,
+        trace_fn=lambda _, r: (r.bin_index, r.theta, r.energy), seed=[1, 2])
+
+  out = run()
+  return (out.all_states[..., 0].numpy(),) + tuple(t.numpy() for t in out.trace)
+
+
+@pytest.mark.parametrize('inner', sorted(INNER_KERNELS))
+def test_bias_flattens_visits_and_reweighting_recovers_moments(inner):
+  states, bins, thetas, _ = adaptive_run(inner)
+  # 1. Flat histogram over the second half of the adaptive phase: per-chain
+  # visit frequencies give the standard error of their mean.
+  late = bins[ADAPT_STEPS // 2:ADAPT_STEPS]
+  per_chain = np.stack([(late == j).mean(0) for j in range(NUM_BINS)], -1)
+  freq = per_chain.mean(0)
+  se = per_chain.std(0, ddof=1) / np.sqrt(NUM_CHAINS)
+  np.testing.assert_array_less(np.abs(freq - 1. / NUM_BINS), 4 * se + 1e-3)
+  # 2. With the bias frozen, chains are independent, and the self-normalised
+  # estimator with weights exp(theta[J]) targets expectations under pi.
+  # Its standard error follows from per-chain sums (delta method).
+  theta = thetas[-1]
+  np.testing.assert_array_equal(thetas[ADAPT_STEPS], theta)
+  frozen_states = states[ADAPT_STEPS:]
+  weights = np.exp(theta[bins[ADAPT_STEPS:]] - theta.max())
+  for f, truth, max_se in ((lambda x: x, WEIGHTS @ MEANS, 0.5),
+                           (lambda x: x**2, 17., 0.5),
+                           (lambda x: (x > 0.).astype(float), 0.75, 0.07)):
+    a = np.sum(weights * f(frozen_states), axis=0)
+    b = np.sum(weights, axis=0)
+    estimate = a.sum() / b.sum()
+    se = np.std(a - estimate * b, ddof=1) / np.sqrt(NUM_CHAINS) / b.mean()
+    assert se < max_se  # the chains did cross between the modes
+    assert abs(estimate - truth) < 4 * se
+
+
+def test_flattening_crosses_the_barrier_that_plain_mala_does_not():
+  states, _, _, energies = adaptive_run('mala')
+  mala = tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(
+      lambda z: -mixture_energy()(z), step_size=1.0)
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        ADAPT_STEPS, tf.fill([NUM_CHAINS, 1], -4.), kernel=mala,
+        trace_fn=lambda _, r: r.accepted_results.target_log_prob,
+        seed=[1, 2])
+
+  out = run()
+  plain_states = out.all_states[..., 0].numpy()
+  plain_energies = -out.trace.numpy()
+  wl_states = states[:ADAPT_STEPS]
+  assert np.mean(np.any(wl_states > 0., axis=0)) > 0.9
+  assert np.mean(np.any(plain_states > 0., axis=0)) < 0.1
+  wl_range = np.ptp(energies[:ADAPT_STEPS])
+  assert wl_range > 2. * np.ptp(plain_energies)
+
+
+def test_per_chain_bias_flattens_each_chain():
+  # Unimodal target: every chain learns its own bias from its own visits.
+  num_chains, num_steps = 16, 3000
+  lo = 0.
+  kernel = WangLandau(gaussian_energy, lo, 4., num_bins=4, step_size=1.0,
+                      shared_bias=False, bias_gain_t0=50.)
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        num_steps, tf.zeros([num_chains, 2]), kernel=kernel,
+        trace_fn=lambda _, r: r.bin_index, seed=[8, 9],
+        return_final_kernel_results=True)
+
+  out = run()
+  late = out.trace.numpy()[num_steps // 2:]
+  per_chain = np.stack([(late == j).mean(0) for j in range(4)], -1)
+  freq = per_chain.mean(0)
+  se = per_chain.std(0, ddof=1) / np.sqrt(num_chains)
+  np.testing.assert_array_less(np.abs(freq - 0.25), 4 * se + 1e-3)
+  theta = out.final_kernel_results.theta.numpy()
+  assert theta.shape == (num_chains, 4)
+  # Rows sum to their initial sum (zero): the update adds zero in total.
+  np.testing.assert_allclose(theta.sum(-1), 0., atol=1e-3)
+  # For a 2-D standard normal, E = |z|^2 / 2 is exponential(1): the bin
+  # masses are e^-j - e^-(j+1) (the last bin takes the tail), and the
+  # learned bias matches their logs up to a constant, chain by chain.
+  masses = np.exp(-np.arange(4.)) - np.append(np.exp(-np.arange(1., 4.)), 0.)
+  centred = theta - theta.mean(-1, keepdims=True)
+  truth = np.log(masses) - np.log(masses).mean()
+  spread = centred.std(0, ddof=1) / np.sqrt(num_chains)
+  np.testing.assert_array_less(np.abs(centred.mean(0) - truth),
+                               4 * spread + 0.05)
+
+
+# ---------------------------------------------------------- step adaptation
+def test_inner_cache_matches_fresh_bootstrap_after_bias_and_step_change():
+  # After every step the bias and the step size change; the cached drift and
+  # log-density of the inner MALA must then be those of a kernel built
+  # afresh with the new values (the forward and reverse proposal densities
+  # of the next MH ratio both use the current step).
+  energy_fn = mixture_energy(tf.float64)
+  kernel = WangLandau(energy_fn, E_LO, E_HI, num_bins=NUM_BINS,
+                      step_size=0.2, bias_gain_t0=10., num_adaptation_steps=50,
+                      adaptation_window=1, adaptation_rate=2.)
+  state = tf.constant([[-4.], [-2.], [1.], [3.5]], tf.float64)
+  results = kernel.bootstrap_results(state)
+  for i in range(6):
+    state, results = kernel.one_step(state, results, seed=[i, 0])
+    fresh = kernel._inner_kernel(results.theta,
+                                 results.log_step_size).bootstrap_results(state)
+    cached = results.inner_results.accepted_results
+    np.testing.assert_allclose(cached.target_log_prob, fresh.target_log_prob,
+                               rtol=1e-10)
+    np.testing.assert_allclose(cached.diffusion_drift[0],
+                               fresh.diffusion_drift[0], rtol=1e-10,
+                               atol=1e-12)
+  assert abs(float(results.log_step_size) - np.log(0.2)) > 1e-3
+
+
+def test_step_size_adapts_toward_target_then_stops():
+  num_chains, adapt_steps = 64, 400
+  kernel = WangLandau(gaussian_energy, 0., 6., num_bins=6, step_size=1e-3,
+                      num_adaptation_steps=adapt_steps, target_accept_prob=0.6)
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        adapt_steps + 200, tf.zeros([num_chains, 5]), kernel=kernel,
+        trace_fn=lambda _, r: (r.log_step_size, r.accept_prob), seed=[2, 5])
+
+  log_steps, accept = (t.numpy() for t in run().trace)
+  assert np.exp(log_steps[-1]) > 100 * 1e-3
+  # Frozen after the adaptation phase (diminishing, then no adaptation).
+  np.testing.assert_array_equal(log_steps[adapt_steps:], log_steps[-1])
+  late = accept[adapt_steps:].mean(-1)
+  se = late.std(ddof=1) / np.sqrt(late.size) * np.sqrt(10.)  # autocorrelation
+  assert abs(late.mean() - 0.6) < max(4 * se, 0.1)
