@@ -45,7 +45,8 @@ def test_table_has_every_configuration(bench, rows):
   assert sorted(configs) == sorted(expected)
   for row in rows:
     assert len(row["round_steps_per_s"]) == 2
-    for key in ("steps_per_s", "worst_steps_per_s", "ms_per_step", "compile_warmup_s"):
+    for key in ("steps_per_s", "worst_steps_per_s", "ms_per_step", "cpu_ms_per_step",
+                "compile_warmup_s"):
       assert math.isfinite(row[key]) and row[key] > 0, (key, row)
     assert row["worst_steps_per_s"] <= row["steps_per_s"]
     assert row["ratio_vs_list"] is not None and row["ratio_vs_list"] > 0

@@ -148,14 +148,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     assert [h["step"] for h in json.load(f)] == [100, 200]
 
 
-@pytest.mark.parametrize("update_order", ["g_first", "simultaneous"])
-def test_short_run_covers_the_ring(tmp_path, default_strategy, update_order):
-  """The reference settings find at least 7 of the 8 modes in a short run."""
-  config = tiny_config(tmp_path / "run", train_steps=SHORT_RUN_STEPS, eval_every=1000,
-                       steps_per_execution=100, eval_samples=10000,
-                       update_order=update_order)
+def test_short_run_covers_the_ring(tmp_path, default_strategy):
+  """The reference settings find at least 7 of the 8 modes in about a minute."""
+  config = tiny_config(tmp_path / "run", train_steps=4000, eval_every=1000,
+                       steps_per_execution=100, eval_samples=10000)
   final = training.train(config, default_strategy)
   assert final["modes"] >= 7, final["mode_histogram"]
-
-
-SHORT_RUN_STEPS = 5000
+  # The generators have started to specialise: most of their mass is near a mode.
+  assert final["high_quality"] > 0.3, final["high_quality"]

@@ -33,6 +33,10 @@ Reading the table:
   ms/step         its inverse.
   worst round     steps/s of the slowest round: far below steps/s means the machine
                   was busy with other work, and that row deserves less trust.
+  cpu ms/step     CPU time of this process (all its threads) per step, best round.
+                  Other processes' load moves it much less than wall time, so when
+                  the machine is shared it is the steadier cost figure: use it to
+                  cross-check ratios of steps/s that look out of line.
   ratio vs list   steps/s of an ensemble row over the list row with the same K and XLA
                   setting (> 1: the ensemble layer is faster). The list baseline runs
                   g_first only, so the simultaneous row's ratio combines the cheaper
@@ -77,7 +81,7 @@ DATASET_SIZE = 8000
 PROJECTED_STEPS = 25000
 SIMULTANEOUS_K = 8
 COLUMNS = ("K", "generator", "XLA", "update", "compile+warmup s", "steps/s", "ms/step",
-           "worst round", "ratio vs list")
+           "worst round", "cpu ms/step", "ratio vs list")
 
 
 class ListMLPGenerator(keras.Model):
@@ -163,19 +167,19 @@ def _check_xla(gan, config):
 
 
 def _timed_fit(gan, config, start_step, num_steps):
-  """Wall seconds of `fit` over exactly `num_steps` fresh batches."""
+  """(wall, process CPU) seconds of `fit` over exactly `num_steps` fresh batches."""
   # Built outside the timed region: drawing the fixed set is not training.
   dataset = mixtures.make_dataset(mixtures.ring(), config.batch_size, config.seed,
                                   dataset_size=DATASET_SIZE, shuffle=False,
                                   start_step=start_step, num_steps=num_steps)
   before = int(gan.step.numpy())
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   gan.fit(dataset, epochs=1, steps_per_epoch=num_steps, shuffle=False, verbose=0)
-  seconds = time.perf_counter() - start
+  seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
   done = int(gan.step.numpy()) - before
   if done != num_steps:  # steps/s would be computed from the wrong count
     raise RuntimeError(f"fit ran {done} steps, expected {num_steps}")
-  return seconds
+  return seconds, cpu_seconds
 
 
 def _plan(ks, xla_settings, simultaneous_k):
@@ -208,9 +212,10 @@ def run_benchmark(ks=(1, 4, 8, 16), steps=2000, warmup=200, steps_per_execution=
     log: optional callable taking a progress string.
 
   Each row has `k`, `generator`, `xla`, `update_order`, `compile_warmup_s`,
-  `steps_per_s` (best round), `ms_per_step`, `worst_steps_per_s`, `round_steps_per_s`
-  (every round, in order), `steps` and `ratio_vs_list` (None where there is no list
-  row with the same K and XLA setting).
+  `steps_per_s` (best round), `ms_per_step`, `worst_steps_per_s`, `cpu_ms_per_step`
+  (best round), `round_steps_per_s` and `round_cpu_ms_per_step` (every round, in
+  order), `steps` and `ratio_vs_list` (None where there is no list row with the same
+  K and XLA setting).
   """
   if rounds <= 0 or steps % rounds:
     raise ValueError(f"steps={steps} must split into rounds={rounds} equal parts")
@@ -236,7 +241,7 @@ def run_benchmark(ks=(1, 4, 8, 16), steps=2000, warmup=200, steps_per_execution=
     _timed_fit(gan, config, 0, warmup)
     row = {"k": k, "generator": generator, "xla": xla, "update_order": update,
            "compile_warmup_s": time.perf_counter() - start, "steps": steps,
-           "round_steps_per_s": []}
+           "round_steps_per_s": [], "round_cpu_ms_per_step": []}
     log(f"warmed up {label(row)} {row['compile_warmup_s']:6.1f} s")
     models.append((gan, config))
     rows.append(row)
@@ -249,14 +254,18 @@ def run_benchmark(ks=(1, 4, 8, 16), steps=2000, warmup=200, steps_per_execution=
     for i in (order if r % 2 == 0 else order[::-1]):
       gan, config = models[i]
       # Later rounds read later batches, as a longer run would.
-      seconds = _timed_fit(gan, config, warmup + r * round_steps, round_steps)
+      seconds, cpu_seconds = _timed_fit(gan, config, warmup + r * round_steps,
+                                        round_steps)
       rows[i]["round_steps_per_s"].append(round_steps / seconds)
-      log(f"round {r + 1}/{rounds} {label(rows[i])} {round_steps / seconds:8.1f} steps/s")
+      rows[i]["round_cpu_ms_per_step"].append(1000.0 * cpu_seconds / round_steps)
+      log(f"round {r + 1}/{rounds} {label(rows[i])} {round_steps / seconds:8.1f} "
+          f"steps/s {1000.0 * cpu_seconds / round_steps:7.2f} cpu ms/step")
 
   for row in rows:
     row["steps_per_s"] = max(row["round_steps_per_s"])
     row["worst_steps_per_s"] = min(row["round_steps_per_s"])
     row["ms_per_step"] = 1000.0 / row["steps_per_s"]
+    row["cpu_ms_per_step"] = min(row["round_cpu_ms_per_step"])
   baseline = {(r["k"], r["xla"]): r["steps_per_s"] for r in rows
               if r["generator"] == "list" and r["update_order"] == "g_first"}
   for row in rows:
@@ -287,7 +296,8 @@ def format_table(rows):
     return (str(row["k"]), row["generator"], "on" if row["xla"] else "off",
             row["update_order"], f"{row['compile_warmup_s']:.1f}",
             f"{row['steps_per_s']:.1f}", f"{row['ms_per_step']:.2f}",
-            f"{row['worst_steps_per_s']:.1f}", "-" if ratio is None else f"{ratio:.2f}")
+            f"{row['worst_steps_per_s']:.1f}", f"{row['cpu_ms_per_step']:.2f}",
+            "-" if ratio is None else f"{ratio:.2f}")
 
   body = [cells(row) for row in rows]
   widths = [max(len(c) for c in column) for column in zip(COLUMNS, *body)]

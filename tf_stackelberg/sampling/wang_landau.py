@@ -284,7 +284,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                target_accept_prob=0.574,
                num_adaptation_steps=0,
                adaptation_window=10,
-               adaptation_rate=1.0,
+               adaptation_rate=3.0,
                name=None):
     """Creates the kernel.
 

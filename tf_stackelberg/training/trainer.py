@@ -18,6 +18,7 @@ latent is a function of (seed, step), so a run restarted from its last checkpoin
 continues exactly as if it had never stopped.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -86,6 +87,14 @@ class Run:
   """
 
   def __init__(self, config, strategy):
+    if config.cpu_replicas > 1 and (config.jit_compile or config.steps_per_execution > 1):
+      # Measured with TF 2.21 / Keras 3.15 on logical CPU devices: XLA clusters cannot
+      # reach the variables of the other logical device, and Keras' multi-step loop
+      # fails with an unfed placeholder inside the distributed iterator's cond. The
+      # distributed test path therefore runs one uncompiled step per call.
+      print("--cpu_replicas > 1: training with --jit_compile=false and "
+            "--steps_per_execution=1 (logical CPU devices support no more).", flush=True)
+      config = dataclasses.replace(config, jit_compile=False, steps_per_execution=1)
     self.config = config
     self.strategy = strategy
     self.spec = mixtures.spec_from_config(config)
