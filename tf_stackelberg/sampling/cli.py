@@ -62,8 +62,10 @@ def sampler_kwargs(config, calibration):
 
 def _jsonable(value):
   if isinstance(value, np.ndarray):
-    return value.tolist()
-  if isinstance(value, (np.floating, np.integer)):
+    return _jsonable(value.tolist()) if value.dtype.kind == "f" else value.tolist()
+  if isinstance(value, (float, np.floating)):
+    return float(value) if np.isfinite(value) else None  # strict JSON has no NaN
+  if isinstance(value, np.integer):
     return value.item()
   if isinstance(value, (list, tuple)):
     return [_jsonable(v) for v in value]
@@ -110,7 +112,7 @@ def sample_run(config, strategy):
   result = sample_latents(
       config.sampler, generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
       config.num_samples, config.mcmc_steps,
-      tf.constant([config.seed, _SAMPLING_SALT], tf.int64),
+      tf.constant([config.seed, _SAMPLING_SALT], tf.int32),
       chunk_steps=max(1, min(config.mcmc_steps, 64)),
       progress_callback=lambda done, total: progress.update(done),
       jit_compile=config.jit_compile, **sampler_kwargs(config, calibration))

@@ -121,11 +121,12 @@ def _current_accepted(results, like):
   return tf.cast(is_accepted, like.dtype)
 
 
-def _generator_accepted(results, like):
-  accepted = getattr(results, 'generator_is_accepted', None)
-  if accepted is None:
-    return tf.zeros_like(like)
-  return tf.cast(accepted, like.dtype)
+def _generator_changed(old_state, new_state, like):
+  """Fraction of chains whose generator index changed (joint states only)."""
+  if not isinstance(new_state, (list, tuple)):
+    return tf.zeros([], like.dtype)
+  return tf.reduce_mean(tf.cast(tf.not_equal(old_state[0], new_state[0]),
+                                like.dtype))
 
 
 class _Compiler(object):
@@ -153,7 +154,7 @@ def _run_steps(kernel, state, results, seed, start, num_steps):
   """`num_steps` transitions in a `tf.while_loop`; traces per step.
 
   Returns `(state, results, energies [steps, chains], accept [steps],
-  generator_accept [steps])`.
+  generator_changed [steps])`.
   """
   energy0 = _current_energy(results)
   dtype = energy0.dtype
@@ -165,13 +166,14 @@ def _run_steps(kernel, state, results, seed, start, num_steps):
   def body(i, state, results, energies, accepts, k_accepts):
     step_seed = tf.random.experimental.stateless_fold_in(
         seed, tf.cast(start + i, seed.dtype))
-    state, results = kernel.one_step(state, results, seed=step_seed)
+    new_state, results = kernel.one_step(state, results, seed=step_seed)
     energy = _current_energy(results)
     energies = energies.write(i, energy)
     accepts = accepts.write(
         i, tf.reduce_mean(_current_accepted(results, energy)))
-    k_accepts = k_accepts.write(
-        i, tf.reduce_mean(_generator_accepted(results, energy)))
+    k_accepts = k_accepts.write(i, _generator_changed(state, new_state,
+                                                      energy))
+    state = new_state
     return i + 1, state, results, energies, accepts, k_accepts
 
   _, state, results, energies, accepts, k_accepts = tf.while_loop(
@@ -313,8 +315,9 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
 
     * `acceptance_rate`: mean acceptance of the latent moves over all steps
       and chains (1 for `'ddls'`, NaN for `'none'`);
-      `acceptance_per_step` `[num_steps]`; `generator_acceptance_rate` (joint
-      generator moves, 0 otherwise).
+      `acceptance_per_step` `[num_steps]`; `generator_acceptance_rate`: mean
+      fraction of chains whose generator index changes in a step (0 unless
+      joint).
     * `energy_trace` `[num_steps]`: mean energy over chains after each step;
       `energy_trace_quantiles` `[num_steps, 3]`: its 5%, 50%, 95% quantiles.
     * `energy_min`, `energy_max`, `energy_q01`, `energy_q99`: over every

@@ -1,0 +1,221 @@
+"""Tests of `sample_latents` on a toy GAN whose latent target is known.
+
+Generators `G_k(z) = z + b_k` and the logit `d(x) = mu . x` give
+`E(z, k) = |z|^2 / 2 - mu . (z + b_k) + const`, so the target is
+`z | k ~ N(mu, I)` and `P(k) ~ exp(mu . b_k)`. Every chain contributes one
+independent final state, so four standard errors of a mean of `n` draws
+(`n` = the Kish effective sample size for importance-resampled output, plus
+the resampling noise) bound the error of each estimate.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_stackelberg.sampling import runner
+from tf_stackelberg.sampling.energy import make_energy_fn
+
+MU = np.array([1., -0.5])
+OFFSETS = np.array([[0., 0.], [1., 0.], [0., 1.]])
+P_K = np.exp(OFFSETS @ MU) / np.exp(OFFSETS @ MU).sum()
+NUM_CHAINS, NUM_STEPS = 1000, 150
+
+
+def toy_gan(counter=None):
+  offsets = tf.constant(OFFSETS, tf.float32)
+  mu = tf.constant(MU, tf.float32)
+
+  def generate_fn(z, k):
+    return z + tf.gather(offsets, k)
+
+  def logit_fn(x):
+    if counter is not None:  # counts latent points passed through D
+      counter.assign_add(tf.shape(x, out_type=tf.int64)[0])
+    return tf.linalg.matvec(x, mu)
+
+  return generate_fn, logit_fn
+
+
+@functools.lru_cache(maxsize=None)
+def toy_run(sampler, joint=True):
+  counter = tf.Variable(0, dtype=tf.int64)
+  generate_fn, logit_fn = toy_gan(counter)
+  result = runner.sample_latents(
+      sampler, generate_fn, logit_fn, latent_dim=2, num_generators=3,
+      num_samples=NUM_CHAINS, num_steps=NUM_STEPS, seed=[1, 2], step_size=0.1,
+      joint=joint, num_bins=10, t0=20., jit_compile=False)
+  return result, int(counter.numpy())
+
+
+def test_samplers_tuple():
+  assert runner.SAMPLERS == ('wl', 'rep', 'ddls', 'mh', 'none')
+
+
+@pytest.mark.parametrize('sampler', runner.SAMPLERS)
+def test_result_structure_and_cost_accounting(sampler):
+  result, counted = toy_run(sampler)
+  assert result.z.shape == (NUM_CHAINS, 2) and result.z.dtype == np.float32
+  assert result.k.shape == (NUM_CHAINS,) and result.k.dtype == np.int32
+  np.testing.assert_allclose(result.x, result.z + OFFSETS[result.k],
+                             rtol=1e-6)
+  energy_fn = make_energy_fn(*toy_gan())
+  np.testing.assert_allclose(result.energy, energy_fn(result.z, result.k),
+                             rtol=1e-5, atol=1e-5)
+  d = result.diagnostics
+  # Every pass through the discriminator is accounted for.
+  assert d['num_energy_evaluations'] == counted
+  steps = 0 if sampler == 'none' else NUM_STEPS
+  for key in ('acceptance_per_step', 'energy_trace'):
+    assert d[key].shape == (steps,)
+  assert d['energy_trace_quantiles'].shape == (steps, 3)
+  assert d['energy_histogram'].shape == (10,)
+  assert d['bin_edges'].shape == (11,)
+  main_steps = steps - d['num_warmup_steps'] if steps else 1
+  assert d['energy_histogram'].sum() == NUM_CHAINS * main_steps
+  assert d['energy_min'] <= d['energy_q01'] <= d['energy_q99'] <= d[
+      'energy_max']
+  for key in ('acceptance_rate', 'ess', 'energy_ess', 'step_size',
+              'energy_min', 'energy_max', 'generator_acceptance_rate'):
+    assert isinstance(d[key], float), key
+  if sampler == 'none':
+    assert np.isnan(d['acceptance_rate'])
+    assert d['num_gradient_evaluations'] == 0
+    return
+  assert 0. < d['acceptance_rate'] <= 1.
+  assert d['generator_acceptance_rate'] > 0.  # the generator index moved
+  np.testing.assert_allclose(d['acceptance_rate'],
+                             d['acceptance_per_step'].mean(), rtol=1e-5)
+  if sampler == 'wl':
+    assert d['theta'].shape == (10,)
+    np.testing.assert_array_equal(d['visit_counts'], d['energy_histogram'])
+    np.testing.assert_allclose(d['bin_edges'][[0, -1]], d['energy_range'],
+                               rtol=1e-6)
+    assert 0 < d['num_warmup_steps'] < NUM_STEPS
+    assert d['step_size'] != 0.1  # adapted
+    assert 1. <= d['ess'] < NUM_CHAINS
+    assert d['num_gradient_evaluations'] == d['num_energy_evaluations']
+  else:
+    assert d['ess'] == NUM_CHAINS
+  if sampler == 'mh':
+    assert d['num_gradient_evaluations'] == 0
+    # One proposal per step (k and z together) plus the bootstrap.
+    assert counted == NUM_CHAINS * (NUM_STEPS + 1)
+
+
+def _tolerance(p_var, ess):
+  # Resampling n = NUM_CHAINS draws from weighted states adds 1 / n.
+  return 4. * np.sqrt(p_var * (1. / ess + 1. / NUM_CHAINS))
+
+
+@pytest.mark.parametrize('sampler', ['wl', 'rep', 'ddls', 'mh'])
+def test_joint_samplers_reach_the_known_target(sampler):
+  result, _ = toy_run(sampler)
+  ess = result.diagnostics['ess']
+  # z | k ~ N(mu, I) whatever k; the ULA variance bias leaves means exact.
+  np.testing.assert_array_less(np.abs(result.z.mean(0) - MU),
+                               _tolerance(1., ess))
+  freq = np.bincount(result.k, minlength=3) / NUM_CHAINS
+  assert np.all(np.abs(freq - P_K) <= _tolerance(P_K * (1 - P_K), ess)), freq
+  # The samples moved toward the target compared with the generator alone.
+  target_mean = MU + P_K @ OFFSETS
+  prior, _ = toy_run('none')
+  assert (np.linalg.norm(result.x.mean(0) - target_mean) <
+          0.25 * np.linalg.norm(prior.x.mean(0) - target_mean))
+
+
+def test_prior_sampler_returns_the_generator_distribution():
+  result, _ = toy_run('none')
+  np.testing.assert_array_less(np.abs(result.z.mean(0)),
+                               4. / np.sqrt(NUM_CHAINS))
+  freq = np.bincount(result.k, minlength=3) / NUM_CHAINS
+  np.testing.assert_array_less(np.abs(freq - 1. / 3),
+                               4. * np.sqrt(2. / 9 / NUM_CHAINS))
+
+
+def test_fixed_generator_chains_keep_a_uniform_generator_index():
+  result, _ = toy_run('wl', joint=False)
+  prior, _ = toy_run('none')
+  ess = result.diagnostics['ess']
+  assert result.diagnostics['generator_acceptance_rate'] == 0.
+  # The weights are normalised per generator: k stays uniform.
+  freq = np.bincount(result.k, minlength=3) / NUM_CHAINS
+  assert np.all(np.abs(freq - 1. / 3) <= _tolerance(2. / 9, ess)), freq
+  np.testing.assert_array_less(np.abs(result.z.mean(0) - MU),
+                               _tolerance(1., ess))
+  # Before resampling the chains kept the generator they were given.
+  assert result.diagnostics['log_weights'].shape == (NUM_CHAINS,)
+  assert set(np.unique(result.k)) <= set(np.unique(prior.k))
+
+
+def _small_run(sampler='wl', **kwargs):
+  generate_fn, logit_fn = toy_gan()
+  settings = dict(latent_dim=2, num_generators=3, num_samples=64,
+                  num_steps=30, seed=[3, 4], step_size=0.1, num_bins=8,
+                  jit_compile=False)
+  settings.update(kwargs)
+  return runner.sample_latents(sampler, generate_fn, logit_fn, **settings)
+
+
+def test_same_seed_same_samples_whatever_the_chunking():
+  calls = []
+  whole = _small_run(num_steps=20, joint=False)
+  chunked = _small_run(num_steps=20, joint=False, chunk_steps=7,
+                       progress_callback=lambda *a: calls.append(a))
+  # Warm-up (4 steps: one chunk) then the Wang-Landau phase in chunks of 7.
+  assert calls == [(4, 20), (11, 20), (18, 20), (20, 20)]
+  for a, b in zip(whole[:4], chunked[:4]):
+    np.testing.assert_array_equal(a, b)
+  for key in ('theta', 'energy_trace', 'acceptance_per_step'):
+    np.testing.assert_array_equal(whole.diagnostics[key],
+                                  chunked.diagnostics[key])
+
+
+def test_same_seed_same_chain_other_seed_other_chain():
+  first, second = _small_run('mh'), _small_run('mh')
+  other = _small_run('mh', seed=[3, 5])
+  for a, b in zip(first[:4], second[:4]):
+    np.testing.assert_array_equal(a, b)
+  assert np.any(other.z != first.z)
+
+
+def test_fixed_energy_range_and_calibration():
+  result = _small_run(energy_range=(-2., 6.), resample=False,
+                      calibration=(2., 0.5))
+  d = result.diagnostics
+  assert d['num_warmup_steps'] == 0
+  np.testing.assert_allclose(d['energy_range'], [-2., 6.])
+  np.testing.assert_allclose(d['bin_edges'], np.linspace(-2., 6., 9),
+                             rtol=1e-6)
+  energy_fn = make_energy_fn(*toy_gan(), calibration=(2., 0.5))
+  np.testing.assert_allclose(result.energy, energy_fn(result.z, result.k),
+                             rtol=1e-5, atol=1e-5)
+  # Without resampling the returned weights still sum to one.
+  np.testing.assert_allclose(np.exp(d['log_weights']).sum(), 1., rtol=1e-5)
+
+
+def test_runs_inside_a_traced_function_and_returns_tensors():
+  generate_fn, logit_fn = toy_gan()
+
+  @tf.function(autograph=False)
+  def sample(seed):
+    result = runner.sample_latents(
+        'rep', generate_fn, logit_fn, latent_dim=2, num_generators=3,
+        num_samples=16, num_steps=5, seed=seed, jit_compile=False)
+    return result.x, result.k, result.diagnostics['acceptance_per_step']
+
+  x, k, acceptance = sample(tf.constant([5, 6]))
+  assert x.shape == (16, 2) and k.shape == (16,)
+  assert acceptance.shape == (5,)
+
+
+def test_invalid_arguments():
+  with pytest.raises(ValueError):
+    _small_run(sampler='hmc')
+  with pytest.raises(ValueError):
+    _small_run(num_steps=0)
+  with pytest.raises(ValueError):
+    _small_run(num_warmup_steps=30)
+  with pytest.raises(ValueError):
+    _small_run(energy_range=(1., 1.))

@@ -1,0 +1,260 @@
+"""Latent MCMC on a deliberately imperfect GAN: sample quality at equal cost.
+
+Trains a GAN on the 25-mode grid (`{-4,-2,0,2,4}^2`, std 0.05) for a short
+time, so that it still puts many samples between the modes and covers them
+unevenly, then draws samples from it with every sampler of
+`tf_stackelberg.sampling.sample_latents`:
+
+  none   the generator alone (z ~ N(0, I), k uniform)
+  mh     MH-GAN: independence Metropolis-Hastings with prior proposals
+  ddls   DDLS: unadjusted Langevin on E(z) = -log p0(z) - d_c(G(z))
+  rep    REP-GAN: MALA on E with the same fixed step
+  wl     Wang-Landau / SAMC flattening around MALA (adaptive step, energy range
+         from a warm-up inside the same budget), importance-resampled
+
+The discriminator logit is calibrated first (logistic fit of held-out real
+against generated logits). Every MCMC sampler runs the same number of chains
+and the same number of transitions, i.e. the same number of G and D
+evaluations (one per chain and step; `evals` counts them, bootstraps and
+warm-up included; the gradient samplers also back-propagate, MH does not).
+
+Table 1 columns:
+  modes        grid modes with at least one high-quality sample (of 25)
+  HQ %         share of samples within 3 std of their nearest mode
+  rev KL       KL of the high-quality mode histogram against uniform
+  E range      1% .. 99% quantiles of the energies visited by the chains
+               (initial states, and the warm-up for wl, included)
+  E width      their difference
+  accept       mean acceptance of the latent moves
+  ess          Kish effective sample size of the importance weights (wl);
+               the number of chains otherwise
+  evals        G and D evaluations, in units of the number of chains
+  time s       wall time of the sampler call, compilation included
+
+Table 2: per-step cost of the Wang-Landau kernel against its inner MALA
+kernel alone, on the same chains and energy, each in the same XLA-compiled
+`tf.while_loop`. Rounds alternate between the two kernels so that outside
+load falls on both alike; the best round of each gives the ms/step, and CPU
+time of this process per step is shown as a cross-check on a shared machine.
+
+Usage (from the repository root):
+  python tools/benchmark_sampling.py            # full run
+  python tools/benchmark_sampling.py --quick    # about two minutes
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tf_stackelberg.config import config as config_lib  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.data import mixtures  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.game import build_gan  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.metrics import mixture_metrics  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.sampling import energy as energy_lib  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.sampling import runner  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
+
+SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--quick', action='store_true',
+                      help='Small run (fewer training steps, chains, steps).')
+  parser.add_argument('--train_steps', type=int, default=None,
+                      help='GAN training steps (default 2000; quick 1000).')
+  parser.add_argument('--num_generators', type=int, default=1)
+  parser.add_argument('--num_samples', type=int, default=None,
+                      help='Chains = samples per sampler (default 10000; '
+                      'quick 2000).')
+  parser.add_argument('--mcmc_steps', type=int, default=None,
+                      help='Transitions per chain (default 640; quick 200).')
+  parser.add_argument('--step_size', type=float, default=0.01)
+  parser.add_argument('--wl_bins', type=int, default=50)
+  parser.add_argument('--wl_t0', type=float, default=300.)
+  parser.add_argument('--joint', action=argparse.BooleanOptionalAction,
+                      default=True)
+  parser.add_argument('--no_calibrate', action='store_true')
+  parser.add_argument('--timing_steps', type=int, default=None,
+                      help='Steps per timing round (default 100; quick 30).')
+  parser.add_argument('--timing_rounds', type=int, default=None,
+                      help='Timing rounds per kernel (default 5; quick 3).')
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--json', default='', help='Also write results here.')
+  args = parser.parse_args(argv)
+  quick = args.quick
+  defaults = dict(train_steps=(1000, 2000), num_samples=(2000, 10000),
+                  mcmc_steps=(200, 640), timing_steps=(30, 100),
+                  timing_rounds=(3, 5))
+  for name, (quick_value, full_value) in defaults.items():
+    if getattr(args, name) is None:
+      setattr(args, name, quick_value if quick else full_value)
+  return args
+
+
+def train_gan(args):
+  """A short training run of a small GAN on the grid (imperfect on purpose)."""
+  config = dataclasses.replace(
+      config_lib.Config(), dataset='grid', generator_output='linear',
+      num_generators=args.num_generators, generator_hidden=(128,),
+      latent_dim=2, train_steps=args.train_steps,
+      eval_every=args.train_steps, steps_per_execution=100, jit_compile=True,
+      seed=args.seed, dataset_size=0)
+  config_lib.validate(config)
+  spec = mixtures.spec_from_config(config)
+  dataset = mixtures.make_dataset(spec, config.batch_size, config.seed,
+                                  dataset_size=config.dataset_size,
+                                  shuffle=config.shuffle, start_step=0,
+                                  num_steps=config.train_steps)
+  gan = build_gan(config)
+  start = time.time()
+  gan.fit(dataset, epochs=1, steps_per_epoch=config.train_steps, verbose=0)
+  return gan, spec, time.time() - start
+
+
+def logit_fn_of(gan):
+  return lambda x: gan.discriminator(x)[0]
+
+
+def calibrate(gan, spec, seed, num=5000):
+  real, _ = mixtures.draw_points(spec, num, tf.constant([seed, 77], tf.int64))
+  fake, _ = gan.sample(num, tf.constant([seed, 78], tf.int32))
+  logit_fn = logit_fn_of(gan)
+  return energy_lib.fit_calibration(logit_fn(real).numpy(),
+                                    logit_fn(fake).numpy())
+
+
+def run_samplers(args, gan, spec, calibration):
+  rows = {}
+  for sampler in SAMPLER_ORDER:
+    start = time.time()
+    result = runner.sample_latents(
+        sampler, gan.generate, logit_fn_of(gan), gan.latent_dim,
+        gan.num_generators, args.num_samples, args.mcmc_steps,
+        seed=tf.constant([args.seed, 1000], tf.int32),
+        step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
+        t0=args.wl_t0, calibration=calibration, jit_compile=True)
+    elapsed = time.time() - start
+    metrics = mixture_metrics(result.x, spec.centers, spec.std)
+    d = result.diagnostics
+    rows[sampler] = dict(
+        modes=metrics['modes'], high_quality=100. * metrics['high_quality'],
+        reverse_kl=metrics['reverse_kl'],
+        energy_q01=d['energy_q01'], energy_q99=d['energy_q99'],
+        energy_min=d['energy_min'], energy_max=d['energy_max'],
+        acceptance=d['acceptance_rate'], ess=d['ess'],
+        evaluations=d['num_energy_evaluations'] / args.num_samples,
+        step_size=d['step_size'], seconds=elapsed)
+  return rows
+
+
+def time_kernels(args, gan, calibration):
+  """Per-step wall and CPU time of WL and of its inner MALA, same chains."""
+  energy = energy_lib.make_energy_fn(gan.generate, logit_fn_of(gan),
+                                     calibration)
+  num_chains = args.num_samples
+
+  def energy_fn(z):
+    return energy(z, tf.zeros([num_chains], tf.int32))
+
+  z0 = tf.random.stateless_normal([num_chains, gan.latent_dim], seed=[3, 3])
+  lo, hi = wl_lib.energy_range_from_warmup(energy_fn(z0).numpy())
+  kernels = {
+      'mala': wl_lib.make_mala_kernel(lambda z: -energy_fn(z),
+                                      args.step_size),
+      'wl': wl_lib.WangLandau(energy_fn, lo, hi, num_bins=args.wl_bins,
+                              step_size=args.step_size,
+                              bias_gain_t0=args.wl_t0,
+                              num_adaptation_steps=args.timing_steps),
+  }
+  loops = {}
+  for name, kernel in kernels.items():
+    def loop(state, results, seed, kernel=kernel):
+      def body(i, state, results):
+        step_seed = tf.random.experimental.stateless_fold_in(seed, i)
+        state, results = kernel.one_step(state, results, seed=step_seed)
+        return i + 1, state, results
+      _, state, results = tf.while_loop(
+          lambda i, *_: i < args.timing_steps, body,
+          (tf.constant(0), state, results),
+          maximum_iterations=args.timing_steps)
+      return state, results
+    loops[name] = (tf.function(loop, jit_compile=True, autograph=False),
+                   kernel.bootstrap_results(z0))
+  best = {name: (float('inf'), float('inf')) for name in kernels}
+  seed = tf.constant([5, 5], tf.int32)
+  for name, (loop, results) in loops.items():  # compile and warm up
+    state, _ = loop(z0, results, seed)
+    state.numpy()
+  for _ in range(args.timing_rounds):
+    for name, (loop, results) in loops.items():
+      wall, cpu = time.perf_counter(), time.process_time()
+      state, _ = loop(z0, results, seed)
+      state.numpy()
+      wall = (time.perf_counter() - wall) / args.timing_steps
+      cpu = (time.process_time() - cpu) / args.timing_steps
+      best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+  return best
+
+
+def print_tables(args, rows, timing, train_seconds, calibration):
+  print('GAN: grid, {} generator(s), {} training steps ({:.0f} s); '
+        'calibration a={:.3f} b={:.3f}'.format(
+            args.num_generators, args.train_steps, train_seconds,
+            *(calibration or (1., 0.))))
+  print('Sampling: {} chains x {} steps, step {}, joint={}, WL bins {} t0 {}'
+        .format(args.num_samples, args.mcmc_steps, args.step_size,
+                args.joint, args.wl_bins, args.wl_t0))
+  print()
+  header = ('| sampler | modes | HQ % | rev KL | E range (1%..99%) | E width '
+            '| accept | ess | evals | time s |')
+  print(header)
+  print('|' + '---|' * (header.count('|') - 1))
+  for name in SAMPLER_ORDER:
+    r = rows[name]
+    print('| {} | {} | {:.1f} | {:.3f} | {:.1f} .. {:.1f} | {:.1f} | {} | '
+          '{:.0f} | {:.0f} | {:.1f} |'.format(
+              name, r['modes'], r['high_quality'], r['reverse_kl'],
+              r['energy_q01'], r['energy_q99'],
+              r['energy_q99'] - r['energy_q01'],
+              '-' if np.isnan(r['acceptance']) else
+              '{:.2f}'.format(r['acceptance']),
+              r['ess'], r['evaluations'], r['seconds']))
+  print()
+  print('| kernel ({} chains, XLA loop of {} steps) | ms/step (best of {}) '
+        '| CPU ms/step | ratio to MALA |'.format(
+            args.num_samples, args.timing_steps, args.timing_rounds))
+  print('|---|---|---|---|')
+  for name in ('mala', 'wl'):
+    wall, cpu = timing[name]
+    print('| {} | {:.2f} | {:.2f} | {:.3f} |'.format(
+        'MALA (inner kernel alone)' if name == 'mala' else
+        'Wang-Landau around MALA', 1e3 * wall, 1e3 * cpu,
+        wall / timing['mala'][0]))
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  gan, spec, train_seconds = train_gan(args)
+  calibration = None if args.no_calibrate else calibrate(gan, spec, args.seed)
+  rows = run_samplers(args, gan, spec, calibration)
+  timing = time_kernels(args, gan, calibration)
+  print_tables(args, rows, timing, train_seconds, calibration)
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(dict(args=vars(args), rows=rows, timing=timing,
+                     calibration=calibration), f, indent=2, default=float)
+
+
+if __name__ == '__main__':
+  main()
