@@ -72,8 +72,8 @@ import tensorflow as tf
 
 from tf_stackelberg.config import Config
 from tf_stackelberg.data import mixtures
-from tf_stackelberg.game import StackelbergGAN, build_gan
-from tf_stackelberg.models import FanInUniform, build_discriminator
+from tf_stackelberg.game import build_gan
+from tf_stackelberg.models import FanInUniform
 # pylint: enable=wrong-import-position
 
 DATA_DIM = 2
@@ -107,14 +107,15 @@ class ListMLPGenerator(keras.Model):
     widths = (latent_dim,) + tuple(hidden)
     layers = []
     for i, width in enumerate(hidden):
-      init = FanInUniform(widths[i])
-      layers += [keras.layers.Dense(width, kernel_initializer=init, bias_initializer=init,
+      layers += [keras.layers.Dense(width, kernel_initializer=FanInUniform(widths[i]),
+                                    bias_initializer=FanInUniform(widths[i]),
                                     name=f"dense_{i}"),
                  keras.layers.LeakyReLU(negative_slope=slope, name=f"leaky_relu_{i}")]
-    init = FanInUniform(widths[-1])
     activation = "tanh" if output_activation == "tanh" else None
+    # One initializer object per weight, as the ensemble layer does.
     layers.append(keras.layers.Dense(output_dim, activation=activation,
-                                     kernel_initializer=init, bias_initializer=init,
+                                     kernel_initializer=FanInUniform(widths[-1]),
+                                     bias_initializer=FanInUniform(widths[-1]),
                                      name="output"))
     return keras.Sequential(layers, name=f"member_{index}")
 
@@ -133,28 +134,11 @@ def _config(k, jit_compile, steps_per_execution, update_order="g_first"):
 
 
 def build_list_gan(config):
-  """A `StackelbergGAN` around `ListMLPGenerator`, compiled as `build_gan` would."""
+  """A `StackelbergGAN` around `ListMLPGenerator`, compiled as `build_gan` does."""
   generator = ListMLPGenerator(config.num_generators, config.generator_hidden, DATA_DIM,
                                config.generator_output, config.leaky_relu_slope,
                                latent_dim=config.latent_dim, name="generator")
-  gan = StackelbergGAN(generator, build_discriminator(config, DATA_DIM),
-                       latent_dim=config.latent_dim, shared_z=config.shared_z,
-                       update_order=config.update_order,
-                       classifier_weight=config.classifier_weight, seed=config.seed,
-                       name="stackelberg_gan")
-
-  def adam():
-    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                 beta_2=config.beta_2)
-
-  gan.compile(g_optimizer=adam(), d_optimizer=adam(),
-              steps_per_execution=config.steps_per_execution, jit_compile=False)
-  # As in `build_gan`: Keras refuses XLA while op determinism is on, so the setting
-  # is applied after `compile`; otherwise this baseline would run without XLA where
-  # the ensemble runs with it.
-  gan._jit_compile = bool(config.jit_compile)  # pylint: disable=protected-access
-  gan.build_all([DATA_DIM])
-  return gan
+  return build_gan(config, DATA_DIM, generator=generator)
 
 
 def _check_xla(gan, config):

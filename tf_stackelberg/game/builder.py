@@ -7,9 +7,18 @@ from tf_stackelberg.models.discriminators import build_discriminator
 from tf_stackelberg.models.generators import build_generator
 
 
-def build_gan(config, data_dim=2):
-  """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope)."""
-  gan = StackelbergGAN(build_generator(config, data_dim),
+def build_gan(config, data_dim=2, generator=None):
+  """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope).
+
+  Args:
+    config: the `Config`.
+    data_dim: dimension of the data points.
+    generator: optional generator model to use instead of the one `config` names
+      (e.g. a baseline implementation with the same interface).
+  """
+  if generator is None:
+    generator = build_generator(config, data_dim)
+  gan = StackelbergGAN(generator,
                        build_discriminator(config, data_dim),
                        latent_dim=config.latent_dim, shared_z=config.shared_z,
                        update_order=config.update_order,
