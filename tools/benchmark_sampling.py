@@ -74,6 +74,8 @@ def parse_args(argv=None):
   parser.add_argument('--train_steps', type=int, default=None,
                       help='GAN training steps (default 2000; quick 1000).')
   parser.add_argument('--num_generators', type=int, default=1)
+  parser.add_argument('--generator_hidden', default='128',
+                      help='Hidden widths of the generator, comma-separated.')
   parser.add_argument('--num_samples', type=int, default=None,
                       help='Chains = samples per sampler (default 10000; '
                       'quick 2000).')
@@ -106,7 +108,8 @@ def train_gan(args):
   """A short training run of a small GAN on the grid (imperfect on purpose)."""
   config = dataclasses.replace(
       config_lib.Config(), dataset='grid', generator_output='linear',
-      num_generators=args.num_generators, generator_hidden=(128,),
+      num_generators=args.num_generators,
+      generator_hidden=tuple(int(w) for w in args.generator_hidden.split(',')),
       latent_dim=2, train_steps=args.train_steps,
       eval_every=args.train_steps, steps_per_execution=100, jit_compile=True,
       seed=args.seed, dataset_size=0)

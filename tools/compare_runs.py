@@ -46,6 +46,24 @@ def train(config_path, seed, model_dir, extra_flags):
     return json.load(f)
 
 
+def read_metrics(model_dir, at_step=0):
+  """The final metrics of a run, or its evaluation at `at_step` (no per-generator
+  table then)."""
+  with open(os.path.join(model_dir, "metrics.json")) as f:
+    final = json.load(f)
+  if not at_step:
+    return final
+  with open(os.path.join(model_dir, "eval_history.json")) as f:
+    history = {h["step"]: h for h in json.load(f)}
+  if at_step not in history:
+    raise SystemExit(f"{model_dir} has no evaluation at step {at_step}")
+  entry = history[at_step]
+  return {"step": at_step, "modes": entry["modes"],
+          "num_modes_total": final["num_modes_total"],
+          "high_quality": entry["high_quality"], "reverse_kl": entry["reverse_kl"],
+          "steps_per_second": entry.get("steps_per_second")}
+
+
 def single_mode_generators(metrics):
   """How many generators put their high-quality samples on exactly one mode."""
   rows = metrics.get("per_generator") or []
@@ -53,11 +71,11 @@ def single_mode_generators(metrics):
 
 
 def format_table(rows):
-  header = (f"{'config':<22} {'seed':>4} {'modes':>7} {'HQ %':>6} {'rev KL':>7} "
-            f"{'1-mode G':>9} {'steps/s':>8}")
+  header = (f"{'config':<22} {'seed':>4} {'steps':>6} {'modes':>7} {'HQ %':>6} "
+            f"{'rev KL':>7} {'1-mode G':>9} {'steps/s':>8}")
   lines = [header, "-" * len(header)]
   for row in rows:
-    lines.append(f"{row['config']:<22} {row['seed']:>4} {row['modes']:>7} "
+    lines.append(f"{row['config']:<22} {row['seed']:>4} {row['steps']:>6} {row['modes']:>7} "
                  f"{row['hq']:>6.1f} {row['kl']:>7.3f} {row['single']:>9} "
                  f"{row['speed']:>8}")
   return "\n".join(lines)
@@ -69,6 +87,11 @@ def main():
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--out_dir", default="runs/compare")
   parser.add_argument("--figure", default="", help="side-by-side PNG of the first seed")
+  parser.add_argument("--read_only", action="store_true",
+                      help="only read the metrics.json of finished runs")
+  parser.add_argument("--at_step", type=int, default=0,
+                      help="with --read_only: report the evaluation at this step "
+                      "(from eval_history.json) instead of the end of training")
   parser.add_argument("--flags", default="", help="extra flags for every run, "
                       "space separated (e.g. '--train_steps=5000')")
   args = parser.parse_args()
@@ -79,18 +102,22 @@ def main():
     per_seed = []
     for seed in seeds:
       model_dir = os.path.join(args.out_dir, f"{_name(config_path)}_seed{seed}")
-      metrics = train(config_path, seed, model_dir, args.flags.split())
+      if args.read_only:
+        metrics = read_metrics(model_dir, args.at_step)
+      else:
+        metrics = train(config_path, seed, model_dir, args.flags.split())
       single, total = single_mode_generators(metrics)
+      single = f"{single}/{total}" if total else "-"
       speed = metrics.get("steps_per_second")
       per_seed.append(metrics)
-      rows.append({"config": _name(config_path), "seed": seed,
+      rows.append({"config": _name(config_path), "seed": seed, "steps": metrics["step"],
                    "modes": f"{metrics['modes']}/{metrics['num_modes_total']}",
                    "hq": 100 * metrics["high_quality"], "kl": metrics["reverse_kl"],
-                   "single": f"{single}/{total}",
+                   "single": single,
                    "speed": "-" if speed is None else f"{speed:.1f}"})
       if seed == seeds[0]:
         figures.append(os.path.join(model_dir, "samples.png"))
-    rows.append({"config": _name(config_path), "seed": "mean",
+    rows.append({"config": _name(config_path), "seed": "mean", "steps": "",
                  "modes": f"{np.mean([m['modes'] for m in per_seed]):.2f}",
                  "hq": 100 * np.mean([m["high_quality"] for m in per_seed]),
                  "kl": float(np.mean([m["reverse_kl"] for m in per_seed])),

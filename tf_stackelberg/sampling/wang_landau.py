@@ -473,9 +473,6 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     # Equal infinities count as agreement (their difference is NaN).
     agree = (tf.equal(expected, current_tlp) |
              (tf.abs(expected - current_tlp) <= tol))
-    import os
-    if os.environ.get('VAR_A'):
-      return energy
     return tf.cond(tf.reduce_all(agree), lambda: energy,
                    lambda: self.energy_fn(state))
 
@@ -518,15 +515,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                         tf.zeros_like(gain))
       visits = tf.one_hot(bin_index, num_bins, dtype=dtype)
       uniform = tf.cast(1. / num_bins, dtype)
-      import os
-      if os.environ.get('VAR_B'):
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(bin_index), bin_index, num_bins)
-        new_theta = theta + gain * (tf.cast(counts, dtype) / tf.cast(tf.shape(bin_index)[0], dtype) - uniform)
-        visit_counts = previous.visit_counts + counts
-      elif os.environ.get('VAR_C'):
-        new_theta = theta
-        visit_counts = previous.visit_counts
-      elif self.shared_bias:
+      if self.shared_bias:
         new_theta = theta + gain * (tf.reduce_mean(visits, axis=0) - uniform)
         visit_counts = previous.visit_counts + tf.reduce_sum(
             tf.cast(visits, tf.int32), axis=0)
