@@ -42,6 +42,7 @@ evaluation (also in joint mode). Returning `x` costs one more pass of `G`
 """
 
 import collections
+import functools
 import time
 
 import numpy as np
@@ -55,6 +56,7 @@ from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import WangLandauResults
+from tf_stackelberg.sampling.wang_landau import bias_at
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
 
 __all__ = [
@@ -150,11 +152,55 @@ class _Compiler(object):
     return self._cache[key]
 
 
-def _run_steps(kernel, state, results, seed, start, num_steps):
+_Reservoir = collections.namedtuple('_Reservoir',
+                                    ['log_total', 'state', 'energy'])
+
+
+def _empty_reservoir(state, energy):
+  return _Reservoir(tf.fill(tf.shape(energy), tf.constant(-np.inf,
+                                                          energy.dtype)),
+                    state, energy)
+
+
+def _select_rows(take, new, old):
+  take = tf.reshape(take, tf.concat(
+      [tf.shape(take), tf.ones([tf.rank(new) - 1], tf.int32)], axis=0))
+  return tf.where(take, new, old)
+
+
+def _reservoir_update(reservoir, state, energy, log_weight, seed):
+  """Weighted reservoir of size one per chain.
+
+  After the update, the kept state is any one of the states offered so far
+  with probability proportional to its weight, and `log_total` is the log of
+  the summed weights (Chao's scheme: keep the new state with probability
+  `w_t / W_t`).
+  """
+  log_total = tf.reduce_logsumexp(
+      tf.stack([reservoir.log_total, log_weight]), axis=0)
+  prob = tf.where(tf.math.is_finite(log_total),
+                  tf.exp(log_weight - log_total), tf.zeros_like(log_total))
+  take = tf.random.stateless_uniform(tf.shape(prob), seed=seed,
+                                     dtype=prob.dtype) < prob
+  return _Reservoir(
+      log_total,
+      tf.nest.map_structure(functools.partial(_select_rows, take), state,
+                            reservoir.state),
+      tf.where(take, energy, reservoir.energy))
+
+
+def _run_steps(kernel, state, results, seed, start, num_steps,
+               reservoir=None, collect_from=None, bias_fn=None):
   """`num_steps` transitions in a `tf.while_loop`; traces per step.
 
+  With a `reservoir` (Wang-Landau only), every state of a step whose index
+  (counted from the start of the phase) is at least `collect_from` is
+  offered to the chain's weighted reservoir with weight
+  `exp(bias_fn(theta, E))`, `theta` being the bias the state was drawn
+  under.
+
   Returns `(state, results, energies [steps, chains], accept [steps],
-  generator_changed [steps])`.
+  generator_changed [steps], reservoir)`.
   """
   energy0 = _current_energy(results)
   dtype = energy0.dtype
@@ -163,25 +209,36 @@ def _run_steps(kernel, state, results, seed, start, num_steps):
   accepts = tf.TensorArray(dtype, size=num_steps, element_shape=[])
   k_accepts = tf.TensorArray(dtype, size=num_steps, element_shape=[])
 
-  def body(i, state, results, energies, accepts, k_accepts):
+  def body(i, state, results, energies, accepts, k_accepts, reservoir):
+    step = start + i
     step_seed = tf.random.experimental.stateless_fold_in(
-        seed, tf.cast(start + i, seed.dtype))
-    new_state, results = kernel.one_step(state, results, seed=step_seed)
-    energy = _current_energy(results)
+        seed, tf.cast(step, seed.dtype))
+    new_state, new_results = kernel.one_step(state, results, seed=step_seed)
+    energy = _current_energy(new_results)
     energies = energies.write(i, energy)
     accepts = accepts.write(
-        i, tf.reduce_mean(_current_accepted(results, energy)))
+        i, tf.reduce_mean(_current_accepted(new_results, energy)))
     k_accepts = k_accepts.write(i, _generator_changed(state, new_state,
                                                       energy))
-    state = new_state
-    return i + 1, state, results, energies, accepts, k_accepts
+    if reservoir:
+      log_weight = bias_fn(_find_wl(results).theta, energy)
+      log_weight = tf.where(step >= collect_from, log_weight,
+                            tf.fill(tf.shape(log_weight),
+                                    tf.constant(-np.inf, dtype)))
+      reservoir = _reservoir_update(
+          reservoir, new_state, energy, log_weight,
+          tf.random.experimental.stateless_fold_in(step_seed, 1))
+    return (i + 1, new_state, new_results, energies, accepts, k_accepts,
+            reservoir)
 
-  _, state, results, energies, accepts, k_accepts = tf.while_loop(
+  # `while_loop` takes no `None`; an empty tuple stands for no reservoir.
+  _, state, results, energies, accepts, k_accepts, reservoir = tf.while_loop(
       lambda i, *_: i < num_steps, body,
-      (tf.constant(0), state, results, energies, accepts, k_accepts),
+      (tf.constant(0), state, results, energies, accepts, k_accepts,
+       () if reservoir is None else reservoir),
       maximum_iterations=num_steps)
   return (state, results, energies.stack(), accepts.stack(),
-          k_accepts.stack())
+          k_accepts.stack(), reservoir or None)
 
 
 def _warmup_energy_range(energies):
@@ -201,19 +258,13 @@ def _kish_ess(log_weights):
   return tf.exp(-tf.reduce_logsumexp(2. * log_w))
 
 
-def _wl_log_weights(theta, energy, lo, hi, num_bins, k, num_generators,
-                    group_by_generator):
-  """Log importance weights `theta[J(E)]` of the final states.
+def _normalised_log_weights(log_w, k, num_generators, group_by_generator):
+  """Self-normalised log weights of the chains' samples.
 
   With `group_by_generator` (chains of fixed generator), the weights are
-  self-normalised within each generator and every generator gets total mass
+  normalised within each generator and every generator gets total mass
   `1 / K`, so the resampled generator index stays uniform.
   """
-  bins = energy_to_bin(energy, lo, hi, num_bins)
-  if theta.shape.rank == 1:
-    log_w = tf.gather(theta, bins)
-  else:
-    log_w = tf.gather(theta, bins[:, tf.newaxis], batch_dims=1)[:, 0]
   if group_by_generator and num_generators > 1:
     norm = tf.math.unsorted_segment_max(log_w, k, num_generators)
     norm = tf.where(tf.math.is_finite(norm), norm, tf.zeros_like(norm))
@@ -266,7 +317,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
                    calibration=None, chunk_steps=None, progress_callback=None,
                    jit_compile=True, num_warmup_steps=None, shared_bias=True,
                    num_adaptation_steps=None, target_accept_prob=0.574,
-                   generator_move_every=1, dtype=tf.float32):
+                   generator_move_every=1, collect_fraction=0.5,
+                   interpolate_bias=False, dtype=tf.float32):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
   Args:
@@ -418,7 +470,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
     return lambda e: WangLandau(
         e, lo, hi, num_bins=num_bins, step_size=step_size,
         shared_bias=shared_bias, bias_gain_t0=t0,
-        target_accept_prob=target_accept_prob, num_adaptation_steps=adapt)
+        target_accept_prob=target_accept_prob, num_adaptation_steps=adapt,
+        interpolate_bias=interpolate_bias)
 
   def build_kernel(name, k_fixed, lo=None, hi=None):
     if joint and name == 'mh':
@@ -438,8 +491,12 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
     return state, k_fixed
 
   def run_phase(name, state, k_fixed, phase_seed, num, steps_before, lo=None,
-                hi=None):
-    """Bootstraps the phase's kernel and runs `num` steps chunk by chunk."""
+                hi=None, collect_from=None):
+    """Bootstraps the phase's kernel and runs `num` steps chunk by chunk.
+
+    With `collect_from`, the states of the phase's steps from that index on
+    feed the weighted reservoirs (Wang-Landau).
+    """
     key = (name, None if lo is None else 'range')
 
     def bootstrap(state, k_fixed, lo, hi):
@@ -447,26 +504,39 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
 
     results = compiler(key + ('bootstrap',), bootstrap)(state, k_fixed, lo, hi)
     init_energy = _current_energy(results)
+    reservoir = None
+    if collect_from is not None:
+      reservoir = _empty_reservoir(state, init_energy)
+      collect_from = tf.constant(collect_from, tf.int32)
     chunk = num if chunk_steps is None else min(int(chunk_steps), num)
     traces = []
     done = 0
     while done < num:
       n = min(chunk, num - done)
 
-      def run(state, results, k_fixed, seed, start, lo, hi, n=n):
+      def run(state, results, k_fixed, seed, start, lo, hi, reservoir,
+              collect_from, n=n):
         kernel = build_kernel(name, k_fixed, lo, hi)
-        return _run_steps(kernel, state, results, seed, start, n)
+        bias_fn = None
+        if lo is not None:
+          bias_fn = functools.partial(bias_at, energy_lo=lo, energy_hi=hi,
+                                      num_bins=num_bins,
+                                      interpolate=interpolate_bias)
+        return _run_steps(kernel, state, results, seed, start, n, reservoir,
+                          collect_from, bias_fn)
 
-      state, results, energies, accepts, k_accepts = compiler(
+      state, results, energies, accepts, k_accepts, reservoir = compiler(
           key + (n,), run)(state, results, k_fixed, phase_seed,
-                           tf.constant(done, tf.int32), lo, hi)
+                           tf.constant(done, tf.int32), lo, hi, reservoir,
+                           collect_from)
       traces.append((energies, accepts, k_accepts))
       done += n
       if progress_callback is not None and eager:
         progress_callback(steps_before + done, num_steps)
     energies, accepts, k_accepts = (tf.concat(t, axis=0)
                                     for t in zip(*traces))
-    return state, results, init_energy, energies, accepts, k_accepts
+    return (state, results, init_energy, energies, accepts, k_accepts,
+            reservoir)
 
   # ------------------------------------------------------------- the phases
   state = initial_state(z, k)
@@ -490,8 +560,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       if not 0 < num_warmup < num_steps:
         raise ValueError('Need 0 < num_warmup_steps < num_steps for an '
                          'automatic energy range.')
-      state, _, init_energy, warm_energies, warm_accepts, warm_k = run_phase(
-          'rep', state, k_fixed, warmup_seed, num_warmup, 0)
+      (state, _, init_energy, warm_energies, warm_accepts, warm_k,
+       _) = run_phase('rep', state, k_fixed, warmup_seed, num_warmup, 0)
       num_evaluations += phase_cost(num_warmup)
       visited += [init_energy[tf.newaxis], warm_energies]
       lo, hi = _warmup_energy_range(
@@ -501,9 +571,11 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       hi = tf.constant(energy_range[1], dtype)
     lo = tf.cast(lo, dtype)
     hi = tf.cast(hi, dtype)
-    state, results, init_energy, energies, accepts, k_accepts = run_phase(
-        'wl', state, k_fixed, chain_seed, num_steps - num_warmup, num_warmup,
-        lo, hi)
+    num_wl = num_steps - num_warmup
+    (state, results, init_energy, energies, accepts, k_accepts,
+     reservoir) = run_phase('wl', state, k_fixed, chain_seed, num_wl,
+                            num_warmup, lo, hi,
+                            collect_from=int(num_wl * (1. - collect_fraction)))
     num_evaluations += phase_cost(num_steps - num_warmup)
     if num_warmup:
       accepts = tf.concat([warm_accepts, accepts], axis=0)
@@ -513,8 +585,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       energies_all_steps = energies
     visited += [init_energy[tf.newaxis], energies]
   else:
-    state, results, init_energy, energies, accepts, k_accepts = run_phase(
-        sampler, state, k_fixed, chain_seed, num_steps, 0)
+    (state, results, init_energy, energies, accepts, k_accepts,
+     _) = run_phase(sampler, state, k_fixed, chain_seed, num_steps, 0)
     num_evaluations += phase_cost(num_steps)
     energies_all_steps = energies
     visited += [init_energy[tf.newaxis], energies]
@@ -553,8 +625,13 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       num_warmup_steps=num_warmup)
 
   if wl is not None:
-    log_w = _wl_log_weights(wl.theta, energy, lo, hi, num_bins, k,
-                            num_generators, group_by_generator=not joint)
+    # The chains' weighted reservoirs: one state per chain, drawn from the
+    # collected part of its trajectory with probability ~ exp(theta[J(E)]),
+    # and the chain's total weight.
+    z, k = split_state(reservoir.state, k_fixed)
+    energy = reservoir.energy
+    log_w = _normalised_log_weights(reservoir.log_total, k, num_generators,
+                                    group_by_generator=not joint)
     diagnostics.update(theta=wl.theta, visit_counts=wl.visit_counts,
                        energy_range=tf.stack([lo, hi]), log_weights=log_w,
                        ess=_kish_ess(log_w))

@@ -71,6 +71,7 @@ import tensorflow_probability as tfp
 __all__ = [
     'WangLandau',
     'WangLandauResults',
+    'bias_at',
     'energy_range_from_warmup',
     'energy_to_bin',
     'gain_schedule',
@@ -87,6 +88,7 @@ class WangLandauResults(
         'visit_counts',
         'energy',
         'bin_index',
+        'bias',
         'step',
         'log_step_size',
         'accept_prob',
@@ -105,6 +107,9 @@ class WangLandauResults(
       (shared: summed over chains).
     energy: float `[chains]`, energy of the current state.
     bin_index: int32 `[chains]`, `J(energy)`.
+    bias: float `[chains]`, the bias `theta(energy)` of the current state
+      under the current `theta` (the working target is `-energy - bias`);
+      `exp(bias)` are the importance weights of the states.
     step: int32 scalar, number of transitions made.
     log_step_size: float scalar, log of the step size the next step will use.
     accept_prob: float `[chains]`, acceptance probability of the last step.
@@ -193,6 +198,42 @@ def _lookup_bias(theta, bin_index):
   if theta.shape.rank == 1:
     return tf.gather(theta, bin_index)
   return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
+
+
+def bias_at(theta, energy, energy_lo, energy_hi, num_bins, interpolate=False):
+  """The bias `theta(E)` of states with energies `energy`.
+
+  Piecewise constant, `theta[J(E)]`, by default. With `interpolate=True` it
+  is the linear interpolation of `theta` between the bin centres (constant
+  beyond the first and last centre): a continuous function of `E`, so that
+  gradient-based inner kernels see the flattened target's slope (the drift
+  `grad log pi_theta = -(1 + theta'(E)) grad E`, as in contour stochastic
+  gradient Langevin dynamics) instead of the unbiased one.
+
+  Args:
+    theta: float `[M]` or `[chains, M]`.
+    energy: float `[chains]`.
+    energy_lo, energy_hi, num_bins: the binning.
+    interpolate: see above.
+
+  Returns:
+    float `[chains]`, differentiable in `energy` when interpolating.
+  """
+  if not interpolate or num_bins < 2:
+    return _lookup_bias(theta, tf.stop_gradient(
+        energy_to_bin(energy, energy_lo, energy_hi, num_bins)))
+  dtype = energy.dtype
+  lo = tf.cast(energy_lo, dtype)
+  width = (tf.cast(energy_hi, dtype) - lo) / tf.cast(num_bins, dtype)
+  position = (energy - lo) / width - 0.5  # in units of bins, from centre 0
+  position = tf.where(tf.math.is_nan(position),
+                      tf.cast(num_bins - 1, dtype), position)
+  position = tf.clip_by_value(position, 0., tf.cast(num_bins - 1, dtype))
+  left = tf.minimum(tf.cast(tf.stop_gradient(tf.math.floor(position)),
+                            tf.int32), num_bins - 2)
+  fraction = position - tf.cast(left, dtype)
+  return ((1. - fraction) * _lookup_bias(theta, left) +
+          fraction * _lookup_bias(theta, left + 1))
 
 
 def _current_field(results, name):
@@ -285,6 +326,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                num_adaptation_steps=0,
                adaptation_window=10,
                adaptation_rate=3.0,
+               interpolate_bias=False,
                name=None):
     """Creates the kernel.
 
@@ -314,6 +356,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       adaptation_rate: gain `c` of the update
         `log h <- log h + c / sqrt(n) * (mean_accept - target)` applied at
         the end of the `n`-th window.
+      interpolate_bias: use the bias interpolated linearly between bin
+        centres (`bias_at`) in the working target, so that gradient-based
+        inner kernels follow the flattened target; the SAMC update and the
+        histogram still count visits per bin.
       name: optional name prefixed to the ops.
     """
     if num_bins < 1:
@@ -340,6 +386,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         num_adaptation_steps=num_adaptation_steps,
         adaptation_window=adaptation_window,
         adaptation_rate=adaptation_rate,
+        interpolate_bias=interpolate_bias,
         name=name,
     )
 
@@ -403,6 +450,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return self._parameters['adaptation_rate']
 
   @property
+  def interpolate_bias(self):
+    return self._parameters['interpolate_bias']
+
+  @property
   def name(self):
     return self._parameters['name']
 
@@ -420,6 +471,11 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return energy_to_bin(energy, self.energy_lo, self.energy_hi,
                          self.num_bins)
 
+  def bias(self, theta, energy):
+    """The bias `theta(E)` this kernel adds to the energy (`bias_at`)."""
+    return bias_at(theta, energy, self.energy_lo, self.energy_hi,
+                   self.num_bins, self.interpolate_bias)
+
   def bin_edges(self):
     """numpy array of the `M + 1` bin edges."""
     return np.linspace(float(self.energy_lo), float(self.energy_hi),
@@ -432,8 +488,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       energy = self.energy_fn(z)
       if evaluated is not None:
         evaluated.append(energy)
-      bias = _lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
-      return -energy - tf.stop_gradient(bias)
+      return -energy - self.bias(theta, energy)
 
     return target_log_prob_fn
 
@@ -467,7 +522,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       energy = candidate
     else:
       energy = tf.where(is_accepted, candidate, previous_energy)
-    expected = -energy - _lookup_bias(theta, self.bin_index(energy))
+    expected = -energy - self.bias(theta, energy)
     current_tlp = tf.cast(current_tlp, expected.dtype)
     tol = 1e-4 * (1. + tf.abs(current_tlp))
     # Equal infinities count as agreement (their difference is NaN).
@@ -545,7 +600,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                               window_steps)
 
       # Bring the inner kernel's cache in line with the new target and step.
-      new_tlp = -energy - _lookup_bias(new_theta, bin_index)
+      new_bias = self.bias(new_theta, energy)
+      new_tlp = -energy - new_bias
       inner_results = _refresh_cached(
           inner_results, new_tlp, tf.exp(new_log_step_size - log_step_size),
           tf.exp(new_log_step_size))
@@ -556,6 +612,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
           visit_counts=visit_counts,
           energy=energy,
           bin_index=bin_index,
+          bias=new_bias,
           step=step,
           log_step_size=new_log_step_size,
           accept_prob=accept_prob,
@@ -598,6 +655,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
               visit_counts=tf.zeros_like(theta, dtype=tf.int32),
               energy=chain_zeros,
               bin_index=tf.zeros_like(chain_zeros, dtype=tf.int32),
+              bias=chain_zeros,
               step=tf.zeros([], tf.int32),
               log_step_size=log_step_size,
               accept_prob=chain_zeros,
@@ -630,7 +688,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         evaluated).bootstrap_results(state)
     energy = self._read_energy(state, inner_results, results.theta, evaluated)
     return results._replace(inner_results=inner_results, energy=energy,
-                            bin_index=self.bin_index(energy))
+                            bin_index=self.bin_index(energy),
+                            bias=self.bias(results.theta, energy))
 
 
 def _find_wang_landau_results(results):
@@ -642,12 +701,18 @@ def _find_wang_landau_results(results):
 
 
 def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
-  """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
+  """Log importance weights `theta(E(z))` turning `pi_theta` into `pi`.
+
+  For any fixed bias, `E_pi[f] = E_theta[w f] / E_theta[w]` with
+  `w = exp(theta(E))`, so self-normalised weights of states drawn from
+  `pi_theta` estimate expectations under `pi ~ exp(-E)`.
 
   Args:
-    theta_or_results: a bias `theta` (`[M]` or `[chains, M]`), or kernel
-      results containing `WangLandauResults` (directly or as
-      `inner_results`), whose `theta` and `bin_index` are used.
+    theta_or_results: kernel results containing `WangLandauResults`
+      (directly or as `inner_results`), whose `bias` field (the bias of the
+      current states, piecewise constant or interpolated) is used; or a bare
+      piecewise-constant bias `theta` (`[M]` or `[chains, M]`) with
+      `bin_index`.
     bin_index: int `[chains]` bins of the states; required with a bare
       `theta`.
     normalize: if `True` return self-normalised log weights (their
@@ -657,15 +722,14 @@ def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
     float `[chains]` log weights.
   """
   wl_results = _find_wang_landau_results(theta_or_results)
-  if wl_results is not None:
-    theta = wl_results.theta
-    if bin_index is None:
-      bin_index = wl_results.bin_index
+  if wl_results is not None and bin_index is None:
+    log_w = wl_results.bias
   else:
-    theta = tf.convert_to_tensor(theta_or_results)
-  if bin_index is None:
-    raise ValueError('`bin_index` is required when passing a bare `theta`.')
-  log_w = _lookup_bias(theta, tf.cast(bin_index, tf.int32))
+    theta = (wl_results.theta if wl_results is not None else
+             tf.convert_to_tensor(theta_or_results))
+    if bin_index is None:
+      raise ValueError('`bin_index` is required when passing a bare `theta`.')
+    log_w = _lookup_bias(theta, tf.cast(bin_index, tf.int32))
   if normalize:
     log_w = log_w - tf.reduce_logsumexp(log_w)
   return log_w
