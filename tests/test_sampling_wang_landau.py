@@ -72,13 +72,18 @@ def bin_masses():
   return np.bincount(bins, weights=density * dx, minlength=NUM_BINS)
 
 
+def biased_law(theta):
+  """Grid probabilities of `pi_theta ~ p exp(-theta[J(E)])`."""
+  _, density, bins, _ = grid()
+  law = density * np.exp(-theta[bins])
+  return law / law.sum()
+
+
 def sample_biased_target(theta, num, seed):
-  """Exact draws from `pi_theta ~ p exp(-theta[J])` (grid + jitter)."""
-  xs, density, bins, dx = grid()
-  probs = density * np.exp(-theta[bins])
-  probs /= probs.sum()
+  """Exact draws from `pi_theta` (grid + jitter)."""
+  xs, _, _, dx = grid()
   rng = np.random.default_rng(seed)
-  index = rng.choice(xs.size, size=num, p=probs)
+  index = rng.choice(xs.size, size=num, p=biased_law(theta))
   return xs[index] + rng.uniform(-dx / 2, dx / 2, size=num)
 
 
@@ -109,11 +114,16 @@ def test_energy_to_bin_edges_outliers_and_non_finite():
 def test_energy_range_from_warmup_quantiles_and_margin():
   values = np.concatenate([np.arange(101.), [np.nan, np.inf]])
   lo, hi = wl_lib.energy_range_from_warmup(values, 0.1, 0.9, margin=0.5)
-  assert (lo, hi) == pytest.approx((10. - 40., 90. + 40.))
+  assert (lo, hi) == pytest.approx((10., 90. + 40.))
+  # Defaults: 1% quantile of the settled energies up to the 99% quantile of
+  # all, plus a quarter of the span.
+  lo, hi = wl_lib.energy_range_from_warmup(
+      values, lower_energies=np.arange(20., 121.))
+  assert (lo, hi) == pytest.approx((21., 99. + 0.25 * 78.))
   with pytest.raises(ValueError):
     wl_lib.energy_range_from_warmup([np.nan])
   with pytest.raises(ValueError):
-    wl_lib.energy_range_from_warmup([1., 2.], 0.9, 0.1)
+    wl_lib.energy_range_from_warmup([1., 2.], 1.0, 0.5)
 
 
 def test_importance_weights_and_resampling_follow_theta():
@@ -313,14 +323,12 @@ def test_frozen_bias_leaves_biased_target_invariant(inner, jit_compile):
   bins, thetas = (t.numpy() for t in out.trace)
   np.testing.assert_allclose(thetas[-1], theta, rtol=1e-6, atol=1e-6)
   assert np.mean(np.abs(final - init)) > 0.1  # the chains did move
-  expected = masses * np.exp(-theta)
-  expected /= expected.sum()
+  xs, density, grid_bins, _ = grid()
+  law = biased_law(theta)
+  expected = np.bincount(grid_bins, weights=law, minlength=NUM_BINS)
   freq = np.bincount(bins[-1], minlength=NUM_BINS) / num_chains
   se = np.sqrt(expected * (1 - expected) / num_chains)
   np.testing.assert_array_less(np.abs(freq - expected), 4 * se)
-  xs, density, grid_bins, _ = grid()
-  law = density * np.exp(-theta[grid_bins])
-  law /= law.sum()
   mean = np.sum(law * xs)
   sd = np.sqrt(np.sum(law * (xs - mean)**2))
   assert abs(final.mean() - mean) < 4 * sd / np.sqrt(num_chains)

@@ -2,20 +2,56 @@
 
 import os
 
-from tf_stackelberg.export.saved_model import SIGNATURES, export_gan
+import tensorflow as tf
+
+from tf_stackelberg.export.mcmc_endpoint import INPUT_SIGNATURE, make_mcmc_sample_fn
+from tf_stackelberg.export.saved_model import SIGNATURES, check_destination, export_gan
+
+# Stateless seed salt of the export-time warm-up that sets the energy range.
+_WARMUP_SALT = 17
+_WARMUP_CHAINS = 256
 
 
 def default_export_dir(config):
   return config.export_dir or os.path.join(config.model_dir, "saved_model")
 
 
-def export_run(config, strategy, extra_endpoints=None):
+def mcmc_endpoint(run, config):
+  """The `mcmc_sample` endpoint of `run`, planned with `config`'s sampler settings."""
+  # Imported here: sampling pulls in TensorFlow Probability.
+  from tf_stackelberg.sampling import cli as sampling_cli  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.sampling import sample_latents  # pylint: disable=g-import-not-at-top
+  gan = run.gan
+  calibration = (sampling_cli.calibrate(gan, run.spec, config.seed)
+                 if config.calibrate else None)
+  generate_fn, logit_fn = sampling_cli.gan_callables(gan)
+  energy_range = tuple(config.wl_energy_range)
+  if not energy_range:
+    warmup = sample_latents(
+        "wl", generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
+        _WARMUP_CHAINS, max(10, config.mcmc_steps // 4),
+        tf.constant([config.seed, _WARMUP_SALT], tf.int32), step_size=config.mcmc_step_size,
+        num_bins=config.wl_bins, t0=config.wl_t0, calibration=calibration,
+        jit_compile=False)
+    energy_range = tuple(float(e) for e in warmup.diagnostics["energy_range"])
+  fn = make_mcmc_sample_fn(
+      generate_fn, logit_fn, gan.latent_dim, gan.num_generators, energy_range,
+      calibration, num_bins=config.wl_bins, step_size=config.mcmc_step_size,
+      t0=config.wl_t0, num_adaptation_steps=config.mcmc_steps // 2,
+      num_chains=min(config.num_samples, 1000))
+  return fn, INPUT_SIGNATURE
+
+
+def export_run(config, strategy):
   """Exports the run in `config.model_dir`; returns the export directory."""
   from tf_stackelberg.training import Run  # pylint: disable=g-import-not-at-top
+  path = default_export_dir(config)
+  check_destination(path)  # before the warm-up, which takes a while
   run = Run(config, strategy)
   step = run.restore(require=True)
-  path = export_gan(run.gan, default_export_dir(config), extra_endpoints)
-  names = ", ".join(list(SIGNATURES) + sorted(extra_endpoints or {}))
+  extra = {"mcmc_sample": mcmc_endpoint(run, config)}
+  path = export_gan(run.gan, path, extra)
+  names = ", ".join(list(SIGNATURES) + sorted(extra))
   print(f"Exported step {step} of {config.model_dir} to {path} (signatures: {names}).",
         flush=True)
   return path

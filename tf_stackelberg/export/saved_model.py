@@ -8,6 +8,8 @@ The exported module has two serving signatures:
   {'samples': `[n, D]`, 'generator': int32 `[n]`}: the generator index is drawn
   uniformly and z ~ N(0, I), exactly as `StackelbergGAN.sample`.
 
+`--mode=export` adds `mcmc_sample(n, steps, seed)` (see `mcmc_endpoint`).
+
 Example:
   loaded = tf.saved_model.load(export_dir)
   out = loaded.signatures["sample"](n=tf.constant(100), seed=tf.constant([0, 1], tf.int64))
@@ -26,6 +28,13 @@ class ExportError(ValueError):
   """The export destination cannot be used; the message names the flag."""
 
 
+def check_destination(export_dir):
+  """Raises `ExportError` if `export_dir` exists (an export is never replaced)."""
+  if tf.io.gfile.exists(export_dir):
+    raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
+                      "another directory (an existing export is never overwritten)")
+
+
 def export_gan(gan, export_dir, extra_endpoints=None):
   """Writes `gan`'s generator (and discriminator) as a SavedModel at `export_dir`.
 
@@ -37,9 +46,7 @@ def export_gan(gan, export_dir, extra_endpoints=None):
   Returns:
     `export_dir`.
   """
-  if tf.io.gfile.exists(export_dir):
-    raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
-                      "another directory (an existing export is never overwritten)")
+  check_destination(export_dir)
   latent = gan.latent_dim
 
   def generate(z, k):

@@ -13,9 +13,11 @@ and returns them with their samples `x = G_k(z)`, energies and diagnostics:
 | `'none'` | no chain: `z ~ N(0, I)`, `k` uniform, i.e. the generator itself |
 
 One chain per returned sample: `num_samples` chains run `num_steps`
-transitions in parallel and their final states are returned (for `'wl'` with
-`resample=True`, `num_samples` draws from the final states with weights
-`exp(theta[J(E)])`). With several generators and `joint=True` the generator
+transitions in parallel and their final states are returned. For `'wl'`
+each chain instead keeps one state of the second half of its trajectory,
+drawn with probability proportional to its importance weight
+`exp(theta[J(E)])`, and `resample=True` draws `num_samples` of these in
+proportion to the chains' total weights, which targets `exp(-E)`. With several generators and `joint=True` the generator
 index is part of the state and moves by Metropolis-Hastings (`JointGeneratorKernel`;
 for `'mh'` the proposal draws `k` with `z`), so the chains target
 `pi(k, z) ~ exp(-E(z, k))`; with `joint=False` each chain keeps the `k` it
@@ -26,7 +28,10 @@ Execution. The transitions run inside a `tf.while_loop` in one `tf.function`
 (XLA-compiled with `jit_compile=True`) per chunk of `chunk_steps` steps; the
 state and kernel results are handed from chunk to chunk, and every step
 draws its stateless seed by folding the global step index into the run's
-seed, so the chain does not depend on how it is cut into chunks. Called
+seed, so the chain does not depend on how it is cut into chunks. The same
+seed gives the same samples for a given `jit_compile`; compiled and
+uncompiled runs differ, because XLA generates stateless random numbers with
+another algorithm. Called
 eagerly, the function returns numpy values; called while a `tf.function` is
 being traced (e.g. when exported), it builds the whole run in that graph and
 returns tensors (there is no progress callback then).
@@ -56,7 +61,7 @@ from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import WangLandauResults
-from tf_stackelberg.sampling.wang_landau import bias_at
+from tf_stackelberg.sampling.wang_landau import _lookup_bias
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
 
 __all__ = [
@@ -80,11 +85,13 @@ Attributes:
     inside a `tf.function`); see `sample_latents`.
 """
 
-# Quantiles of the warm-up energies that set the Wang-Landau range, and the
-# widening of that interval on each side (as a fraction of its width): the
-# flattened chain travels beyond the energies an unbiased chain visits.
-_WARMUP_QUANTILES = (1., 99.)
-_WARMUP_MARGIN = 0.25
+# The automatic Wang-Landau range (see `energy_range_from_warmup`): from the
+# 1% quantile of the energies of the second half of the warm-up to the 99%
+# quantile of all energies seen (initial states included), widened upward by
+# a quarter.
+_RANGE_LOWER_Q = 1.
+_RANGE_UPPER_Q = 99.
+_RANGE_MARGIN = 0.25
 
 
 def _find_field(results, name):
@@ -196,8 +203,8 @@ def _run_steps(kernel, state, results, seed, start, num_steps,
   With a `reservoir` (Wang-Landau only), every state of a step whose index
   (counted from the start of the phase) is at least `collect_from` is
   offered to the chain's weighted reservoir with weight
-  `exp(bias_fn(theta, E))`, `theta` being the bias the state was drawn
-  under.
+  `exp(bias_fn(theta, E))` = `exp(theta[J(E)])`, `theta` being the bias the
+  state was drawn under.
 
   Returns `(state, results, energies [steps, chains], accept [steps],
   generator_changed [steps], reservoir)`.
@@ -241,16 +248,21 @@ def _run_steps(kernel, state, results, seed, start, num_steps,
           k_accepts.stack(), reservoir or None)
 
 
-def _warmup_energy_range(energies):
-  """`[E_lo, E_hi]` from warm-up energies (TF version of the numpy helper)."""
-  flat = tf.reshape(energies, [-1])
-  finite = tf.boolean_mask(flat, tf.math.is_finite(flat))
-  q = tfp.stats.percentile(finite, list(_WARMUP_QUANTILES),
-                           interpolation='linear')
-  lo, hi = q[0], q[1]
+def _warmup_energy_range(energies, settled_energies):
+  """`[E_lo, E_hi]` as `energy_range_from_warmup`, in TensorFlow."""
+  def finite(values):
+    flat = tf.reshape(values, [-1])
+    return tf.boolean_mask(flat, tf.math.is_finite(flat))
+
+  lo = tfp.stats.percentile(finite(settled_energies), _RANGE_LOWER_Q,
+                            interpolation='linear')
+  hi = tfp.stats.percentile(finite(energies), _RANGE_UPPER_Q,
+                            interpolation='linear')
   span = hi - lo
-  span = tf.where(span > 0., span, tf.maximum(1., tf.abs(lo) * 1e-3))
-  return lo - _WARMUP_MARGIN * span, hi + _WARMUP_MARGIN * span
+  span_ok = span > 0.
+  span = tf.where(span_ok, span, tf.maximum(1., tf.abs(lo) * 1e-3))
+  hi = tf.where(span_ok, hi, lo + span)
+  return lo, hi + _RANGE_MARGIN * span
 
 
 def _kish_ess(log_weights):
@@ -318,7 +330,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
                    jit_compile=True, num_warmup_steps=None, shared_bias=True,
                    num_adaptation_steps=None, target_accept_prob=0.574,
                    generator_move_every=1, collect_fraction=0.5,
-                   interpolate_bias=False, dtype=tf.float32):
+                   warmup_visit_fraction=0.5,
+                   dtype=tf.float32):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
   Args:
@@ -340,13 +353,16 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       histogram of the other samplers.
     t0: SAMC gain constant, gain `t0 / max(t0, t)`.
     energy_range: `(E_lo, E_hi)` of the Wang-Landau bins, or `None` to set
-      it from the `1%` and `99%` quantiles of a MALA warm-up run on the same
-      chains, widened by a quarter of its width on each side.
-    resample: for `'wl'`, return `num_samples` draws from the final states
-      with probabilities `~ exp(theta[J(E)])` (per generator when
-      `joint=False`), i.e. samples targeting `exp(-E)` rather than the
-      flattened law. With `False` the final states are returned as they are
-      and `diagnostics['log_weights']` holds their weights.
+      it from a MALA warm-up on the same chains: `E_lo` = 1% quantile of the
+      energies of the second half of the warm-up, `E_hi` = 99% quantile of
+      every energy seen (initial states included) plus a quarter of
+      `E_hi - E_lo` (see `energy_range_from_warmup`).
+    resample: for `'wl'`, return `num_samples` draws with replacement from
+      the chains' weighted samples (below) with probabilities proportional to
+      the chains' total weights (normalised per generator when
+      `joint=False`): samples targeting `exp(-E)` rather than the flattened
+      law. With `False` the chains' weighted samples are returned, one per
+      chain, with `diagnostics['log_weights']`.
     calibration: optional `(a, b)` of `d_c = a * d + b` (`fit_calibration`).
     chunk_steps: transitions per compiled call (`None`: all in one).
     progress_callback: optional `callable(steps_done, num_steps)` called
@@ -360,6 +376,23 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
     target_accept_prob: acceptance the Wang-Landau step size is tuned to.
     generator_move_every: in joint mode, make a generator move every this
       many steps (gradient samplers; each costs one evaluation).
+    collect_fraction: the last this fraction of the Wang-Landau steps feed
+      the weighted samples. Every state `x_t` visited there is offered to its
+      chain's weighted reservoir with weight `w_t = exp(theta_t(E(x_t)))`,
+      `theta_t` being the bias it was drawn under (the SAMC estimator of
+      Liang et al., 2007); the reservoir keeps one of them with probability
+      `w_t / sum w` and the chain's total weight `sum w`. This uses the whole
+      trajectory instead of the final state alone, at the memory cost of one
+      extra state per chain.
+    warmup_visit_fraction: with an automatic range, the desired visiting
+      distribution of the Wang-Landau bins (`target_bin_probs`) mixes this
+      fraction of the warm-up's own energy histogram (second half) with a
+      flat one. A flat histogram alone spends as much time on the rarely
+      visited high energies as on the levels that hold the target's mass,
+      so that few states carry most of the importance weight; mixing in the
+      unbiased histogram keeps the Kish effective sample size above about
+      this fraction of the samples while the rest of the time still spreads
+      evenly over all levels. 0 gives the flat histogram.
     dtype: float dtype of the latents.
 
   Returns:
@@ -378,9 +411,10 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       visits of the main phase per bin; for `'wl'` its own bins (energies
       outside the range counted in the end bins, as `J` does), for the others
       `num_bins` equal bins between the visited extremes.
-    * `ess`: Kish effective sample size `(sum w)^2 / sum w^2` of the
-      importance weights of the final states (`num_samples` for samplers
-      without weights: their final states come from independent chains).
+    * `ess`: Kish effective sample size `(sum w)^2 / sum w^2` of the chains'
+      total weights for `'wl'`, i.e. of the weighted samples that are
+      resampled; `num_samples` for the other samplers (their final states
+      come from independent chains, unweighted).
       `energy_ess`: `tfp.mcmc.effective_sample_size` of the energy trace over
       the second half of the main phase, summed over chains (a mixing
       measure).
@@ -389,8 +423,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       docstring. `num_steps`, `num_warmup_steps`, `wall_time` (seconds,
       eager only).
     * for `'wl'`: `theta` (final bias), `visit_counts`, `energy_range`
-      `[2]`, `log_weights` `[num_samples]` of the final states (before any
-      resampling).
+      `[2]`, `log_weights` `[num_samples]`: normalised log total weights of
+      the chains' weighted samples (before any resampling).
 
   Raises:
     ValueError: on an unknown sampler or invalid sizes.
@@ -471,7 +505,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
         e, lo, hi, num_bins=num_bins, step_size=step_size,
         shared_bias=shared_bias, bias_gain_t0=t0,
         target_accept_prob=target_accept_prob, num_adaptation_steps=adapt,
-        interpolate_bias=interpolate_bias)
+        target_bin_probs=bin_probs)
 
   def build_kernel(name, k_fixed, lo=None, hi=None):
     if joint and name == 'mh':
@@ -519,9 +553,9 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
         kernel = build_kernel(name, k_fixed, lo, hi)
         bias_fn = None
         if lo is not None:
-          bias_fn = functools.partial(bias_at, energy_lo=lo, energy_hi=hi,
-                                      num_bins=num_bins,
-                                      interpolate=interpolate_bias)
+          def bias_fn(theta, energy):
+            return _lookup_bias(theta, energy_to_bin(energy, lo, hi,
+                                                     num_bins))
         return _run_steps(kernel, state, results, seed, start, n, reservoir,
                           collect_from, bias_fn)
 
@@ -553,6 +587,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
 
   visited = []
   num_evaluations = 0
+  bin_probs = None
   if sampler == 'wl':
     if energy_range is None:
       num_warmup = (max(1, num_steps // 5) if num_warmup_steps is None
@@ -564,8 +599,14 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
        _) = run_phase('rep', state, k_fixed, warmup_seed, num_warmup, 0)
       num_evaluations += phase_cost(num_warmup)
       visited += [init_energy[tf.newaxis], warm_energies]
+      settled = warm_energies[num_warmup // 2:]
       lo, hi = _warmup_energy_range(
-          tf.concat([init_energy[tf.newaxis], warm_energies], axis=0))
+          tf.concat([init_energy[tf.newaxis], warm_energies], axis=0),
+          settled)
+      if warmup_visit_fraction > 0.:
+        counts = tf.cast(_histogram(settled, lo, hi, num_bins), dtype)
+        bin_probs = (warmup_visit_fraction * counts / tf.reduce_sum(counts) +
+                     (1. - warmup_visit_fraction) / num_bins)
     else:
       lo = tf.constant(energy_range[0], dtype)
       hi = tf.constant(energy_range[1], dtype)

@@ -19,23 +19,28 @@ After every transition the bias of the bin the chain sits in is raised by the
 stochastic-approximation (SAMC) rule
 
 ```none
-theta <- theta + gamma_t * (onehot(J(E_t)) - 1 / M),  gamma_t = t0 / max(t0, t),
+theta <- theta + gamma_t * (onehot(J(E_t)) - omega),  gamma_t = t0 / max(t0, t),
 ```
 
-which pushes the chain out of bins it has visited often. In the limit the bins
-receive equal mass under `pi_theta`, i.e. the chain spends the same time at
-every energy level, and `theta[j]` converges (up to an additive constant) to
-the log mass of bin `j` under `pi`. The update adds zero in total, so the sum
-of a row of `theta` never changes (it stays at the sum of `initial_bias`);
-this pins the additive constant and makes rows of different chains, and
-values at different times, comparable.
+with `omega` the desired visiting distribution over the bins (uniform, `1/M`
+each, by default), which pushes the chain out of bins it has visited more
+often than desired. In the limit bin `j` receives the mass `omega_j` under
+`pi_theta` (a flat histogram for uniform `omega`), and `theta[j]` converges,
+up to an additive constant, to `log(pi(bin j) / omega_j)`. The update adds
+zero in total, so the sum of a row of `theta` never changes (it stays at the
+sum of `initial_bias`); this pins the additive constant and makes rows of
+different chains, and values at different times, comparable. Unlike the
+original Wang-Landau algorithm there is no flatness check: the gain decays
+deterministically, which is what makes the stochastic approximation converge
+(Liang, Liu & Carroll, 2007).
 
 Moves inside the working target are made by an ordinary TFP kernel (MALA by
 default) built by `make_inner_kernel_fn(target_log_prob_fn, step_size)`, in
 the manner of TFP's step-size adapters. The step size is adapted on the log
-scale toward a target acceptance probability during the first
-`num_adaptation_steps` steps, with a gain that decays like
-`1 / sqrt(number of windows)`; afterwards it is fixed.
+scale, multiplicatively, toward a target acceptance probability during the
+first `num_adaptation_steps` steps, with a gain that decays like
+`1 / sqrt(number of windows)` (diminishing adaptation); afterwards it is
+fixed. Working on `log h` keeps the step positive.
 
 Cost. The inner kernel evaluates the energy (and its gradient, for MALA/HMC)
 once per step at the proposal; the wrapper reads that value back from the
@@ -45,7 +50,9 @@ to an explicit evaluation only if the check fails, which does not happen with
 TFP's MALA and random-walk kernels). With HMC inside a compiled graph the
 leapfrog evaluations happen inside a loop whose values cannot be read back;
 the wrapper then evaluates the energy of the new state once (no gradient),
-i.e. one forward pass per `num_leapfrog_steps` gradient evaluations.
+i.e. one forward pass per `num_leapfrog_steps` gradient evaluations. The
+remaining work (binning, the bias update, the step-size rule) is a few
+element-wise operations per chain.
 
 Because `theta` and the step size change between steps, the target of the
 inner kernel changes too. Before the next inner step the kernel results cached
@@ -55,7 +62,8 @@ by the inner kernel are brought up to date: the bias is piecewise constant in
 is linear in the step size and is rescaled when the step changes; a
 `step_size` field stored in the inner results (HMC with
 `store_parameters_in_results=True`) is replaced. The Metropolis-Hastings ratio
-of the next step is therefore the exact one for the current target and step.
+of the next step is therefore the exact one for the current target and step:
+forward and reverse proposal densities both use the current step.
 
 Unbiased expectations under `pi` need importance weights
 `w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`
@@ -71,7 +79,6 @@ import tensorflow_probability as tfp
 __all__ = [
     'WangLandau',
     'WangLandauResults',
-    'bias_at',
     'energy_range_from_warmup',
     'energy_to_bin',
     'gain_schedule',
@@ -107,7 +114,7 @@ class WangLandauResults(
       (shared: summed over chains).
     energy: float `[chains]`, energy of the current state.
     bin_index: int32 `[chains]`, `J(energy)`.
-    bias: float `[chains]`, the bias `theta(energy)` of the current state
+    bias: float `[chains]`, the bias `theta[bin_index]` of the current state
       under the current `theta` (the working target is `-energy - bias`);
       `exp(bias)` are the importance weights of the states.
     step: int32 scalar, number of transitions made.
@@ -157,34 +164,51 @@ def energy_to_bin(energy, energy_lo, energy_hi, num_bins):
 
 
 def energy_range_from_warmup(energies, lower_q=0.01, upper_q=0.99,
-                             margin=0.25):
+                             margin=0.25, lower_energies=None):
   """Chooses `[E_lo, E_hi]` from energies seen in a warm-up run.
 
-  Takes the `lower_q` and `upper_q` quantiles of the finite energies and
-  widens the interval by `margin` times its width on each side: the flattened
-  chain travels further than the unbiased warm-up did, in both directions.
+  `E_lo` is the `lower_q` quantile of `lower_energies` (default: of
+  `energies`), `E_hi` the `upper_q` quantile of `energies` raised by
+  `margin` times `E_hi - E_lo`. Energies below `E_lo` fall into the first
+  bin. With the energies of an equilibrated chain as `lower_energies` and
+  those of the initial states and the whole warm-up as `energies`, the range
+  starts at the low end of the target's typical energies (no bins that no
+  chain can reach, whose bias would only keep falling) and extends beyond the
+  energies of the generator's own samples, where the barriers between modes
+  lie, since the flattened chain travels further up than the warm-up did.
 
   Args:
-    energies: array-like of energies (any shape), e.g. the trace of a short
-      MALA run.
-    lower_q: lower quantile in `[0, 1)`.
-    upper_q: upper quantile in `(lower_q, 1]`.
-    margin: non-negative widening factor.
+    energies: array-like of energies (any shape), e.g. the initial states and
+      the trace of a short MALA run.
+    lower_q: quantile in `[0, 1)` for `E_lo`.
+    upper_q: quantile in `(0, 1]` for `E_hi`.
+    margin: non-negative widening of the top of the range.
+    lower_energies: optional energies for `E_lo` (e.g. the second half of
+      the warm-up only).
 
   Returns:
     Python floats `(energy_lo, energy_hi)` with `energy_lo < energy_hi`.
   """
-  values = np.asarray(energies, np.float64).reshape(-1)
-  values = values[np.isfinite(values)]
-  if values.size == 0:
-    raise ValueError('No finite energies to set the range from.')
-  if not 0. <= lower_q < upper_q <= 1.:
-    raise ValueError('Need 0 <= lower_q < upper_q <= 1.')
-  lo, hi = np.quantile(values, [lower_q, upper_q])
+  def finite(values):
+    values = np.asarray(values, np.float64).reshape(-1)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+      raise ValueError('No finite energies to set the range from.')
+    return values
+
+  if not (0. <= lower_q < 1. and 0. < upper_q <= 1.):
+    raise ValueError('Need 0 <= lower_q < 1 and 0 < upper_q <= 1.')
+  if margin < 0.:
+    raise ValueError('`margin` must be non-negative.')
+  values = finite(energies)
+  lo = np.quantile(finite(values if lower_energies is None
+                          else lower_energies), lower_q)
+  hi = np.quantile(values, upper_q)
   span = hi - lo
   if span <= 0.:
     span = max(1., abs(lo) * 1e-3)
-  return float(lo - margin * span), float(hi + margin * span)
+    hi = lo + span
+  return float(lo), float(hi + margin * span)
 
 
 def make_mala_kernel(target_log_prob_fn, step_size):
@@ -198,42 +222,6 @@ def _lookup_bias(theta, bin_index):
   if theta.shape.rank == 1:
     return tf.gather(theta, bin_index)
   return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
-
-
-def bias_at(theta, energy, energy_lo, energy_hi, num_bins, interpolate=False):
-  """The bias `theta(E)` of states with energies `energy`.
-
-  Piecewise constant, `theta[J(E)]`, by default. With `interpolate=True` it
-  is the linear interpolation of `theta` between the bin centres (constant
-  beyond the first and last centre): a continuous function of `E`, so that
-  gradient-based inner kernels see the flattened target's slope (the drift
-  `grad log pi_theta = -(1 + theta'(E)) grad E`, as in contour stochastic
-  gradient Langevin dynamics) instead of the unbiased one.
-
-  Args:
-    theta: float `[M]` or `[chains, M]`.
-    energy: float `[chains]`.
-    energy_lo, energy_hi, num_bins: the binning.
-    interpolate: see above.
-
-  Returns:
-    float `[chains]`, differentiable in `energy` when interpolating.
-  """
-  if not interpolate or num_bins < 2:
-    return _lookup_bias(theta, tf.stop_gradient(
-        energy_to_bin(energy, energy_lo, energy_hi, num_bins)))
-  dtype = energy.dtype
-  lo = tf.cast(energy_lo, dtype)
-  width = (tf.cast(energy_hi, dtype) - lo) / tf.cast(num_bins, dtype)
-  position = (energy - lo) / width - 0.5  # in units of bins, from centre 0
-  position = tf.where(tf.math.is_nan(position),
-                      tf.cast(num_bins - 1, dtype), position)
-  position = tf.clip_by_value(position, 0., tf.cast(num_bins - 1, dtype))
-  left = tf.minimum(tf.cast(tf.stop_gradient(tf.math.floor(position)),
-                            tf.int32), num_bins - 2)
-  fraction = position - tf.cast(left, dtype)
-  return ((1. - fraction) * _lookup_bias(theta, left) +
-          fraction * _lookup_bias(theta, left + 1))
 
 
 def _current_field(results, name):
@@ -292,23 +280,82 @@ class WangLandau(tfp.mcmc.TransitionKernel):
   The state is a single `Tensor` `z` of shape `[chains, ...]`; `energy_fn(z)`
   returns `[chains]` energies. The inner kernel (MALA by default) is rebuilt
   at every step with the current bias and step size, through
-  `make_inner_kernel_fn(target_log_prob_fn, step_size)`. Examples:
+  `make_inner_kernel_fn(target_log_prob_fn, step_size)`. See the module
+  docstring for the algorithm.
+
+  A GAN's latent energy `E(z) = -log p0(z) - d(G(z))` is rugged: the chains
+  of a plain Langevin sampler stay in the basin they start in. The learned
+  bias raises the energy levels the chains crowd into and lowers the ones
+  they avoid, so that the chains also climb the levels between basins and
+  cross to other modes; importance weights then turn their states back into
+  draws from `exp(-E)`.
+
+  #### Examples
+
+  Sampling a two-mode 1-D density with MALA inside, then reweighting:
 
   ```python
-  # MALA (default)
-  kernel = WangLandau(energy_fn, energy_lo=130., energy_hi=210., num_bins=50,
-                      step_size=0.01)
+  import tensorflow as tf
+  import tensorflow_probability as tfp
+  from tf_stackelberg.sampling import WangLandau, importance_log_weights
+
+  def energy_fn(z):  # 0.25 N(-4, 1) + 0.75 N(4, 1); barrier ~ 8.9 at z = 0
+    return -tf.reduce_logsumexp(
+        tf.math.log([0.25, 0.75]) - 0.5 * (z - [-4., 4.])**2, axis=-1)
+
+  kernel = WangLandau(energy_fn, energy_lo=0.5, energy_hi=9.5, num_bins=9,
+                      step_size=1.0, bias_gain_t0=100.,
+                      num_adaptation_steps=500)
+
+  @tf.function(jit_compile=True)
+  def run():
+    return tfp.mcmc.sample_chain(
+        2000, tf.fill([64, 1], -4.), kernel=kernel,
+        trace_fn=lambda _, r: importance_log_weights(r, normalize=False),
+        seed=[1, 2])
+
+  out = run()
+  z, log_w = out.all_states[1000:, :, 0], out.trace[1000:]
+  w = tf.exp(log_w - tf.reduce_max(log_w))
+  mean = tf.reduce_sum(w * z) / tf.reduce_sum(w)  # ~ 2.0 = E_pi[z]
+  ```
+
+  Other inner kernels (the step size is their scale parameter):
+
+  ```python
   # random-walk Metropolis, the step being the proposal scale
   rwm = lambda fn, s: tfp.mcmc.RandomWalkMetropolis(
       fn, new_state_fn=tfp.mcmc.random_walk_normal_fn(scale=s))
   # HMC with three leapfrog steps
   hmc = lambda fn, s: tfp.mcmc.HamiltonianMonteCarlo(fn, s, 3)
+  kernel = WangLandau(energy_fn, 0.5, 9.5, num_bins=9, step_size=0.5,
+                      make_inner_kernel_fn=hmc, target_accept_prob=0.65)
   ```
 
   `is_calibrated` is `False`: the chain targets the flattened `pi_theta`,
   which moreover changes while `theta` adapts. Expectations under
   `pi ~ exp(-E)` need the self-normalised importance weights
-  `exp(theta[J(E(z))])` (`importance_log_weights`).
+  `exp(theta[J(E(z))])` (`importance_log_weights`). With the bias frozen
+  (`num_bias_adaptation_steps`) and the step size fixed, the kernel is an
+  ordinary calibrated kernel for `pi_theta`.
+
+  #### References
+
+  [1]: Fugao Wang and David P. Landau. Efficient, multiple-range random walk
+       algorithm to calculate the density of states. Physical Review
+       Letters, 86(10), 2001.
+  [2]: Faming Liang, Chuanhai Liu and Raymond J. Carroll. Stochastic
+       approximation in Monte Carlo computation. Journal of the American
+       Statistical Association, 102(477), 2007.
+  [3]: Christophe Andrieu and Johannes Thoms. A tutorial on adaptive MCMC.
+       Statistics and Computing, 18, 2008.
+  [4]: Tong Che et al. Your GAN is secretly an energy-based model and you
+       should use discriminator driven latent sampling. NeurIPS, 2020.
+  [5]: Yifei Wang et al. Reparameterized sampling for generative adversarial
+       networks. ECML PKDD, 2021.
+  [6]: Wei Deng, Guang Lin and Faming Liang. A contour stochastic gradient
+       Langevin dynamics algorithm for simulations of multi-modal
+       distributions. NeurIPS, 2020.
   """
 
   def __init__(self,
@@ -322,11 +369,11 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                bias_gain_t0=300.,
                num_bias_adaptation_steps=None,
                initial_bias=None,
+               target_bin_probs=None,
                target_accept_prob=0.574,
                num_adaptation_steps=0,
                adaptation_window=10,
                adaptation_rate=3.0,
-               interpolate_bias=False,
                name=None):
     """Creates the kernel.
 
@@ -347,6 +394,13 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         many steps (the histogram keeps counting).
       initial_bias: optional initial `theta`, shape `[M]` or `[chains, M]`;
         zeros by default (only differences between bins matter).
+      target_bin_probs: optional desired visiting distribution `omega` over
+        the bins (`[M]`, positive, summing to one); uniform by default (a
+        flat histogram). The update becomes
+        `theta <- theta + gamma_t (onehot(J) - omega)` and the chain spends
+        the fraction `omega_j` of its time in bin `j` (Liang et al., 2007,
+        allow any desired distribution, e.g. one that favours low energies).
+        The importance weights are unchanged.
       target_accept_prob: acceptance probability the step size is tuned to
         (0.574 is optimal for MALA, about 0.234 for random-walk Metropolis,
         0.65 for HMC).
@@ -356,10 +410,6 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       adaptation_rate: gain `c` of the update
         `log h <- log h + c / sqrt(n) * (mean_accept - target)` applied at
         the end of the `n`-th window.
-      interpolate_bias: use the bias interpolated linearly between bin
-        centres (`bias_at`) in the working target, so that gradient-based
-        inner kernels follow the flattened target; the SAMC update and the
-        histogram still count visits per bin.
       name: optional name prefixed to the ops.
     """
     if num_bins < 1:
@@ -382,11 +432,11 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         bias_gain_t0=bias_gain_t0,
         num_bias_adaptation_steps=num_bias_adaptation_steps,
         initial_bias=initial_bias,
+        target_bin_probs=target_bin_probs,
         target_accept_prob=target_accept_prob,
         num_adaptation_steps=num_adaptation_steps,
         adaptation_window=adaptation_window,
         adaptation_rate=adaptation_rate,
-        interpolate_bias=interpolate_bias,
         name=name,
     )
 
@@ -450,10 +500,6 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return self._parameters['adaptation_rate']
 
   @property
-  def interpolate_bias(self):
-    return self._parameters['interpolate_bias']
-
-  @property
   def name(self):
     return self._parameters['name']
 
@@ -471,10 +517,15 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return energy_to_bin(energy, self.energy_lo, self.energy_hi,
                          self.num_bins)
 
+  def _desired_visits(self, dtype):
+    probs = self._parameters['target_bin_probs']
+    if probs is None:
+      return tf.cast(1. / self.num_bins, dtype)
+    return tf.cast(probs, dtype)
+
   def bias(self, theta, energy):
-    """The bias `theta(E)` this kernel adds to the energy (`bias_at`)."""
-    return bias_at(theta, energy, self.energy_lo, self.energy_hi,
-                   self.num_bins, self.interpolate_bias)
+    """The bias `theta[J(E)]` the working target subtracts from `-E`."""
+    return _lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
 
   def bin_edges(self):
     """numpy array of the `M + 1` bin edges."""
@@ -569,13 +620,13 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         gain = tf.where(step <= self.num_bias_adaptation_steps, gain,
                         tf.zeros_like(gain))
       visits = tf.one_hot(bin_index, num_bins, dtype=dtype)
-      uniform = tf.cast(1. / num_bins, dtype)
+      desired = self._desired_visits(dtype)
       if self.shared_bias:
-        new_theta = theta + gain * (tf.reduce_mean(visits, axis=0) - uniform)
+        new_theta = theta + gain * (tf.reduce_mean(visits, axis=0) - desired)
         visit_counts = previous.visit_counts + tf.reduce_sum(
             tf.cast(visits, tf.int32), axis=0)
       else:
-        new_theta = theta + gain * (visits - uniform)
+        new_theta = theta + gain * (visits - desired)
         visit_counts = previous.visit_counts + tf.cast(visits, tf.int32)
 
       # Step-size adaptation on the log scale, window by window.
@@ -701,18 +752,17 @@ def _find_wang_landau_results(results):
 
 
 def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
-  """Log importance weights `theta(E(z))` turning `pi_theta` into `pi`.
+  """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
 
   For any fixed bias, `E_pi[f] = E_theta[w f] / E_theta[w]` with
-  `w = exp(theta(E))`, so self-normalised weights of states drawn from
+  `w = exp(theta[J(E)])`, so self-normalised weights of states drawn from
   `pi_theta` estimate expectations under `pi ~ exp(-E)`.
 
   Args:
     theta_or_results: kernel results containing `WangLandauResults`
       (directly or as `inner_results`), whose `bias` field (the bias of the
-      current states, piecewise constant or interpolated) is used; or a bare
-      piecewise-constant bias `theta` (`[M]` or `[chains, M]`) with
-      `bin_index`.
+      current states) is used; or a bare bias `theta` (`[M]` or
+      `[chains, M]`) with `bin_index`.
     bin_index: int `[chains]` bins of the states; required with a bare
       `theta`.
     normalize: if `True` return self-normalised log weights (their
