@@ -445,6 +445,27 @@ def test_per_chain_bias_flattens_each_chain():
                                4 * spread + 0.05)
 
 
+def test_desired_visit_distribution_is_reached():
+  # SAMC with a non-uniform desired distribution omega: the chains spend the
+  # fraction omega_j of their time in bin j.
+  omega = np.array([0.4, 0.3, 0.2, 0.1])
+  num_chains, num_steps = 32, 2000
+  kernel = WangLandau(gaussian_energy, 0., 4., num_bins=4, step_size=1.0,
+                      bias_gain_t0=50., target_bin_probs=omega)
+
+  @tf.function(autograph=False)
+  def run():
+    return tfp.mcmc.sample_chain(
+        num_steps, tf.zeros([num_chains, 2]), kernel=kernel,
+        trace_fn=lambda _, r: r.bin_index, seed=[4, 4])
+
+  late = run().trace.numpy()[num_steps // 2:]
+  per_chain = np.stack([(late == j).mean(0) for j in range(4)], -1)
+  se = per_chain.std(0, ddof=1) / np.sqrt(num_chains)
+  np.testing.assert_array_less(np.abs(per_chain.mean(0) - omega),
+                               4 * se + 1e-3)
+
+
 # ---------------------------------------------------------- step adaptation
 def test_inner_cache_matches_fresh_bootstrap_after_bias_and_step_change():
   # After every step the bias and the step size change; the cached drift and

@@ -39,9 +39,11 @@ Table 1 columns:
 
 Table 2: per-step cost of the Wang-Landau kernel against its inner MALA
 kernel alone, on the same chains and energy, each in the same XLA-compiled
-`tf.while_loop`. Rounds alternate between the two kernels so that outside
-load falls on both alike; the best round of each gives the ms/step, and CPU
-time of this process per step is shown as a cross-check on a shared machine.
+`tf.while_loop`. Rounds alternate between the two kernels (in alternating
+order) so that outside load falls on both alike; the best round of each gives
+the ms/step, CPU time of this process per step is shown as a cross-check,
+and the median over rounds of the per-round ratio is the steadier overhead
+figure on a shared machine (best-of ratios compare two independent minima).
 
 Usage (from the repository root):
   python tools/benchmark_sampling.py            # full run
@@ -107,7 +109,7 @@ def parse_args(argv=None):
   quick = args.quick
   defaults = dict(train_steps=(2000, 10000), d_steps=(300, 1000),
                   num_samples=(2000, 10000), mcmc_steps=(200, 640),
-                  timing_steps=(20, 50), timing_rounds=(3, 7))
+                  timing_steps=(20, 50), timing_rounds=(4, 15))
   for name, (quick_value, full_value) in defaults.items():
     if getattr(args, name) is None:
       setattr(args, name, quick_value if quick else full_value)
@@ -268,9 +270,13 @@ def time_kernels(args, gan, calibration):
   for name, (loop, results) in loops.items():  # compile and warm up
     state, _ = loop(z0, results, seed)
     state.numpy()
-  for _ in range(args.timing_rounds):
+  order = list(loops)
+  for round_index in range(args.timing_rounds):
     this_round = {}
-    for name, (loop, results) in loops.items():
+    # Alternate the order within a round so that a slow drift of the
+    # machine's load favours neither kernel.
+    for name in (order if round_index % 2 == 0 else order[::-1]):
+      loop, results = loops[name]
       wall, cpu = time.perf_counter(), time.process_time()
       state, _ = loop(z0, results, seed)
       state.numpy()

@@ -1,18 +1,30 @@
 """Baseline latent samplers sharing the energy `E(z) = -log p0(z) - d_c(G(z))`.
 
-* MH-GAN / DRS-style independence sampler: proposals `z' ~ p0 = N(0, I)`,
-  accepted with probability `min(1, exp(d_c(G(z')) - d_c(G(z))))`, which is
-  the Metropolis-Hastings rule for `pi ~ exp(-E)` with proposal `p0`
-  (`IndependenceMetropolis`).
+* MH-GAN: an independence sampler, proposals `z' ~ p0 = N(0, I)` accepted
+  with probability `min(1, exp(d_c(G(z')) - d_c(G(z))))`, which is the
+  Metropolis-Hastings rule for `pi ~ exp(-E)` with proposal `p0`
+  (`IndependenceMetropolis`; Turner et al., 2019). Discriminator rejection
+  sampling (Azadi et al., 2019) is the rejection-sampling form of the same
+  density-ratio test.
 * DDLS: unadjusted Langevin dynamics
   `z <- z - (s / 2) grad E(z) + sqrt(s) xi`, no accept/reject
-  (`UnadjustedLangevin`); it samples `exp(-E)` only up to an `O(s)` bias.
+  (`UnadjustedLangevin`; Che et al., 2020); it samples `exp(-E)` only up to
+  an `O(s)` bias.
 * REP-GAN: the same Langevin proposal with a Metropolis-Hastings correction,
-  i.e. MALA on `E` (`tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`); the
-  reference setting is 640 steps with `s = 0.01`.
+  i.e. MALA on `E` (`tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`; Wang et
+  al., 2021); the reference setting is 640 steps with `s = 0.01`.
 
 The `make_*_kernel(energy_fn, ...)` factories take an energy `z -> [chains]`
 and return a kernel whose target log-density is `-E`.
+
+References:
+  Ryan Turner et al. Metropolis-Hastings generative adversarial networks.
+  ICML, 2019.
+  Samaneh Azadi et al. Discriminator rejection sampling. ICLR, 2019.
+  Tong Che et al. Your GAN is secretly an energy-based model and you should
+  use discriminator driven latent sampling. NeurIPS, 2020.
+  Yifei Wang et al. Reparameterized sampling for generative adversarial
+  networks. ECML PKDD, 2021.
 """
 
 import collections
@@ -111,6 +123,7 @@ class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
     return self.target_log_prob_fn(k, z)
 
   def one_step(self, current_state, previous_kernel_results, seed=None):
+    """One independence proposal and its accept/reject, per chain."""
     with tf.name_scope(self.name or 'independence_metropolis_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       z_seed, k_seed, accept_seed = tfp.random.split_seed(
@@ -151,6 +164,7 @@ class IndependenceMetropolis(tfp.mcmc.TransitionKernel):
           seed=seed)
 
   def bootstrap_results(self, init_state):
+    """Results holding the target log-density of `init_state`."""
     with tf.name_scope(self.name or 'independence_metropolis_bootstrap'):
       k, z = self._split(init_state)
       tlp = self._log_prob(k, z)
@@ -213,6 +227,7 @@ class UnadjustedLangevin(tfp.mcmc.TransitionKernel):
     return False
 
   def one_step(self, current_state, previous_kernel_results, seed=None):
+    """One Euler-Maruyama step from the cached gradient; caches the next."""
     with tf.name_scope(self.name or 'unadjusted_langevin_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       current_state = tf.convert_to_tensor(current_state)
@@ -228,6 +243,7 @@ class UnadjustedLangevin(tfp.mcmc.TransitionKernel):
           target_log_prob=tlp, grads_target_log_prob=grads, seed=seed)
 
   def bootstrap_results(self, init_state):
+    """Results holding the log-density and gradient at `init_state`."""
     with tf.name_scope(self.name or 'unadjusted_langevin_bootstrap'):
       init_state = tf.convert_to_tensor(init_state)
       tlp, grads = tfp.math.value_and_gradient(self.target_log_prob_fn,

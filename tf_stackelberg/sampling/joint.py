@@ -140,7 +140,11 @@ def _select_chains(is_accepted, new, old):
 
   Leaves whose leading axis is the chain axis are selected chain by chain;
   other leaves (counters, shared bias, seeds) are taken from `old` (they do
-  not depend on the state).
+  not depend on the state). A state-independent leaf whose leading axis
+  happens to equal the number of chains (a shared bias with as many bins as
+  chains) is the same in both structures, since refreshing keeps it, so the
+  selection leaves it unchanged; only seed fields kept for diagnostics can
+  then mix.
   """
   num_chains = is_accepted.shape[0]
   if num_chains is None:
@@ -244,6 +248,16 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
     return kernel.bootstrap_results(z)
 
   def one_step(self, current_state, previous_kernel_results, seed=None):
+    """A generator move (on the scheduled steps), then a latent move.
+
+    Args:
+      current_state: `[k, z]`, `k` int32 `[chains]`.
+      previous_kernel_results: `JointGeneratorResults`.
+      seed: stateless seed.
+
+    Returns:
+      `([k, z], JointGeneratorResults)`.
+    """
     with tf.name_scope(self.name or 'joint_generator_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       proposal_seed, accept_seed, latent_seed = tfp.random.split_seed(
@@ -292,6 +306,7 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
           seed=seed)
 
   def bootstrap_results(self, init_state):
+    """Initial `JointGeneratorResults` for `init_state = [k, z]`."""
     with tf.name_scope(self.name or 'joint_generator_bootstrap_results'):
       k, z = init_state
       k = tf.convert_to_tensor(k, tf.int32)

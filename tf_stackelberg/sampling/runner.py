@@ -13,16 +13,19 @@ and returns them with their samples `x = G_k(z)`, energies and diagnostics:
 | `'none'` | no chain: `z ~ N(0, I)`, `k` uniform, i.e. the generator itself |
 
 One chain per returned sample: `num_samples` chains run `num_steps`
-transitions in parallel and their final states are returned. For `'wl'`
-each chain instead keeps one state of the second half of its trajectory,
-drawn with probability proportional to its importance weight
-`exp(theta[J(E)])`, and `resample=True` draws `num_samples` of these in
-proportion to the chains' total weights, which targets `exp(-E)`. With several generators and `joint=True` the generator
-index is part of the state and moves by Metropolis-Hastings (`JointGeneratorKernel`;
-for `'mh'` the proposal draws `k` with `z`), so the chains target
-`pi(k, z) ~ exp(-E(z, k))`; with `joint=False` each chain keeps the `k` it
-was given (uniformly at random), so the output has a uniform generator index
-and `z | k ~ exp(-E(z, k))`.
+transitions in parallel and their final states are returned. For `'wl'` each
+chain instead keeps one state of the second half of its trajectory, drawn
+with probability proportional to its importance weight `exp(theta[J(E)])`,
+and `resample=True` draws `num_samples` of these in proportion to the
+chains' total weights, which targets `exp(-E)`.
+
+With several generators and `joint=True` the generator index is part of the
+state and moves by Metropolis-Hastings (`JointGeneratorKernel`; for `'mh'`
+the proposal draws `k` together with `z`), so the chains target
+`pi(k, z) ~ exp(-E(z, k))`: a chain can leave a generator that makes poor
+samples. With `joint=False` each chain keeps the `k` it was given (uniformly
+at random), so the output has a uniform generator index and
+`z | k ~ exp(-E(z, k))`.
 
 Execution. The transitions run inside a `tf.while_loop` in one `tf.function`
 (XLA-compiled with `jit_compile=True`) per chunk of `chunk_steps` steps; the
@@ -31,10 +34,10 @@ draws its stateless seed by folding the global step index into the run's
 seed, so the chain does not depend on how it is cut into chunks. The same
 seed gives the same samples for a given `jit_compile`; compiled and
 uncompiled runs differ, because XLA generates stateless random numbers with
-another algorithm. Called
-eagerly, the function returns numpy values; called while a `tf.function` is
-being traced (e.g. when exported), it builds the whole run in that graph and
-returns tensors (there is no progress callback then).
+another algorithm. Called eagerly, the function returns numpy values; called
+while a `tf.function` is being traced (e.g. when exported), it builds the
+whole run in that graph and returns tensors (there is no progress callback
+then).
 
 Cost accounting. `diagnostics['num_energy_evaluations']` counts latent points
 passed through `G` and `D` (forward passes of the energy, with or without a
@@ -330,7 +333,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
                    jit_compile=True, num_warmup_steps=None, shared_bias=True,
                    num_adaptation_steps=None, target_accept_prob=0.574,
                    generator_move_every=1, collect_fraction=0.5,
-                   warmup_visit_fraction=0.5,
+                   warmup_visit_fraction=0.5, freeze_bias=False,
                    dtype=tf.float32):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
@@ -441,6 +444,10 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
     raise ValueError('`num_steps` must be positive, got {}.'.format(num_steps))
   if chunk_steps is not None and int(chunk_steps) < 1:
     raise ValueError('`chunk_steps` must be positive.')
+  if not 0. < collect_fraction <= 1.:
+    raise ValueError('`collect_fraction` must be in (0, 1].')
+  if not 0. <= warmup_visit_fraction <= 1.:
+    raise ValueError('`warmup_visit_fraction` must be in [0, 1].')
   if energy_range is not None:
     energy_range = tuple(float(e) for e in energy_range)
     if len(energy_range) != 2 or not energy_range[0] < energy_range[1]:
@@ -505,7 +512,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
         e, lo, hi, num_bins=num_bins, step_size=step_size,
         shared_bias=shared_bias, bias_gain_t0=t0,
         target_accept_prob=target_accept_prob, num_adaptation_steps=adapt,
-        target_bin_probs=bin_probs)
+        target_bin_probs=bin_probs,
+        num_bias_adaptation_steps=collect_start if freeze_bias else None)
 
   def build_kernel(name, k_fixed, lo=None, hi=None):
     if joint and name == 'mh':
@@ -588,6 +596,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
   visited = []
   num_evaluations = 0
   bin_probs = None
+  collect_start = None
   if sampler == 'wl':
     if energy_range is None:
       num_warmup = (max(1, num_steps // 5) if num_warmup_steps is None
@@ -613,10 +622,10 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
     lo = tf.cast(lo, dtype)
     hi = tf.cast(hi, dtype)
     num_wl = num_steps - num_warmup
+    collect_start = int(num_wl * (1. - collect_fraction))
     (state, results, init_energy, energies, accepts, k_accepts,
      reservoir) = run_phase('wl', state, k_fixed, chain_seed, num_wl,
-                            num_warmup, lo, hi,
-                            collect_from=int(num_wl * (1. - collect_fraction)))
+                            num_warmup, lo, hi, collect_from=collect_start)
     num_evaluations += phase_cost(num_steps - num_warmup)
     if num_warmup:
       accepts = tf.concat([warm_accepts, accepts], axis=0)

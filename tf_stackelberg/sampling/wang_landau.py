@@ -292,30 +292,31 @@ class WangLandau(tfp.mcmc.TransitionKernel):
 
   #### Examples
 
-  Sampling a two-mode 1-D density with MALA inside, then reweighting:
+  Sampling a two-mode 1-D density with MALA inside: the bias adapts for
+  1500 steps, then stays fixed while the weighted states are collected.
 
   ```python
   import tensorflow as tf
   import tensorflow_probability as tfp
   from tf_stackelberg.sampling import WangLandau, importance_log_weights
 
-  def energy_fn(z):  # 0.25 N(-4, 1) + 0.75 N(4, 1); barrier ~ 8.9 at z = 0
+  def energy_fn(z):  # 0.25 N(-4, 1) + 0.75 N(4, 1); barrier E ~ 8 at z = 0
     return -tf.reduce_logsumexp(
         tf.math.log([0.25, 0.75]) - 0.5 * (z - [-4., 4.])**2, axis=-1)
 
   kernel = WangLandau(energy_fn, energy_lo=0.5, energy_hi=9.5, num_bins=9,
                       step_size=1.0, bias_gain_t0=100.,
-                      num_adaptation_steps=500)
+                      num_bias_adaptation_steps=1500)
 
   @tf.function(jit_compile=True)
   def run():
     return tfp.mcmc.sample_chain(
-        2000, tf.fill([64, 1], -4.), kernel=kernel,
+        4500, tf.fill([256, 1], -4.), kernel=kernel,
         trace_fn=lambda _, r: importance_log_weights(r, normalize=False),
         seed=[1, 2])
 
   out = run()
-  z, log_w = out.all_states[1000:, :, 0], out.trace[1000:]
+  z, log_w = out.all_states[1500:, :, 0], out.trace[1500:]
   w = tf.exp(log_w - tf.reduce_max(log_w))
   mean = tf.reduce_sum(w * z) / tf.reduce_sum(w)  # ~ 2.0 = E_pi[z]
   ```
@@ -619,13 +620,18 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       if self.num_bias_adaptation_steps is not None:
         gain = tf.where(step <= self.num_bias_adaptation_steps, gain,
                         tf.zeros_like(gain))
-      visits = tf.one_hot(bin_index, num_bins, dtype=dtype)
       desired = self._desired_visits(dtype)
       if self.shared_bias:
-        new_theta = theta + gain * (tf.reduce_mean(visits, axis=0) - desired)
-        visit_counts = previous.visit_counts + tf.reduce_sum(
-            tf.cast(visits, tf.int32), axis=0)
+        # A scatter-add of the chains' bins: much cheaper than reducing a
+        # [chains, M] one-hot matrix when there are many chains.
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(bin_index),
+                                              bin_index, num_bins)
+        frequencies = (tf.cast(counts, dtype) /
+                       tf.cast(tf.size(bin_index), dtype))
+        new_theta = theta + gain * (frequencies - desired)
+        visit_counts = previous.visit_counts + counts
       else:
+        visits = tf.one_hot(bin_index, num_bins, dtype=dtype)
         new_theta = theta + gain * (visits - desired)
         visit_counts = previous.visit_counts + tf.cast(visits, tf.int32)
 
