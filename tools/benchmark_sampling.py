@@ -333,6 +333,7 @@ def print_tables(args, rows, timing, train_seconds, calibration):
 
 def main(argv=None):
   args = parse_args(argv)
+  keras.utils.set_random_seed(args.seed)  # weights and Python/numpy draws
   gan, spec, train_seconds = train_gan(args)
   start = time.time()
   finetune_discriminator(gan, spec, args.d_steps, args.seed)

@@ -333,7 +333,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
                    jit_compile=True, num_warmup_steps=None, shared_bias=True,
                    num_adaptation_steps=None, target_accept_prob=0.574,
                    generator_move_every=1, collect_fraction=0.5,
-                   warmup_visit_fraction=0.5, freeze_bias=False,
+                   warmup_visit_fraction=0.5, freeze_bias=True,
                    dtype=tf.float32):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
@@ -375,7 +375,8 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       (default `max(1, num_steps // 5)`); unused with `energy_range`.
     shared_bias: one Wang-Landau bias for all chains (else one per chain).
     num_adaptation_steps: Wang-Landau steps during which the step size is
-      adapted (default: the first half of the Wang-Landau phase).
+      adapted (default: until the collection of weighted samples starts,
+      see `collect_fraction`).
     target_accept_prob: acceptance the Wang-Landau step size is tuned to.
     generator_move_every: in joint mode, make a generator move every this
       many steps (gradient samplers; each costs one evaluation).
@@ -387,6 +388,11 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       `w_t / sum w` and the chain's total weight `sum w`. This uses the whole
       trajectory instead of the final state alone, at the memory cost of one
       extra state per chain.
+    freeze_bias: stop adapting the Wang-Landau bias when the collection of
+      weighted samples starts (the step size has stopped adapting before):
+      the collected states then come from one fixed, calibrated kernel for
+      `pi_theta`, for which `exp(theta[J(E)])` are exact importance weights.
+      With `False` the bias keeps adapting with the decaying SAMC gain.
     warmup_visit_fraction: with an automatic range, the desired visiting
       distribution of the Wang-Landau bins (`target_bin_probs`) mixes this
       fraction of the warm-up's own energy histogram (second half) with a
@@ -507,7 +513,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
       return make_mh_kernel
     adapt = num_adaptation_steps
     if adapt is None:
-      adapt = (num_steps - num_warmup) // 2
+      adapt = collect_start
     return lambda e: WangLandau(
         e, lo, hi, num_bins=num_bins, step_size=step_size,
         shared_bias=shared_bias, bias_gain_t0=t0,
