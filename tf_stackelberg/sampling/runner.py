@@ -63,7 +63,8 @@ from tf_stackelberg.sampling.baselines import make_rep_kernel
 from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.wang_landau import WangLandau
-from tf_stackelberg.sampling.wang_landau import WangLandauResults
+from tf_stackelberg.sampling.wang_landau import current_field
+from tf_stackelberg.sampling.wang_landau import find_wang_landau_results
 from tf_stackelberg.sampling.wang_landau import _lookup_bias
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
 
@@ -97,37 +98,15 @@ _RANGE_UPPER_Q = 99.
 _RANGE_MARGIN = 0.25
 
 
-def _find_field(results, name):
-  """`name` along the path of the current state (never `proposed_results`)."""
-  while results is not None:
-    if hasattr(results, name):
-      return getattr(results, name)
-    if hasattr(results, 'accepted_results'):
-      results = results.accepted_results
-    elif hasattr(results, 'inner_results'):
-      results = results.inner_results
-    else:
-      return None
-  return None
-
-
-def _find_wl(results):
-  while results is not None:
-    if isinstance(results, WangLandauResults):
-      return results
-    results = getattr(results, 'inner_results', None)
-  return None
-
-
 def _current_energy(results):
-  wl = _find_wl(results)
+  wl = find_wang_landau_results(results)
   if wl is not None:
     return wl.energy
-  return -_find_field(results, 'target_log_prob')
+  return -current_field(results, 'target_log_prob')
 
 
 def _current_accepted(results, like):
-  is_accepted = _find_field(results, 'is_accepted')
+  is_accepted = current_field(results, 'is_accepted')
   if is_accepted is None:  # unadjusted Langevin moves every chain
     return tf.ones_like(like)
   return tf.cast(is_accepted, like.dtype)
@@ -231,7 +210,7 @@ def _run_steps(kernel, state, results, seed, start, num_steps,
     k_accepts = k_accepts.write(i, _generator_changed(state, new_state,
                                                       energy))
     if reservoir:
-      log_weight = bias_fn(_find_wl(results).theta, energy)
+      log_weight = bias_fn(find_wang_landau_results(results).theta, energy)
       log_weight = tf.where(step >= collect_from, log_weight,
                             tf.fill(tf.shape(log_weight),
                                     tf.constant(-np.inf, dtype)))
@@ -654,7 +633,7 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
   v_q = tfp.stats.percentile(tf.reshape(visited, [-1]), [1., 99.],
                              interpolation='linear')
 
-  wl = _find_wl(results)
+  wl = find_wang_landau_results(results)
   if wl is not None:
     edges_lo, edges_hi = lo, hi
     final_step = tf.exp(wl.log_step_size)

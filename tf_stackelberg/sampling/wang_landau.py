@@ -224,7 +224,7 @@ def _lookup_bias(theta, bin_index):
   return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
 
 
-def _current_field(results, name):
+def current_field(results, name):
   """Finds `name` along the path describing the current state, or `None`.
 
   The path goes through `accepted_results` (Metropolis-Hastings) and
@@ -566,7 +566,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       # live in another graph and cannot be read here.
       if candidate.graph is not tf.compat.v1.get_default_graph():
         candidate = None
-    current_tlp = _current_field(inner_results, 'target_log_prob')
+    current_tlp = current_field(inner_results, 'target_log_prob')
     if candidate is None or current_tlp is None:
       return self.energy_fn(state)
     is_accepted = getattr(inner_results, 'is_accepted', None)
@@ -749,7 +749,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                             bias=self.bias(results.theta, energy))
 
 
-def _find_wang_landau_results(results):
+def find_wang_landau_results(results):
+  """The `WangLandauResults` inside `results` (following `inner_results`), or `None`."""
   while results is not None:
     if isinstance(results, WangLandauResults):
       return results
@@ -777,7 +778,7 @@ def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
   Returns:
     float `[chains]` log weights.
   """
-  wl_results = _find_wang_landau_results(theta_or_results)
+  wl_results = find_wang_landau_results(theta_or_results)
   if wl_results is not None and bin_index is None:
     log_w = wl_results.bias
   else:

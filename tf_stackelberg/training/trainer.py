@@ -98,6 +98,10 @@ class Run:
     self.config = config
     self.strategy = strategy
     self.spec = mixtures.spec_from_config(config)
+    # The backdrop and window of every scatter plot of this run (fixed per run).
+    self._plot_real = mixtures.fixed_set(self.spec, _PLOT_REAL, config.seed).numpy()
+    span = 1.25 * (float(np.abs(self.spec.centers).max()) + 6.0 * self.spec.std)
+    self._plot_extent = (-span, span, -span, span)
     with strategy.scope():
       self.gan = build_gan(config)
     self.checkpoint = tf.train.Checkpoint(
@@ -146,12 +150,9 @@ class Run:
     return f"{model}, STEP {self.step}"
 
   def scatter(self, samples, ids, title=None):
-    real = mixtures.fixed_set(self.spec, _PLOT_REAL, self.config.seed).numpy()
-    span = float(np.abs(self.spec.centers).max()) + 6.0 * self.spec.std
-    span *= 1.25
     return visualization.render_scatter(
-        real, samples[:_PLOT_FAKE], ids[:_PLOT_FAKE], self.gan.num_generators,
-        extent=(-span, span, -span, span), title=title)
+        self._plot_real, samples[:_PLOT_FAKE], ids[:_PLOT_FAKE],
+        self.gan.num_generators, extent=self._plot_extent, title=title)
 
 
 def _load_history(path, up_to_step):
