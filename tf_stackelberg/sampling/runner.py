@@ -65,8 +65,8 @@ from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import current_field
 from tf_stackelberg.sampling.wang_landau import find_wang_landau_results
-from tf_stackelberg.sampling.wang_landau import _lookup_bias
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
+from tf_stackelberg.sampling.wang_landau import importance_log_weights
 
 __all__ = [
     'SAMPLERS',
@@ -547,8 +547,9 @@ def sample_latents(sampler, generate_fn, logit_fn, latent_dim, num_generators,
         bias_fn = None
         if lo is not None:
           def bias_fn(theta, energy):
-            return _lookup_bias(theta, energy_to_bin(energy, lo, hi,
-                                                     num_bins))
+            return importance_log_weights(
+                theta, energy_to_bin(energy, lo, hi, num_bins),
+                normalize=False)
         return _run_steps(kernel, state, results, seed, start, n, reservoir,
                           collect_from, bias_fn)
 
