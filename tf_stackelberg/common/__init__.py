@@ -1,0 +1,1 @@
+"""Plumbing shared by every part of the package: errors, registries, files, JSON."""
