@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tf_stackelberg.metrics import assign_to_modes, format_metrics, mixture_metrics
+from tf_stackelberg.metrics.mixture_metrics import assign_to_modes, format_metrics, mixture_metrics
 
 RING_STD = 0.01
 GRID_STD = 0.05

@@ -1,61 +1,74 @@
-"""absl flags generated from `Config`, so defaults live in exactly one place."""
+"""absl flags generated from the config sections, so defaults live in one place.
+
+Section fields become `--SECTION.FIELD` flags (`--trainer.train_steps=200`), run-level
+fields plain ones (`--model_dir`). A flagfile holds the same lines.
+"""
 
 import dataclasses
 import typing
 
 from absl import flags
 
-from tf_stackelberg.config.config import Config, ConfigError
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.config.sections import SECTIONS, Config, from_dict, run_fields
 
 FLAGS = flags.FLAGS
 
 
-def _element_type(field):
-  args = typing.get_args(field.type)
-  return args[0] if args else int
+def _flag_fields():
+  """(flag name, dataclass field) of every setting."""
+  pairs = [(f.name, f) for f in run_fields()]
+  for section in SECTIONS:
+    pairs += [(f"{section.name}.{f.name}", f) for f in dataclasses.fields(section)]
+  return pairs
+
+
+def _define(name, field, flag_values):
+  help_text, choices = field.metadata["help"], field.metadata["choices"]
+  default = field.default
+  if choices:
+    flags.DEFINE_enum(name, default, choices, help_text, flag_values=flag_values)
+  elif field.type is bool:
+    flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+  elif field.type is int:
+    flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+  elif field.type is float:
+    flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+  elif field.type is str:
+    flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+  else:  # tuples: comma-separated lists
+    flags.DEFINE_list(name, [str(v) for v in default], help_text + " (comma-separated)",
+                      flag_values=flag_values)
 
 
 def define_flags(flag_values=FLAGS):
-  """Defines one flag per `Config` field (idempotent)."""
-  for field in dataclasses.fields(Config):
-    if field.name in flag_values:
-      continue
-    help_text, choices = field.metadata["help"], field.metadata["choices"]
-    default = field.default
-    if choices:
-      flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
-    elif field.type is bool:
-      flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
-    elif field.type is int:
-      flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
-    elif field.type is float:
-      flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
-    elif field.type is str:
-      flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
-    else:  # tuples: comma-separated lists
-      flags.DEFINE_list(field.name, [str(v) for v in default],
-                        help_text + " (comma-separated)", flag_values=flag_values)
+  """Defines one flag per setting (idempotent)."""
+  for name, field in _flag_fields():
+    if name not in flag_values:
+      _define(name, field, flag_values)
 
 
-def _parse_list(field, raw):
-  kind = _element_type(field)
+def _parse_list(name, field, raw):
+  args = typing.get_args(field.type)
+  kind = args[0] if args else str
   try:
     return tuple(kind(v) for v in raw if str(v).strip())
   except ValueError as e:
-    raise ConfigError(f"--{field.name}={','.join(raw)}: expected comma-separated "
+    raise ConfigError(f"--{name}={','.join(raw)}: expected comma-separated "
                       f"{kind.__name__} values ({e})") from e
 
 
 def config_from_flags(flag_values=FLAGS) -> Config:
   """Reads the parsed flags into a `Config`."""
-  values = {}
-  for field in dataclasses.fields(Config):
-    raw = flag_values[field.name].value
-    values[field.name] = (_parse_list(field, raw) if isinstance(field.default, tuple)
-                          else raw)
-  return Config(**values)
+  nested = {}
+  for name, field in _flag_fields():
+    raw = flag_values[name].value
+    value = _parse_list(name, field, raw) if isinstance(field.default, tuple) else raw
+    section, _, key = name.rpartition(".")
+    (nested.setdefault(section, {}) if section else nested)[key] = value
+  return from_dict(nested)
 
 
 def explicitly_set(flag_values=FLAGS):
-  """Names of the `Config` flags given on the command line or in a flagfile."""
-  return {f.name for f in dataclasses.fields(Config) if flag_values[f.name].present}
+  """Flag names ('trainer.train_steps') given on the command line or in a flagfile."""
+  return {name for name, _ in _flag_fields() if flag_values[name].present}

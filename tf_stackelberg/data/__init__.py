@@ -1,3 +1,1 @@
-"""Training data pipelines."""
-from tf_stackelberg.data.mixtures import (MixtureSpec, draw_points, fixed_set, grid,
-                                          make_dataset, ring, spec_from_config)
+"""Training data: registered datasets that yield step-indexed batches."""

@@ -1,4 +1,4 @@
-"""Synthetic Gaussian mixtures (ring and grid) as deterministic tf.data pipelines.
+"""Gaussian mixtures (ring and grid) as deterministic tf.data pipelines.
 
 Every batch is a pure function of (seed, step): a run resumed at step s reads exactly
 the batches an uninterrupted run would have read, with no iterator state to save.
@@ -10,12 +10,14 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.data.source import DataSource
+
 MixtureSpec = collections.namedtuple("MixtureSpec", ["name", "centers", "std"])
 MixtureSpec.__doc__ = """A mixture of equal-weight isotropic Gaussians.
 
 Attributes:
   name: 'ring' or 'grid'.
-  centers: float32 numpy array [num_modes, 2].
+  centers: float32 numpy array [num_modes, dim].
   std: standard deviation of every mode.
 """
 
@@ -40,23 +42,17 @@ def grid(size=5, spacing=2.0, std=0.05):
   return MixtureSpec("grid", centers.astype(np.float32), float(std))
 
 
-def spec_from_config(config):
-  """The mixture a `Config` asks for."""
-  if config.dataset == "ring":
-    return ring(config.ring_modes, config.ring_radius, config.ring_std)
-  return grid(config.grid_size, config.grid_spacing, config.grid_std)
-
-
 def draw_points(spec, num_points, seed):
   """Draws `num_points` points from the mixture with a stateless `seed` (shape [2]).
 
-  Returns a tuple (points float32 [num_points, 2], mode index int32 [num_points]).
+  Returns a tuple (points float32 [num_points, dim], mode index int32 [num_points]).
   """
   mode_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   centers = tf.constant(spec.centers)
   modes = tf.random.stateless_uniform([num_points], mode_seed, minval=0,
                                       maxval=len(spec.centers), dtype=tf.int32)
-  noise = tf.random.stateless_normal([num_points, 2], noise_seed, stddev=spec.std)
+  noise = tf.random.stateless_normal([num_points, spec.centers.shape[1]], noise_seed,
+                                    stddev=spec.std)
   return tf.gather(centers, modes) + noise, modes
 
 
@@ -81,7 +77,7 @@ def make_dataset(spec, batch_size, seed, dataset_size=8000, shuffle=False,
     num_steps: number of batches; None repeats forever.
 
   Returns:
-    A `tf.data.Dataset` of float32 [batch_size, 2] tensors.
+    A `tf.data.Dataset` of float32 [batch_size, dim] tensors.
   """
   end = start_step + num_steps if num_steps is not None else np.iinfo(np.int64).max
   steps = tf.data.Dataset.range(start_step, end)
@@ -104,3 +100,29 @@ def make_dataset(spec, batch_size, seed, dataset_size=8000, shuffle=False,
     return tf.gather(points, order[index * batch_size:(index + 1) * batch_size])
 
   return steps.map(fixed_batch).prefetch(tf.data.AUTOTUNE)
+
+
+class MixtureData(DataSource):
+  """A mixture as training data: a fixed set (or a fresh stream) of its points.
+
+  Args:
+    spec: the `MixtureSpec`.
+    size: size of the fixed training set; 0 draws fresh points every step.
+    shuffle: reshuffle the fixed set every epoch.
+  """
+
+  evaluators = ("mixture", "scatter")
+
+  def __init__(self, spec, size=8000, shuffle=False):
+    self.spec = spec
+    self.size = size
+    self.shuffle = shuffle
+    self.element_shape = tuple(spec.centers.shape[1:])
+
+  def batches(self, batch_size, seed, start_step=0, num_steps=None):
+    return make_dataset(self.spec, batch_size, seed, self.size, self.shuffle,
+                        start_step=start_step, num_steps=num_steps)
+
+  def held_out(self, num_examples, seed):
+    points, _ = draw_points(self.spec, num_examples, tf.cast(seed, tf.int64))
+    return points

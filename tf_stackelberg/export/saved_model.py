@@ -21,10 +21,12 @@ import os
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
+
 SIGNATURES = ("generate", "sample")
 
 
-class ExportError(ValueError):
+class ExportError(ConfigError):
   """The export destination cannot be used; the message names the flag."""
 
 

@@ -1,40 +1,55 @@
-"""Builds the compiled game a `Config` describes."""
+"""Builds the compiled game a `Config` describes, from the registries."""
 
 import keras
 
+from tf_stackelberg.game.losses.registry import LOSSES
 from tf_stackelberg.game.stackelberg_gan import StackelbergGAN
-from tf_stackelberg.models.discriminators import build_discriminator
-from tf_stackelberg.models.generators import build_generator
+from tf_stackelberg.models.registry import DISCRIMINATORS, GENERATORS
 
 
-def build_gan(config, data_dim=2, generator=None):
+def build_generator(config, data_shape):
+  """The generator `--model.generator` names, making samples of `data_shape`."""
+  return GENERATORS.get(config.model.generator)(config.model, tuple(data_shape))
+
+
+def build_discriminator(config, data_shape, num_generators):
+  """The discriminator `--model.discriminator` names (class head iff beta > 0)."""
+  num_classes = num_generators if config.loss.classifier_weight > 0 else 0
+  return DISCRIMINATORS.get(config.model.discriminator)(config.model, tuple(data_shape),
+                                                        num_classes)
+
+
+def build_gan(config, data_shape, generator=None):
   """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope).
 
   Args:
     config: the `Config`.
-    data_dim: dimension of the data points.
+    data_shape: shape of one example, e.g. (2,) or (32, 32, 3).
     generator: optional generator model to use instead of the one `config` names
       (e.g. a baseline implementation with the same interface).
   """
   if generator is None:
-    generator = build_generator(config, data_dim)
+    generator = build_generator(config, data_shape)
   gan = StackelbergGAN(generator,
-                       build_discriminator(config, data_dim),
-                       latent_dim=config.latent_dim, shared_z=config.shared_z,
-                       update_order=config.update_order,
-                       classifier_weight=config.classifier_weight, seed=config.seed,
+                       build_discriminator(config, data_shape, generator.num_generators),
+                       latent_dim=config.model.latent_dim,
+                       loss=LOSSES.get(config.loss.family)(config.loss),
+                       shared_z=config.game.shared_z,
+                       update_order=config.game.update_order,
+                       classifier_weight=config.loss.classifier_weight, seed=config.seed,
                        name="stackelberg_gan")
+  game = config.game
 
   def adam():
-    return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                 beta_2=config.beta_2)
+    return keras.optimizers.Adam(game.learning_rate, beta_1=game.beta_1,
+                                 beta_2=game.beta_2)
 
   gan.compile(g_optimizer=adam(), d_optimizer=adam(),
-              steps_per_execution=config.steps_per_execution, jit_compile=False)
+              steps_per_execution=config.trainer.steps_per_execution, jit_compile=False)
   # Keras turns XLA off whenever TF op determinism is on, because some XLA ops have no
   # deterministic kernel on GPU. The game's ops (dense layers, elementwise maps and
   # reductions) are deterministic under XLA, which is what makes the run both
   # reproducible and fast, so the setting is applied directly.
-  gan._jit_compile = bool(config.jit_compile)  # pylint: disable=protected-access
-  gan.build_all([data_dim])
+  gan._jit_compile = bool(config.runtime.jit_compile)  # pylint: disable=protected-access
+  gan.build_all(list(data_shape))
   return gan

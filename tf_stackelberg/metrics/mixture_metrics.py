@@ -12,7 +12,9 @@ benchmarks (VEEGAN, PacGAN):
   histogram of HQ samples over the ``M`` modes, i.e.
   ``sum_{m: q_m > 0} q_m * log(q_m * M)``.
 
-Everything is plain numpy. Inputs may be numpy arrays, Python sequences or
+Everything is plain numpy (the compiled, batched evaluator of training,
+`tf_stackelberg.evaluation.mixture`, accumulates the same counts in TensorFlow and
+finishes with `metrics_from_counts`). Inputs may be numpy arrays, Python sequences or
 eager TensorFlow tensors (anything ``np.asarray`` understands), and the
 returned dictionaries only contain built-in Python types so they can be
 written straight to JSON.
@@ -26,6 +28,7 @@ __all__ = [
     "assign_to_modes",
     "mixture_metrics",
     "format_metrics",
+    "metrics_from_counts",
 ]
 
 # Upper bound on the number of float64 elements in the temporary
@@ -206,37 +209,53 @@ def mixture_metrics(samples, centers, std, generator_ids=None, num_generators=No
 
   nearest, distance = assign_to_modes(samples, centers, chunk_size=chunk_size)
   is_hq = distance < float(num_std) * std
-  histogram = np.bincount(nearest[is_hq], minlength=num_modes)
-  num_hq = int(is_hq.sum())
+  if ids is None:
+    ids, num_generators = np.zeros(num_samples, np.int64), 1
+  joint = np.bincount(ids[is_hq] * num_modes + nearest[is_hq],
+                      minlength=num_generators * num_modes)
+  result = metrics_from_counts(
+      joint.reshape(num_generators, num_modes),
+      np.bincount(ids, minlength=num_generators), std, num_std, cover_threshold)
+  if generator_ids is None:
+    del result["per_generator"]
+  return result
 
-  result = {
-      "num_samples": int(num_samples),
-      "num_modes_total": int(num_modes),
+
+def metrics_from_counts(hq_counts, sample_counts, std, num_std=3.0,
+                        cover_threshold=0.05):
+  """The metrics of `mixture_metrics` from accumulated counts.
+
+  Args:
+    hq_counts: int `[K, M]` high-quality samples of generator k on mode m.
+    sample_counts: int `[K]` samples of generator k.
+    std, num_std, cover_threshold: as in `mixture_metrics`.
+
+  Returns:
+    The dict `mixture_metrics` returns, with `per_generator`.
+  """
+  hq_counts = np.asarray(hq_counts, np.int64)
+  sample_counts = np.asarray(sample_counts, np.int64)
+  num_samples = int(sample_counts.sum())
+  histogram = hq_counts.sum(axis=0)
+  num_hq = int(histogram.sum())
+  return {
+      "num_samples": num_samples,
+      "num_modes_total": int(hq_counts.shape[1]),
       "modes": int(np.count_nonzero(histogram)),
       "high_quality": float(num_hq / num_samples) if num_samples else 0.0,
       "reverse_kl": _reverse_kl(histogram),
       "mode_histogram": [int(c) for c in histogram],
-      "std": std,
+      "std": float(std),
       "num_std": float(num_std),
+      "per_generator": _per_generator(hq_counts, sample_counts, float(cover_threshold)),
   }
-  if ids is not None:
-    result["per_generator"] = _per_generator(
-        ids, num_generators, nearest, is_hq, num_modes, float(cover_threshold))
-  return result
 
 
-def _per_generator(ids, num_generators, nearest, is_hq, num_modes, cover_threshold):
-  """Builds the per-generator breakdown from flat assignments in one pass."""
-  counts = np.bincount(ids, minlength=num_generators)
-  # A joint [G, M] histogram via one bincount over flattened (generator, mode)
-  # pairs avoids a Python loop over samples or a G x N mask.
-  joint = np.bincount(ids[is_hq] * num_modes + nearest[is_hq],
-                      minlength=num_generators * num_modes)
-  joint = joint.reshape(num_generators, num_modes)
+def _per_generator(hq_counts, sample_counts, cover_threshold):
+  """One row per generator from its high-quality mode histogram."""
   rows = []
-  for g in range(num_generators):
-    n_g = int(counts[g])
-    hist = joint[g]
+  for g, (hist, n_g) in enumerate(zip(hq_counts, sample_counts)):
+    n_g = int(n_g)
     hq_g = int(hist.sum())
     if hq_g > 0:
       dominant = int(np.argmax(hist))

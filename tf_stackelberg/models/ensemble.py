@@ -71,3 +71,15 @@ class EnsembleBatchNorm(keras.layers.Layer):
     folded = tf.reshape(tf.transpose(inputs, [1, 0, 2]), [-1, k * f])
     normed = self.norm(folded, training=training)
     return tf.transpose(tf.reshape(normed, [-1, k, f]), [1, 0, 2])
+
+
+def select_generator(outputs, k):
+  """Picks, for each latent b, the output of generator k[b] from `[K, B, ...]`."""
+  k = tf.cast(k, tf.int32)
+  index = tf.stack([k, tf.range(tf.shape(k)[0], dtype=tf.int32)], axis=1)
+  return tf.gather_nd(outputs, index)
+
+
+def output_activation(name):
+  """The output nonlinearity `--model.generator_output` names."""
+  return {"tanh": tf.tanh, "linear": tf.identity}[name]

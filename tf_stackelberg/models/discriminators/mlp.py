@@ -1,10 +1,13 @@
-"""Discriminators: an MLP trunk, a real/fake logit and an optional K-way classifier head
-that predicts which generator made a fake sample (DESIGN section 1)."""
+"""`--model.discriminator=mlp`: an MLP trunk, a real/fake logit and an optional K-way
+classifier head that predicts which generator made a fake (docs/design.md section 1)."""
+
+import math
 
 import keras
 import tensorflow as tf
 
 from tf_stackelberg.models.ensemble import FanInUniform
+from tf_stackelberg.models.registry import DISCRIMINATORS
 
 
 def _dense(units, fan_in, name):
@@ -14,12 +17,16 @@ def _dense(units, fan_in, name):
 
 
 class MLPDiscriminator(keras.Model):
-  """x `[N, in]` -> (logit `[N]`, class logits `[N, K]` or None). LeakyReLU trunk."""
+  """x `[N, *input_shape]` -> (logit `[N]`, class logits `[N, K]` or None).
 
-  def __init__(self, input_dim=2, hidden=(512, 256), num_classes=0, leaky_relu_slope=0.2,
-               **kwargs):
+  Inputs are flattened, so any example shape works. LeakyReLU trunk.
+  """
+
+  def __init__(self, input_shape=(2,), hidden=(512, 256), num_classes=0,
+               leaky_relu_slope=0.2, **kwargs):
     super().__init__(**kwargs)
-    widths = (input_dim,) + tuple(hidden)
+    self.input_size = math.prod(input_shape)
+    widths = (self.input_size,) + tuple(hidden)
     self.trunk = [_dense(w, widths[i], f"dense_{i}") for i, w in enumerate(hidden)]
     self.logit_head = _dense(1, widths[-1], "logit")
     self.class_head = (_dense(num_classes, widths[-1], "classifier")
@@ -28,7 +35,7 @@ class MLPDiscriminator(keras.Model):
     self._slope = leaky_relu_slope
 
   def call(self, x, training=False):
-    h = x
+    h = tf.reshape(x, [-1, self.input_size])
     for layer in self.trunk:
       h = tf.nn.leaky_relu(layer(h), alpha=self._slope)
     logits = tf.squeeze(self.logit_head(h), axis=-1)
@@ -36,8 +43,8 @@ class MLPDiscriminator(keras.Model):
     return logits, classes
 
 
-def build_discriminator(config, input_dim=2):
-  """The discriminator a `Config` asks for (classifier head iff beta > 0)."""
-  num_classes = config.num_generators if config.classifier_weight > 0 else 0
-  return MLPDiscriminator(input_dim, config.discriminator_hidden, num_classes,
+@DISCRIMINATORS.register("mlp")
+def mlp(config, input_shape, num_classes):
+  """Widths `--model.discriminator_hidden`; a class head iff `num_classes` > 0."""
+  return MLPDiscriminator(input_shape, config.discriminator_hidden, num_classes,
                           config.leaky_relu_slope, name="discriminator")

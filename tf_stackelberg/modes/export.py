@@ -1,4 +1,5 @@
-"""`--mode=export`: restore the latest checkpoint and write the SavedModel."""
+"""`--mode=export`: restore the latest checkpoint and write the SavedModel, with the
+`mcmc_sample` endpoint planned from the `--sampling.*` settings."""
 
 import os
 
@@ -6,6 +7,10 @@ import tensorflow as tf
 
 from tf_stackelberg.export.mcmc_endpoint import INPUT_SIGNATURE, make_mcmc_sample_fn
 from tf_stackelberg.export.saved_model import SIGNATURES, check_destination, export_gan
+from tf_stackelberg.modes.registry import register_mode
+from tf_stackelberg.sampling.runner import sample_latents
+from tf_stackelberg.training import latent
+from tf_stackelberg.training.run import Run
 
 # Stateless seed salt of the export-time warm-up that sets the energy range.
 _WARMUP_SALT = 17
@@ -18,33 +23,29 @@ def default_export_dir(config):
 
 def mcmc_endpoint(run, config):
   """The `mcmc_sample` endpoint of `run`, planned with `config`'s sampler settings."""
-  # Imported here: sampling pulls in TensorFlow Probability.
-  from tf_stackelberg.sampling import cli as sampling_cli  # pylint: disable=g-import-not-at-top
-  from tf_stackelberg.sampling import sample_latents  # pylint: disable=g-import-not-at-top
-  gan = run.gan
-  calibration = (sampling_cli.calibrate(gan, run.spec, config.seed)
-                 if config.calibrate else None)
-  generate_fn, logit_fn = sampling_cli.gan_callables(gan)
-  energy_range = tuple(config.wl_energy_range)
+  gan, sampling = run.gan, config.sampling
+  calibration = latent.calibrate_run(run) if sampling.calibrate else None
+  generate_fn, logit_fn = latent.gan_callables(gan)
+  energy_range = tuple(sampling.wl_energy_range)
   if not energy_range:
     warmup = sample_latents(
         "wl", generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
-        _WARMUP_CHAINS, max(10, config.mcmc_steps // 4),
-        tf.constant([config.seed, _WARMUP_SALT], tf.int32), step_size=config.mcmc_step_size,
-        num_bins=config.wl_bins, t0=config.wl_t0, calibration=calibration,
-        jit_compile=False)
+        _WARMUP_CHAINS, max(10, sampling.steps // 4),
+        tf.constant([config.seed, _WARMUP_SALT], tf.int32),
+        step_size=sampling.step_size, num_bins=sampling.wl_bins, t0=sampling.wl_t0,
+        calibration=calibration, jit_compile=False)
     energy_range = tuple(float(e) for e in warmup.diagnostics["energy_range"])
   fn = make_mcmc_sample_fn(
       generate_fn, logit_fn, gan.latent_dim, gan.num_generators, energy_range,
-      calibration, num_bins=config.wl_bins, step_size=config.mcmc_step_size,
-      t0=config.wl_t0, num_adaptation_steps=config.mcmc_steps // 2,
-      num_chains=min(config.num_samples, 1000))
+      calibration, num_bins=sampling.wl_bins, step_size=sampling.step_size,
+      t0=sampling.wl_t0, num_adaptation_steps=sampling.steps // 2,
+      num_chains=min(sampling.num_samples, 1000))
   return fn, INPUT_SIGNATURE
 
 
-def export_run(config, strategy):
+@register_mode("export")
+def export(config, strategy):
   """Exports the run in `config.model_dir`; returns the export directory."""
-  from tf_stackelberg.training import Run  # pylint: disable=g-import-not-at-top
   path = default_export_dir(config)
   check_destination(path)  # before the warm-up, which takes a while
   run = Run(config, strategy)

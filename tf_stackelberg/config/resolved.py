@@ -1,0 +1,89 @@
+"""The resolved configuration of a run, kept in `MODEL_DIR/flags.json`.
+
+A run directory belongs to one run: the settings of the sections that define it (see
+`Section.defines_run`) are written when training starts and checked on every later
+invocation; the other settings may change.
+"""
+
+import os
+from typing import Set
+
+import tensorflow as tf
+
+from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.config.sections import Config, from_dict
+
+RESOLVED_FLAGS_FILE = "flags.json"
+
+
+def _flatten(values, prefix=""):
+  flat = {}
+  for key, value in values.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      flat.update(_flatten(value, name + "."))
+    else:
+      flat[name] = value
+  return flat
+
+
+def _differences(saved, current):
+  saved, current = _flatten(saved), _flatten(current)
+  return [f"--{k}: saved {saved.get(k)!r}, now {current.get(k)!r}"
+          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+
+
+def _read(path):
+  try:
+    return files.read_json(path)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+def write_or_check_resolved(config: Config) -> str:
+  """Writes the resolved settings into the model directory, or checks them.
+
+  If the directory already holds resolved settings whose run-defining part differs
+  from `config`, nothing is written and `ConfigError` lists the differences. Returns
+  the path of the settings file.
+  """
+  path = os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
+  if tf.io.gfile.exists(path):
+    saved = from_dict(_read(path)).run_settings()
+    diffs = _differences(saved, config.run_settings())
+    if diffs:
+      raise ConfigError(
+          f"{config.model_dir} holds a run with different settings (see {path}); "
+          "use another --model_dir or the same flags:\n  " + "\n  ".join(diffs))
+    return path
+  files.write_json(path, config.to_dict())
+  return path
+
+
+def read_resolved(model_dir: str) -> Config:
+  """The configuration a run was trained with (for eval, export and sample)."""
+  path = os.path.join(model_dir, RESOLVED_FLAGS_FILE)
+  if not tf.io.gfile.exists(path):
+    raise ConfigError(f"--model_dir={model_dir} holds no trained run ({path} missing)")
+  return from_dict(_read(path))
+
+
+def resolve_trained(config: Config, explicit: Set[str]) -> Config:
+  """`config` with the run-defining settings of the run in `config.model_dir`.
+
+  Args:
+    config: the settings of this invocation.
+    explicit: flag names given explicitly ('model.latent_dim'); a run-defining one
+      that disagrees with the run raises `ConfigError`.
+  """
+  saved = read_resolved(config.model_dir)
+  conflicts = _differences(
+      {k: v for k, v in _flatten(saved.run_settings()).items() if k in explicit},
+      {k: v for k, v in _flatten(config.run_settings()).items() if k in explicit})
+  if conflicts:
+    raise ConfigError(f"flags disagree with the run in --model_dir={config.model_dir}:"
+                      "\n  " + "\n  ".join(c.replace("saved", "run has").replace(
+                          ", now", ", flag says") for c in conflicts))
+  run_defining = saved.run_settings()
+  return from_dict(run_defining, base=config)

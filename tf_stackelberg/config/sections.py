@@ -1,0 +1,340 @@
+"""The run configuration: small dataclasses, one per section, each checking itself.
+
+Every setting, its default and its check live here and nowhere else. Command-line flags
+are generated from these fields (`tf_stackelberg.config.flags`), named `--SECTION.FIELD`
+(`--trainer.train_steps`), plus the run-level `--mode`, `--model_dir`, `--seed` and
+`--export_dir`. Values resolve as defaults -> `--flagfile` -> command-line flags, as in
+TF Model Garden, and the resolved nested configuration is written next to the
+checkpoints (`flags.json`).
+
+A section declares with `defines_run` whether its settings define the run (data, model,
+loss, game): those must not change when a run resumes. The others (trainer length,
+evaluation cadence, sampling, runtime) may differ between invocations on the same run.
+"""
+
+import dataclasses
+from typing import Any, ClassVar, Dict, Tuple
+
+from tf_stackelberg.common.errors import ConfigError
+
+
+def _field(default, help_text, choices=None, check=None):
+  """A setting: default, help text, allowed values and a named check.
+
+  `check` is one of 'positive', 'nonnegative', 'fraction' ([0, 1)), 'widths' (a
+  non-empty list of positive integers) or None.
+  """
+  return dataclasses.field(default=default, metadata={
+      "help": help_text, "choices": choices, "check": check})
+
+
+def _check_value(flag, value, choices, check):
+  if choices and value not in choices:
+    raise ConfigError(f"{flag}={value!r} is not one of {', '.join(choices)}")
+  if check == "positive" and not value > 0:
+    raise ConfigError(f"{flag} must be positive, got {value}")
+  if check == "nonnegative" and not value >= 0:
+    raise ConfigError(f"{flag} must be >= 0, got {value}")
+  if check == "fraction" and not 0.0 <= value < 1.0:
+    raise ConfigError(f"{flag} must be in [0, 1), got {value}")
+  if check == "widths" and (not value or any(w <= 0 for w in value)):
+    raise ConfigError(f"{flag} must be a non-empty list of positive widths, got "
+                      f"{','.join(map(str, value)) or 'nothing'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+  """Base of the sections: field checks and the flag name of each field."""
+
+  name: ClassVar[str] = ""
+  defines_run: ClassVar[bool] = True
+
+  def flag(self, field_name: str) -> str:
+    """The command-line flag of `field_name`, e.g. '--trainer.train_steps'."""
+    return f"--{self.name}.{field_name}"
+
+  def validate(self):
+    """Checks every field; raises `ConfigError` naming the first bad flag."""
+    for field in dataclasses.fields(self):
+      _check_value(self.flag(field.name), getattr(self, field.name),
+                   field.metadata["choices"], field.metadata["check"])
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Section):
+  """What to learn."""
+  name: ClassVar[str] = "data"
+  dataset: str = _field("ring", "Dataset to learn (a name in the dataset registry).")
+  size: int = _field(8000, "Points drawn once as the fixed training set of a "
+                     "synthetic dataset; 0 draws fresh points for every batch.",
+                     check="nonnegative")
+  shuffle: bool = _field(False, "Reshuffle the fixed set every epoch (the reference "
+                         "iterates it in a fixed order).")
+  ring_modes: int = _field(8, "Number of modes of the ring.", check="positive")
+  ring_radius: float = _field(1.0, "Radius of the ring.", check="positive")
+  ring_std: float = _field(0.01, "Standard deviation of each ring mode.",
+                           check="positive")
+  grid_size: int = _field(5, "Modes per side of the grid.", check="positive")
+  grid_spacing: float = _field(2.0, "Distance between neighbouring grid modes.",
+                               check="positive")
+  grid_std: float = _field(0.05, "Standard deviation of each grid mode.",
+                           check="positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(Section):
+  """The generators and the discriminator."""
+  name: ClassVar[str] = "model"
+  generator: str = _field("mlp", "Generator architecture (a name in the generator "
+                          "registry): 'mlp' is K MLP generators in one ensemble, "
+                          "'multi_branch' the one-generator baseline.")
+  discriminator: str = _field("mlp", "Discriminator architecture (a name in the "
+                              "discriminator registry).")
+  num_generators: int = _field(8, "K, the number of generators (1 = plain GAN).",
+                               check="positive")
+  latent_dim: int = _field(2, "Dimension of the latent z ~ N(0, I).", check="positive")
+  generator_hidden: Tuple[int, ...] = _field((32,), "Hidden widths of each generator.",
+                                             check="widths")
+  generator_output: str = _field("tanh", "Output activation of the generators.",
+                                 ("tanh", "linear"))
+  num_branches: int = _field(8, "Branches of the multi-branch generator.",
+                             check="positive")
+  branch_hidden: Tuple[int, ...] = _field((128, 256, 512, 1024),
+                                          "Hidden widths of each branch.", check="widths")
+  batchnorm_epsilon: float = _field(0.8, "BatchNorm epsilon of the branches.",
+                                    check="positive")
+  discriminator_hidden: Tuple[int, ...] = _field(
+      (512, 256), "Hidden widths of the discriminator.", check="widths")
+  leaky_relu_slope: float = _field(0.2, "Negative slope of the LeakyReLUs.",
+                                   check="nonnegative")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(Section):
+  """The loss family of each game and the generator-classifier term."""
+  name: ClassVar[str] = "loss"
+  family: str = _field("non_saturating", "Loss family of each of the K games (a name "
+                       "in the loss registry): non_saturating, hinge, wasserstein "
+                       "(with gradient penalty), least_squares.")
+  classifier_weight: float = _field(0.0, "beta: weight of the K-way classifier term "
+                                    "that pushes generators apart (0 = no head).",
+                                    check="nonnegative")
+  gradient_penalty: float = _field(10.0, "lambda of the gradient penalty of the "
+                                   "wasserstein family.", check="nonnegative")
+
+
+@dataclasses.dataclass(frozen=True)
+class GameConfig(Section):
+  """How the players are updated."""
+  name: ClassVar[str] = "game"
+  update_order: str = _field("g_first", "Order of the updates in one step: generators "
+                             "then discriminator (reference MoG/MNIST scripts), "
+                             "discriminator first (reference CIFAR script), or both "
+                             "from the same point.", ("g_first", "d_first",
+                                                      "simultaneous"))
+  shared_z: bool = _field(True, "One latent batch shared by all generators (reference) "
+                          "instead of an independent batch per generator.")
+  batch_size: int = _field(64, "Global batch size (real points per step; each "
+                           "generator makes this many fakes).", check="positive")
+  learning_rate: float = _field(2e-4, "Adam learning rate of both players.",
+                                check="positive")
+  beta_1: float = _field(0.5, "Adam beta_1.", check="fraction")
+  beta_2: float = _field(0.999, "Adam beta_2.", check="fraction")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig(Section):
+  """How long to train and how often to save; may change when a run resumes."""
+  name: ClassVar[str] = "trainer"
+  defines_run: ClassVar[bool] = False
+  train_steps: int = _field(25000, "Total training steps (a resumed run continues to "
+                            "it).", check="positive")
+  steps_per_execution: int = _field(100, "Train steps per compiled call.",
+                                    check="positive")
+  keep_checkpoints: int = _field(3, "Checkpoints kept in the model directory.",
+                                 check="positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig(Section):
+  """Evaluation cadence and size; may change when a run resumes."""
+  name: ClassVar[str] = "eval"
+  defines_run: ClassVar[bool] = False
+  every: int = _field(1000, "Steps between evaluations, checkpoints and summaries "
+                      "(a run also evaluates at its last step).", check="positive")
+  num_samples: int = _field(10000, "Model samples per evaluation.", check="positive")
+  evaluators: Tuple[str, ...] = _field((), "Evaluators to run (names in the evaluator "
+                                       "registry); empty: the dataset's own.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig(Section):
+  """Latent MCMC on a trained run (--mode=sample and the exported mcmc_sample)."""
+  name: ClassVar[str] = "sampling"
+  defines_run: ClassVar[bool] = False
+  sampler: str = _field("wl", "Latent sampler (a name in the sampler registry): wl, "
+                        "rep, ddls, mh, none.")
+  output_dir: str = _field("", "Output directory of --mode=sample (default: "
+                           "MODEL_DIR/samples_SAMPLER).")
+  num_samples: int = _field(10000, "Chains (one sample each).", check="positive")
+  steps: int = _field(640, "MCMC steps per chain.", check="positive")
+  step_size: float = _field(0.01, "Initial Langevin step size.", check="positive")
+  joint: bool = _field(True, "Also move the generator index k by Metropolis-Hastings.")
+  wl_bins: int = _field(50, "Wang-Landau energy bins.", check="positive")
+  wl_t0: float = _field(300.0, "SAMC gain constant: gain t0 / max(t0, t).",
+                        check="positive")
+  wl_energy_range: Tuple[float, ...] = _field((), "Fixed energy range LO,HI; empty "
+                                              "sets it from a warm-up.")
+  wl_resample: bool = _field(True, "Resample by the importance weights to target the "
+                             "unbiased distribution.")
+  calibrate: bool = _field(True, "Calibrate the discriminator logit before sampling.")
+
+  def validate(self):
+    super().validate()
+    energy_range = self.wl_energy_range
+    if energy_range and (len(energy_range) != 2 or energy_range[0] >= energy_range[1]):
+      raise ConfigError(f"{self.flag('wl_energy_range')} must be two increasing "
+                        f"numbers LO,HI, got {','.join(map(str, energy_range))}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig(Section):
+  """Where and how the computation runs; may change when a run resumes."""
+  name: ClassVar[str] = "runtime"
+  defines_run: ClassVar[bool] = False
+  strategy: str = _field("auto", "tf.distribute strategy: auto (MirroredStrategy with "
+                         "more than one GPU or with --runtime.cpu_devices > 1, else "
+                         "the default strategy), mirrored, or default.",
+                         ("auto", "mirrored", "default"))
+  cpu_devices: int = _field(0, "If > 1, split the CPU into this many logical devices "
+                            "(to run the multi-replica paths without accelerators).",
+                            check="nonnegative")
+  jit_compile: bool = _field(True, "Compile the train step and the samplers with XLA "
+                             "(faster for the mixture MLPs and the MCMC on CPU).")
+  deterministic: bool = _field(True, "Enable TF op determinism: same seed, same run.")
+
+
+SECTIONS = (DataConfig, ModelConfig, LossConfig, GameConfig, TrainerConfig, EvalConfig,
+            SamplingConfig, RuntimeConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """All settings of a run: run-level fields and one attribute per section."""
+
+  mode: str = _field("train", "What to run (a name in the mode registry): train, "
+                     "eval, export, sample.")
+  model_dir: str = _field("runs/default", "Run directory: checkpoints, TensorBoard "
+                          "logs, resolved flags, metrics and figures.")
+  seed: int = _field(0, "Seed of the whole run (weights, data order, latents).",
+                     check="nonnegative")
+  export_dir: str = _field("", "SavedModel directory of --mode=export (default: "
+                           "MODEL_DIR/saved_model).")
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+  game: GameConfig = dataclasses.field(default_factory=GameConfig)
+  trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+  eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
+  runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+  # Run-level fields that may differ between invocations on one run.
+  RUN_FIELDS_FREE_ON_RESUME: ClassVar[Tuple[str, ...]] = ("mode", "model_dir",
+                                                          "export_dir")
+
+  def sections(self):
+    """The section objects, in flag order."""
+    return [getattr(self, s.name) for s in SECTIONS]
+
+  def validate(self, num_replicas: int = 1) -> "Config":
+    """Checks every section and the rules that span sections; returns self."""
+    for field in run_fields():
+      _check_value(f"--{field.name}", getattr(self, field.name),
+                   field.metadata["choices"], field.metadata["check"])
+    for section in self.sections():
+      section.validate()
+    data, model, game = self.data, self.model, self.game
+    if data.size and data.size < game.batch_size:
+      raise ConfigError(f"--data.size={data.size} is smaller than "
+                        f"--game.batch_size={game.batch_size}")
+    if game.batch_size % num_replicas:
+      raise ConfigError(f"--game.batch_size={game.batch_size} is not divisible by the "
+                        f"{num_replicas} replicas of the distribution strategy")
+    if model.generator == "multi_branch" and model.num_generators != 1:
+      raise ConfigError("--model.generator=multi_branch is ONE generator: set "
+                        "--model.num_generators=1 and the branch count with "
+                        "--model.num_branches")
+    if self.loss.classifier_weight > 0 and model.num_generators < 2:
+      raise ConfigError("--loss.classifier_weight > 0 needs --model.num_generators "
+                        ">= 2")
+    return self
+
+  def replace(self, **values) -> "Config":
+    """A copy with `values` changed; keys are flag names ('trainer.train_steps')."""
+    return from_dict(to_nested(values), base=self)
+
+  def to_dict(self) -> Dict[str, Any]:
+    """The nested settings as plain data (tuples as lists), e.g. for flags.json."""
+    return _plain(dataclasses.asdict(self))
+
+  def run_settings(self) -> Dict[str, Any]:
+    """The settings that define the run (compared when a run resumes)."""
+    values = {f.name: getattr(self, f.name) for f in run_fields()
+              if f.name not in self.RUN_FIELDS_FREE_ON_RESUME}
+    values.update({s.name: dataclasses.asdict(s) for s in self.sections()
+                   if s.defines_run})
+    return _plain(values)
+
+
+def run_fields():
+  """The run-level (non-section) fields of `Config`."""
+  return [f for f in dataclasses.fields(Config)
+          if f.name not in {s.name for s in SECTIONS}]
+
+
+def _plain(value):
+  if isinstance(value, dict):
+    return {k: _plain(v) for k, v in value.items()}
+  if isinstance(value, tuple):
+    return list(value)
+  return value
+
+
+def to_nested(values: Dict[str, Any]) -> Dict[str, Any]:
+  """{'trainer.train_steps': 5, 'seed': 1} -> {'trainer': {'train_steps': 5}, ...}."""
+  nested = {}
+  for key, value in values.items():
+    section, _, field = key.rpartition(".")
+    if section:
+      nested.setdefault(section, {})[field] = value
+    else:
+      nested[field] = value
+  return nested
+
+
+def _fill(cls, values, where, base):
+  if not isinstance(values, dict):
+    raise ConfigError(f"{where}: expected a mapping of settings, got {values!r}")
+  known = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - set(known))
+  if unknown:
+    prefix = f"{where}." if where else ""
+    raise ConfigError("unknown settings: " + ", ".join(prefix + u for u in unknown))
+  fixed = {}
+  for name, value in values.items():
+    section = next((s for s in SECTIONS if s.name == name), None) if cls is Config else None
+    if section is not None:
+      fixed[name] = _fill(section, value, name, getattr(base, name))
+    else:
+      fixed[name] = tuple(value) if isinstance(value, list) else value
+  return dataclasses.replace(base, **fixed)
+
+
+def from_dict(values: Dict[str, Any], base: Config = None) -> Config:
+  """A `Config` from nested plain data (as in flags.json); lists become tuples.
+
+  Settings missing from `values` keep their value in `base` (default: the defaults);
+  unknown names raise `ConfigError`.
+  """
+  return _fill(Config, values, "", base if base is not None else Config())

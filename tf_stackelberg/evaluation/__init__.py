@@ -1,0 +1,1 @@
+"""Evaluators: one object per metric family, run on a model's sampling function."""

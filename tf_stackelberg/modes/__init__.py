@@ -1,0 +1,1 @@
+"""Command-line modes (`--mode`), one module each, registered in `MODES`."""

@@ -1,0 +1,10 @@
+"""`--mode=eval`: evaluate the latest checkpoint of a run
+(`MODEL_DIR/eval_metrics_stepN.json` and the evaluators' images `NAME_stepN.png`)."""
+
+from tf_stackelberg.modes.registry import register_mode
+from tf_stackelberg.training import trainer
+
+
+@register_mode("eval")
+def evaluate(config, strategy):
+  return trainer.evaluate(config, strategy)
