@@ -1,6 +1,5 @@
 """Shared test settings: quiet TensorFlow, small runs, helpers for subprocess runs."""
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -11,14 +10,22 @@ import pytest  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The settings of `tiny_config`, as flag names.
+TINY_SETTINGS = {"trainer.train_steps": 200, "eval.every": 100,
+                 "trainer.steps_per_execution": 50, "eval.num_samples": 2000}
+
 
 def tiny_config(model_dir, **overrides):
-  """A ring run small enough for a test: a few hundred steps in a few seconds."""
-  from tf_stackelberg.config import Config  # pylint: disable=g-import-not-at-top
-  values = dict(model_dir=str(model_dir), train_steps=200, eval_every=100,
-                steps_per_execution=50, eval_samples=2000)
-  values.update(overrides)
-  return dataclasses.replace(Config(), **values)
+  """A validated ring run small enough for a test: a few hundred steps in seconds.
+
+  Args:
+    model_dir: the run directory.
+    **overrides: settings by flag name, e.g.
+      `tiny_config(path, **{"trainer.keep_checkpoints": 5, "seed": 3})`.
+  """
+  from tf_stackelberg.config.sections import Config  # pylint: disable=g-import-not-at-top
+  values = {"model_dir": str(model_dir), **TINY_SETTINGS, **overrides}
+  return Config().replace(**values).validate()
 
 
 def run_cli(*args, timeout=600, check=False):
