@@ -18,7 +18,7 @@ setuptools.setup(
         "tensorboard==2.21.0",
         "absl-py==2.5.1",
         "numpy==2.4.6",
-        "pillow==13.0.0",
+        "matplotlib==3.11.2",
     ],
     extras_require={"test": ["pytest==9.0.3", "pytest-timeout==2.4.0", "scipy==1.17.1"]},
     entry_points={"console_scripts": ["tf_stackelberg=tf_stackelberg.main:run"]},
