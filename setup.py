@@ -11,9 +11,8 @@ setuptools.setup(
     install_requires=[
         "tensorflow==2.21.0",
         "tensorflow-probability[tf]==0.25.0",
+        # Installed by the [tf] extra of tensorflow-probability; pinned to TF's release.
         "tf-keras==2.21.0",
-        "tensorflow-datasets==4.9.10",
-        "importlib_resources==7.1.0",
         "keras==3.15.1",
         "tensorboard==2.21.0",
         "absl-py==2.5.1",

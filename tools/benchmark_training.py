@@ -54,8 +54,6 @@ Usage (from the repository root):
 """
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 import time
@@ -70,13 +68,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
 import tensorflow as tf
 
-from tf_stackelberg.config import Config
+from tf_stackelberg.common import files
+from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data import mixtures
-from tf_stackelberg.game import build_gan
-from tf_stackelberg.models import FanInUniform
+from tf_stackelberg.game.builder import build_gan
+from tf_stackelberg.models.ensemble import FanInUniform
 # pylint: enable=wrong-import-position
 
-DATA_DIM = 2
+DATA_SHAPE = (2,)
 DATASET_SIZE = 8000
 PROJECTED_STEPS = 25000
 SIMULTANEOUS_K = 8
@@ -92,6 +91,7 @@ class ListMLPGenerator(keras.Model):
   and the call loops over them. z `[B, latent_dim]` is shared by all generators,
   z `[K, B, latent_dim]` gives each its own batch; returns `[K, B, output_dim]`.
   """
+
 
   def __init__(self, num_generators, hidden=(32,), output_dim=2, output_activation="tanh",
                leaky_relu_slope=0.2, latent_dim=2, **kwargs):
@@ -128,24 +128,27 @@ class ListMLPGenerator(keras.Model):
 
 
 def _config(k, jit_compile, steps_per_execution, update_order="g_first"):
-  return dataclasses.replace(Config(), num_generators=k, jit_compile=jit_compile,
-                             steps_per_execution=steps_per_execution,
-                             update_order=update_order)
+  return Config().replace(**{"model.num_generators": k,
+                             "runtime.jit_compile": jit_compile,
+                             "trainer.steps_per_execution": steps_per_execution,
+                             "game.update_order": update_order})
 
 
 def build_list_gan(config):
   """A `StackelbergGAN` around `ListMLPGenerator`, compiled as `build_gan` does."""
-  generator = ListMLPGenerator(config.num_generators, config.generator_hidden, DATA_DIM,
-                               config.generator_output, config.leaky_relu_slope,
-                               latent_dim=config.latent_dim, name="generator")
-  return build_gan(config, DATA_DIM, generator=generator)
+  model = config.model
+  generator = ListMLPGenerator(model.num_generators, model.generator_hidden,
+                               DATA_SHAPE[0], model.generator_output,
+                               model.leaky_relu_slope, latent_dim=model.latent_dim,
+                               name="generator")
+  return build_gan(config, DATA_SHAPE, generator=generator)
 
 
 def _check_xla(gan, config):
   """Fails if the compiled model does not run with the XLA setting its row claims."""
-  if bool(gan.jit_compile) != bool(config.jit_compile):
+  if bool(gan.jit_compile) != bool(config.runtime.jit_compile):
     raise RuntimeError(
-        f"asked for jit_compile={config.jit_compile} but the compiled model has "
+        f"asked for jit_compile={config.runtime.jit_compile} but the compiled model has "
         f"jit_compile={gan.jit_compile} (Keras turns XLA off under TF op "
         "determinism); try --no-deterministic")
 
@@ -153,7 +156,7 @@ def _check_xla(gan, config):
 def _timed_fit(gan, config, start_step, num_steps):
   """(wall, process CPU) seconds of `fit` over exactly `num_steps` fresh batches."""
   # Built outside the timed region: drawing the fixed set is not training.
-  dataset = mixtures.make_dataset(mixtures.ring(), config.batch_size, config.seed,
+  dataset = mixtures.make_dataset(mixtures.ring(), config.game.batch_size, config.seed,
                                   dataset_size=DATASET_SIZE, shuffle=False,
                                   start_step=start_step, num_steps=num_steps)
   before = int(gan.step.numpy())
@@ -219,7 +222,7 @@ def run_benchmark(ks=(1, 4, 8, 16), steps=2000, warmup=200, steps_per_execution=
   for k, generator, xla, update in plan:
     config = _config(k, xla, steps_per_execution, update)
     start = time.perf_counter()
-    gan = (build_gan(config, DATA_DIM) if generator == "ensemble" else
+    gan = (build_gan(config, DATA_SHAPE) if generator == "ensemble" else
            build_list_gan(config))
     _check_xla(gan, config)
     _timed_fit(gan, config, 0, warmup)
@@ -338,7 +341,7 @@ def parse_args(argv=None):
   parser.add_argument("--quick", action="store_true",
                       help="short run for a smoke test (explicit flags still win)")
   parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
-                      default=Config().deterministic,
+                      default=Config().runtime.deterministic,
                       help="enable TF op determinism, as training runs do by default "
                            "(default: %(default)s)")
   parser.add_argument("--json", metavar="PATH", default=None,
@@ -388,8 +391,7 @@ def main(argv=None):
                 "rounds": args.rounds, "deterministic": args.deterministic,
                 "projected_steps": PROJECTED_STEPS,
                 "projected_seconds": projected_seconds(rows)}
-    with open(args.json, "w", encoding="utf-8") as f:
-      json.dump({"settings": settings, "rows": rows}, f, indent=2)
+    files.write_json(args.json, {"settings": settings, "rows": rows})
     print(f"rows written to {args.json}")
 
 

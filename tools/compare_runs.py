@@ -15,15 +15,25 @@ training speed of the run (compilation included).
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+# pylint: disable=wrong-import-position
+from tf_stackelberg import visualization
+from tf_stackelberg.common import files
+# pylint: enable=wrong-import-position
+
+
+def _flat(metrics):
+  """A `metrics.json` with the mixture evaluator's results at the top level."""
+  return {**metrics, **metrics.get("mixture", {})}
 
 
 def _name(config_path):
@@ -42,19 +52,17 @@ def train(config_path, seed, model_dir, extra_flags):
   if status.returncode:
     raise SystemExit(f"{config_path} seed {seed} failed (exit {status.returncode}); "
                      f"see {log_path}")
-  with open(os.path.join(model_dir, "metrics.json")) as f:
-    return json.load(f)
+  return _flat(files.read_json(os.path.join(model_dir, "metrics.json")))
 
 
 def read_metrics(model_dir, at_step=0):
   """The final metrics of a run, or its evaluation at `at_step` (no per-generator
   table then)."""
-  with open(os.path.join(model_dir, "metrics.json")) as f:
-    final = json.load(f)
+  final = _flat(files.read_json(os.path.join(model_dir, "metrics.json")))
   if not at_step:
     return final
-  with open(os.path.join(model_dir, "eval_history.json")) as f:
-    history = {h["step"]: h for h in json.load(f)}
+  history = {h["step"]: h for h in files.read_json(os.path.join(model_dir,
+                                                                "eval_history.json"))}
   if at_step not in history:
     raise SystemExit(f"{model_dir} has no evaluation at step {at_step}")
   entry = history[at_step]
@@ -124,8 +132,6 @@ def main():
                  "single": "", "speed": ""})
   print(format_table(rows))
   if args.figure:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
     images = [tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in figures]
     visualization.save_png(visualization.side_by_side(images), args.figure)
     print(f"figure: {args.figure}")

@@ -1,13 +1,14 @@
 """Image arrays: tiling, side-by-side panels, PNG files and TensorBoard tensors.
 
-Everything here is plain numpy; TensorFlow is imported lazily, only to encode
-PNG files and to build summary tensors.
+Tiling is plain numpy; TensorFlow encodes PNG files and builds summary tensors.
 """
 
 import os
 
 import numpy as np
+import tensorflow as tf
 
+from tf_stackelberg.common import files
 from tf_stackelberg.visualization import colors
 
 __all__ = ["image_grid", "side_by_side", "save_png", "image_summary_tensor"]
@@ -135,9 +136,6 @@ def save_png(image, path):
   Returns:
     `path` as a string.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
-
   array = np.asarray(image)
   if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
     raise ValueError(f"`image` must have shape [H, W, 1|3|4]; got {array.shape}.")
@@ -153,8 +151,6 @@ def image_summary_tensor(image):
 
   Accepts a single `[H, W, C]` image or an already batched `[1, H, W, C]`.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   array = np.asarray(image)
   if array.ndim == 3:
     array = array[None]
