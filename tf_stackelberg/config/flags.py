@@ -23,19 +23,17 @@ def _flag_fields():
   return pairs
 
 
+_DEFINE_BY_TYPE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                   float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
 def _define(name, field, flag_values):
   help_text, choices = field.metadata["help"], field.metadata["choices"]
   default = field.default
   if choices:
     flags.DEFINE_enum(name, default, choices, help_text, flag_values=flag_values)
-  elif field.type is bool:
-    flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
-  elif field.type is int:
-    flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
-  elif field.type is float:
-    flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
-  elif field.type is str:
-    flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+  elif field.type in _DEFINE_BY_TYPE:
+    _DEFINE_BY_TYPE[field.type](name, default, help_text, flag_values=flag_values)
   else:  # tuples: comma-separated lists
     flags.DEFINE_list(name, [str(v) for v in default], help_text + " (comma-separated)",
                       flag_values=flag_values)

@@ -28,18 +28,25 @@ def _field(default, help_text, choices=None, check=None):
       "help": help_text, "choices": choices, "check": check})
 
 
+# check name -> (test, what the value must be).
+_CHECKS = {
+    "positive": (lambda v: v > 0, "must be positive"),
+    "nonnegative": (lambda v: v >= 0, "must be >= 0"),
+    "fraction": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "widths": (lambda v: bool(v) and all(w > 0 for w in v),
+               "must be a non-empty list of positive widths"),
+}
+
+
 def _check_value(flag, value, choices, check):
   if choices and value not in choices:
     raise ConfigError(f"{flag}={value!r} is not one of {', '.join(choices)}")
-  if check == "positive" and not value > 0:
-    raise ConfigError(f"{flag} must be positive, got {value}")
-  if check == "nonnegative" and not value >= 0:
-    raise ConfigError(f"{flag} must be >= 0, got {value}")
-  if check == "fraction" and not 0.0 <= value < 1.0:
-    raise ConfigError(f"{flag} must be in [0, 1), got {value}")
-  if check == "widths" and (not value or any(w <= 0 for w in value)):
-    raise ConfigError(f"{flag} must be a non-empty list of positive widths, got "
-                      f"{','.join(map(str, value)) or 'nothing'}")
+  if check is None:
+    return
+  test, requirement = _CHECKS[check]
+  if not test(value):
+    shown = ",".join(map(str, value)) or "nothing" if isinstance(value, tuple) else value
+    raise ConfigError(f"{flag} {requirement}, got {shown}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,10 +268,6 @@ class Config:
     if game.batch_size % num_replicas:
       raise ConfigError(f"--game.batch_size={game.batch_size} is not divisible by the "
                         f"{num_replicas} replicas of the distribution strategy")
-    if model.generator == "multi_branch" and model.num_generators != 1:
-      raise ConfigError("--model.generator=multi_branch is ONE generator: set "
-                        "--model.num_generators=1 and the branch count with "
-                        "--model.num_branches")
     if self.loss.classifier_weight > 0 and model.num_generators < 2:
       raise ConfigError("--loss.classifier_weight > 0 needs --model.num_generators "
                         ">= 2")

@@ -49,14 +49,8 @@ class ScatterEvaluator(Evaluator):
 
 
 def model_name(config, num_generators):
-  """A short description of the generator side for titles."""
-  model = config.model
-  if model.generator == "multi_branch":
-    return f"multi-branch ({model.num_branches} branches)"
-  if num_generators == 1:
-    widths = (model.latent_dim,) + model.generator_hidden + (2,)
-    return "one generator " + "-".join(map(str, widths))
-  return f"{num_generators} generators"
+  """A short description of the generator side for titles ("8 x mlp")."""
+  return f"{num_generators} x {config.model.generator}"
 
 
 @EVALUATORS.register("scatter")

@@ -7,6 +7,7 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.models.ensemble import (EnsembleBatchNorm, EnsembleDense,
                                             output_activation)
 from tf_stackelberg.models.registry import GENERATORS
@@ -49,6 +50,10 @@ class MultiBranchGenerator(keras.Model):
 @GENERATORS.register("multi_branch")
 def multi_branch(config, output_shape):
   """`--model.num_branches` branches of widths `--model.branch_hidden`."""
+  if config.num_generators != 1:
+    raise ConfigError("--model.generator=multi_branch is ONE generator: set "
+                      "--model.num_generators=1 and the branch count with "
+                      "--model.num_branches")
   return MultiBranchGenerator(config.num_branches, config.branch_hidden, output_shape,
                               config.generator_output, config.leaky_relu_slope,
                               config.batchnorm_epsilon, name="generator")
