@@ -28,9 +28,10 @@ def _flatten(values, prefix=""):
   return flat
 
 
-def _differences(saved, current):
+def _differences(saved, current, labels=("saved", "now")):
+  """One line per flag whose value differs between two nested settings dicts."""
   saved, current = _flatten(saved), _flatten(current)
-  return [f"--{k}: saved {saved.get(k)!r}, now {current.get(k)!r}"
+  return [f"--{k}: {labels[0]} {saved.get(k)!r}, {labels[1]} {current.get(k)!r}"
           for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
 
@@ -77,13 +78,12 @@ def resolve_trained(config: Config, explicit: Set[str]) -> Config:
     explicit: flag names given explicitly ('model.latent_dim'); a run-defining one
       that disagrees with the run raises `ConfigError`.
   """
-  saved = read_resolved(config.model_dir)
+  run_defining = read_resolved(config.model_dir).run_settings()
   conflicts = _differences(
-      {k: v for k, v in _flatten(saved.run_settings()).items() if k in explicit},
-      {k: v for k, v in _flatten(config.run_settings()).items() if k in explicit})
+      {k: v for k, v in _flatten(run_defining).items() if k in explicit},
+      {k: v for k, v in _flatten(config.run_settings()).items() if k in explicit},
+      labels=("run has", "flag says"))
   if conflicts:
     raise ConfigError(f"flags disagree with the run in --model_dir={config.model_dir}:"
-                      "\n  " + "\n  ".join(c.replace("saved", "run has").replace(
-                          ", now", ", flag says") for c in conflicts))
-  run_defining = saved.run_settings()
+                      "\n  " + "\n  ".join(conflicts))
   return from_dict(run_defining, base=config)

@@ -37,6 +37,7 @@ class MixtureEvaluator(Evaluator):
     self.num_std = float(num_std)
     self._centers = tf.constant(spec.centers, tf.float64)
     self._counts = tf.function(self._batch_counts, autograph=False)
+    self._sample_counts = {}  # (sample_fn, batch size) -> compiled draw + counts
 
   def _batch_counts(self, x, k):
     """HQ counts `[K, M]` and sample counts `[K]` of one batch."""
@@ -58,25 +59,33 @@ class MixtureEvaluator(Evaluator):
                               maxlength=self.num_generators, dtype=tf.int64)
     return tf.reshape(hq, [self.num_generators, num_modes]), counts
 
-  def _results(self, batches):
+  def _results(self, batch_counts):
+    """The metrics from an iterable of per-batch `(hq [K, M], counts [K])`."""
     hq = np.zeros([self.num_generators, len(self.spec.centers)], np.int64)
     counts = np.zeros([self.num_generators], np.int64)
-    for x, k in batches:
-      batch_hq, batch_counts = self._counts(x, k)
+    for batch_hq, batch_count in batch_counts:
       hq += batch_hq.numpy()
-      counts += batch_counts.numpy()
+      counts += batch_count.numpy()
     result = mixture_metrics.metrics_from_counts(hq, counts, self.spec.std,
                                                  self.num_std)
     yield from result.items()
 
+  def _compiled_draw(self, sample_fn, n):
+    """One compiled function that draws `n` samples and counts them."""
+    key = (sample_fn, n)
+    if key not in self._sample_counts:
+      self._sample_counts[key] = tf.function(
+          lambda seed: self._batch_counts(*sample_fn(n, seed)), autograph=False)
+    return self._sample_counts[key]
+
   def evaluate(self, sample_fn, seed, step=0):
-    return self._results(sample_fn(n, s) for n, s in
+    return self._results(self._compiled_draw(sample_fn, n)(s) for n, s in
                          batch_seeds(seed, self.num_samples, self.batch_size))
 
   def evaluate_samples(self, x, k, step=0):
-    n = len(x)
-    return self._results((x[i:i + self.batch_size], k[i:i + self.batch_size])
-                         for i in range(0, n, self.batch_size))
+    size = self.batch_size
+    return self._results(self._counts(x[i:i + size], k[i:i + size])
+                         for i in range(0, len(x), size))
 
   def format(self, results):
     return mixture_metrics.format_metrics(results)
