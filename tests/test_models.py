@@ -1,7 +1,7 @@
 """Tests for tf_stackelberg.models: stacked ensemble layers against per-member numpy
-computations built from the same weight slices, and the sizes of the reference
-architectures (2-32-2 generators, 2-512-256-1 discriminator, 2-128-256-512-1024-2
-branches)."""
+computations built from the same weight slices, example shapes other than points in the
+plane, the architecture registries, and the sizes of the reference architectures
+(2-32-2 generators, 2-512-256-1 discriminator, 2-128-256-512-1024-2 branches)."""
 
 import math
 
@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_stackelberg.config import Config
-from tf_stackelberg.models import (EnsembleBatchNorm, EnsembleDense, EnsembleMLPGenerator,
-                                   MLPDiscriminator, MultiBranchGenerator,
-                                   build_discriminator, build_generator,
-                                   select_generator)
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.config.sections import Config
+from tf_stackelberg.game.builder import build_discriminator, build_generator
+from tf_stackelberg.models.discriminators.mlp import MLPDiscriminator
+from tf_stackelberg.models.ensemble import (EnsembleBatchNorm, EnsembleDense,
+                                            FanInUniform, output_activation,
+                                            select_generator)
+from tf_stackelberg.models.generators.mlp import EnsembleMLPGenerator
+from tf_stackelberg.models.generators.multi_branch import MultiBranchGenerator
+from tf_stackelberg.models.registry import DISCRIMINATORS, GENERATORS
 
 SLOPE = 0.2
 
@@ -85,7 +90,7 @@ def test_bias_is_drawn_independently_of_the_kernel():
   layer.build((None, 3))
   kernel, bias = layer.kernel.numpy().ravel(), layer.bias.numpy().ravel()
   assert not np.allclose(bias, kernel[:bias.size])
-  disc = MLPDiscriminator(input_dim=2, hidden=(4,))
+  disc = MLPDiscriminator(input_shape=(2,), hidden=(4,))
   disc(tf.zeros([1, 2]))
   dense = disc.trunk[0]
   kernel, bias = dense.kernel.numpy().ravel(), dense.bias.numpy().ravel()
@@ -107,7 +112,7 @@ def member_weights(layers, k):
 
 
 def test_ensemble_generator_equals_separate_mlps_shared_z():
-  gen = EnsembleMLPGenerator(num_generators=3, hidden=(32,), output_dim=2)
+  gen = EnsembleMLPGenerator(num_generators=3, hidden=(32,), output_shape=(2,))
   z = np.random.default_rng(2).normal(size=(10, 2)).astype(np.float32)
   out = gen(tf.constant(z)).numpy()
   assert out.shape == (3, 10, 2)
@@ -119,7 +124,7 @@ def test_ensemble_generator_equals_separate_mlps_shared_z():
 
 
 def test_ensemble_generator_equals_separate_mlps_per_generator_z():
-  gen = EnsembleMLPGenerator(num_generators=2, hidden=(16, 8), output_dim=3,
+  gen = EnsembleMLPGenerator(num_generators=2, hidden=(16, 8), output_shape=(3,),
                              leaky_relu_slope=0.1)
   z = np.random.default_rng(3).normal(size=(2, 5, 4)).astype(np.float32)
   out = gen(tf.constant(z)).numpy()
@@ -131,7 +136,7 @@ def test_ensemble_generator_equals_separate_mlps_per_generator_z():
 
 
 def test_ensemble_generator_linear_output_is_unbounded():
-  gen = EnsembleMLPGenerator(2, hidden=(4,), output_activation="linear")
+  gen = EnsembleMLPGenerator(2, hidden=(4,), output_activation_name="linear")
   z = tf.constant(np.full((3, 2), 50.0, np.float32))
   out = gen(z).numpy()
   layers = gen.hidden_layers + [gen.output_layer]
@@ -203,7 +208,7 @@ def numpy_branches(gen, z, training):
 
 @pytest.mark.parametrize("training", [False, True])
 def test_multi_branch_generator_is_mean_of_its_branches(training):
-  gen = MultiBranchGenerator(num_branches=3, hidden=(8, 16, 4), output_dim=2)
+  gen = MultiBranchGenerator(num_branches=3, hidden=(8, 16, 4), output_shape=(2,))
   z = np.random.default_rng(6).normal(size=(12, 2)).astype(np.float32)
   gen(tf.constant(z))  # build
   # Non-trivial affine BatchNorm parameters so the per-branch slices matter.
@@ -221,7 +226,7 @@ def test_multi_branch_generator_is_mean_of_its_branches(training):
 
 
 def test_multi_branch_generator_accepts_its_own_latent_batch():
-  gen = MultiBranchGenerator(num_branches=2, hidden=(4, 4), output_dim=2)
+  gen = MultiBranchGenerator(num_branches=2, hidden=(4, 4), output_shape=(2,))
   z = np.random.default_rng(8).normal(size=(5, 2)).astype(np.float32)
   flat = gen(tf.constant(z)).numpy()
   stacked = gen(tf.constant(z[None])).numpy()
@@ -231,7 +236,7 @@ def test_multi_branch_generator_accepts_its_own_latent_batch():
 
 # ------------------------------------------------------------------ discriminator
 def test_discriminator_shapes_without_class_head():
-  disc = MLPDiscriminator(input_dim=2, hidden=(8, 4))
+  disc = MLPDiscriminator(input_shape=(2,), hidden=(8, 4))
   x = np.random.default_rng(9).normal(size=(6, 2)).astype(np.float32)
   logits, classes = disc(tf.constant(x))
   assert logits.shape == (6,)
@@ -246,7 +251,7 @@ def test_discriminator_shapes_without_class_head():
 
 
 def test_discriminator_shapes_with_class_head():
-  disc = MLPDiscriminator(input_dim=3, hidden=(8,), num_classes=5)
+  disc = MLPDiscriminator(input_shape=(3,), hidden=(8,), num_classes=5)
   logits, classes = disc(tf.zeros([4, 3]))
   assert logits.shape == (4,)
   assert classes.shape == (4, 5)
@@ -265,12 +270,85 @@ def test_select_generator_picks_row_k_for_each_latent():
   np.testing.assert_array_equal(got64, got)
 
 
+# ------------------------------------------------------------------ other shapes
+def test_generator_makes_examples_of_any_shape():
+  gen = EnsembleMLPGenerator(num_generators=2, hidden=(8,), output_shape=(2, 3, 1))
+  z = np.random.default_rng(10).normal(size=(5, 4)).astype(np.float32)
+  out = gen(tf.constant(z)).numpy()
+  assert out.shape == (2, 5, 2, 3, 1)
+  layers = gen.hidden_layers + [gen.output_layer]
+  assert gen.output_layer.kernel.shape == (2, 8, 6)
+  for k in range(2):
+    flat = numpy_mlp(z, member_weights(layers, k))
+    np.testing.assert_allclose(out[k].reshape(5, 6), flat, rtol=1e-5, atol=1e-6)
+  # Per-generator latents give the same shape.
+  assert gen(tf.zeros([2, 5, 4])).shape == (2, 5, 2, 3, 1)
+  branch = MultiBranchGenerator(num_branches=2, hidden=(4, 4), output_shape=(2, 3, 1))
+  assert branch(tf.zeros([5, 4])).shape == (1, 5, 2, 3, 1)
+
+
+def test_discriminator_flattens_any_example_shape():
+  disc = MLPDiscriminator(input_shape=(2, 3, 1), hidden=(8,), num_classes=3)
+  x = np.random.default_rng(11).normal(size=(4, 2, 3, 1)).astype(np.float32)
+  logits, classes = disc(tf.constant(x))
+  assert logits.shape == (4,) and classes.shape == (4, 3)
+  assert disc.input_size == 6 and disc.trunk[0].kernel.shape == (6, 8)
+  flat = MLPDiscriminator(input_shape=(6,), hidden=(8,), num_classes=3)
+  flat(tf.zeros([1, 6]))
+  flat.set_weights(disc.get_weights())
+  flat_logits, flat_classes = flat(tf.constant(x.reshape(4, 6)))
+  np.testing.assert_array_equal(logits.numpy(), flat_logits.numpy())
+  np.testing.assert_array_equal(classes.numpy(), flat_classes.numpy())
+
+
+def test_fan_in_uniform_is_pytorchs_linear_default():
+  values = FanInUniform(25)(shape=(4000,)).numpy()
+  assert np.abs(values).max() <= 0.2 and np.abs(values).max() > 0.19
+  # U(-a, a) has variance a^2 / 3: within 5 standard errors.
+  assert abs(values.var() - 0.04 / 3) < 5 * 0.04 * math.sqrt(4 / 45 / 4000)
+
+
+def test_output_activation():
+  x = tf.constant([-3.0, 0.0, 2.0])
+  np.testing.assert_allclose(output_activation("tanh")(x), np.tanh([-3.0, 0.0, 2.0]),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(output_activation("linear")(x), x)
+
+
+# ------------------------------------------------------------------ registries
+def test_registries_build_the_configured_architectures():
+  config = Config().replace(**{"model.num_generators": 3,
+                               "model.generator_hidden": (8, 4),
+                               "model.discriminator_hidden": (16,),
+                               "model.leaky_relu_slope": 0.1})
+  gen = GENERATORS.get("mlp")(config.model, (2,))
+  assert isinstance(gen, EnsembleMLPGenerator)
+  assert gen.num_generators == 3 and gen.sample_shape == (2,)
+  assert [layer.units for layer in gen.hidden_layers] == [8, 4]
+  disc = DISCRIMINATORS.get("mlp")(config.model, (2,), 3)
+  assert isinstance(disc, MLPDiscriminator) and disc.num_classes == 3
+  assert [layer.units for layer in disc.trunk] == [16]
+  assert build_discriminator(config, (2,), 3).class_head is None  # beta = 0: no head
+  branch = config.replace(**{"model.generator": "multi_branch",
+                             "model.num_generators": 1, "model.num_branches": 3,
+                             "model.branch_hidden": (8, 8)})
+  gen = build_generator(branch, (2,))
+  assert isinstance(gen, MultiBranchGenerator)
+  assert gen.num_generators == 1 and gen.num_branches == 3
+
+
+def test_multi_branch_refuses_more_than_one_generator():
+  config = Config().replace(**{"model.generator": "multi_branch"})  # K = 8
+  with pytest.raises(ConfigError, match="--model.num_generators=1"):
+    build_generator(config, (2,))
+
+
 # ------------------------------------------------------------------ sizes
 def test_reference_generator_parameter_count():
   config = Config()  # K = 8 generators, 2-32-2
-  gen = build_generator(config)
+  gen = build_generator(config, (2,))
   assert isinstance(gen, EnsembleMLPGenerator)
-  gen(tf.zeros([1, config.latent_dim]))
+  gen(tf.zeros([1, config.model.latent_dim]))
   per_generator = dense_params((2, 32, 2))
   assert per_generator == 162
   assert count(gen.trainable_variables) == 8 * per_generator
@@ -280,19 +358,21 @@ def test_reference_generator_parameter_count():
 
 def test_reference_discriminator_parameter_count():
   config = Config()
-  disc = build_discriminator(config)
+  disc = build_discriminator(config, (2,), 8)
   disc(tf.zeros([1, 2]))
   assert disc.class_head is None
   assert count(disc.trainable_variables) == dense_params((2, 512, 256, 1)) == 133121
-  with_head = build_discriminator(Config(classifier_weight=1.0, num_generators=8))
+  with_head = build_discriminator(
+      config.replace(**{"loss.classifier_weight": 1.0}), (2,), 8)
   _, classes = with_head(tf.zeros([1, 2]))
   assert classes.shape == (1, 8)
   assert count(with_head.trainable_variables) == 133121 + 256 * 8 + 8
 
 
 def test_reference_multi_branch_parameter_count():
-  config = Config(generator="multi_branch", num_generators=1)
-  gen = build_generator(config)
+  config = Config().replace(**{"model.generator": "multi_branch",
+                               "model.num_generators": 1})
+  gen = build_generator(config, (2,))
   assert isinstance(gen, MultiBranchGenerator)
   out = gen(tf.zeros([4, 2]))
   assert out.shape == (1, 4, 2)
