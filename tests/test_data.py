@@ -1,5 +1,6 @@
-"""Tests for tf_stackelberg.data: mixture specs, stateless point draws and the
-step-indexed training pipelines (fixed set, reshuffled set, streaming).
+"""Tests for tf_stackelberg.data: mixture specs, stateless point draws, the
+step-indexed training pipelines (fixed set, reshuffled set, streaming) and the
+registered datasets as `DataSource`s.
 
 Statistical checks use tolerances of 5 standard errors of the sample size; all draws are
 seeded, so each check is deterministic.
@@ -12,9 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_stackelberg.config import Config
-from tf_stackelberg.data import (draw_points, fixed_set, grid, make_dataset, ring,
-                                 spec_from_config)
+from tf_stackelberg.config.sections import DataConfig
+from tf_stackelberg.data.mixtures import (MixtureData, draw_points, fixed_set, grid,
+                                          make_dataset, ring)
+from tf_stackelberg.data.registry import DATASETS
+from tf_stackelberg.data.source import DataSource
 
 NUM_SE = 5.0
 
@@ -64,13 +67,29 @@ def test_grid_has_25_modes_on_even_coordinates():
   np.testing.assert_array_equal(sorted_rows(spec.centers), sorted_rows(expected))
 
 
-def test_spec_from_config():
-  ring_spec = spec_from_config(Config(dataset="ring", ring_modes=4, ring_std=0.3))
+def test_registered_datasets_build_their_spec_from_the_config():
+  ring_data = DATASETS.get("ring")(DataConfig(dataset="ring", ring_modes=4,
+                                              ring_std=0.3, ring_radius=2.0))
+  ring_spec = ring_data.spec
   assert ring_spec.name == "ring" and len(ring_spec.centers) == 4
   assert ring_spec.std == pytest.approx(0.3)
-  grid_spec = spec_from_config(Config(dataset="grid", grid_size=3, grid_spacing=1.0))
-  assert grid_spec.name == "grid"
+  np.testing.assert_allclose(np.linalg.norm(ring_spec.centers, axis=1), 2.0, atol=1e-6)
+  grid_data = DATASETS.get("grid")(DataConfig(dataset="grid", grid_size=3,
+                                              grid_spacing=1.0, grid_std=0.1))
+  grid_spec = grid_data.spec
+  assert grid_spec.name == "grid" and grid_spec.std == pytest.approx(0.1)
   np.testing.assert_array_equal(np.unique(grid_spec.centers), [-1.0, 0.0, 1.0])
+  for data in (ring_data, grid_data):
+    assert isinstance(data, MixtureData) and isinstance(data, DataSource)
+    assert data.element_shape == (2,)
+    assert data.evaluators == ("mixture", "scatter")
+
+
+def test_default_ring_dataset_is_the_reference_one():
+  data = DATASETS.get("ring")(DataConfig())
+  np.testing.assert_array_equal(data.spec.centers, ring().centers)
+  assert data.spec.std == ring().std
+  assert data.size == 8000 and data.shuffle is False
 
 
 # ------------------------------------------------------------------ draws
@@ -199,3 +218,27 @@ def test_streaming_mode_draws_fresh_points_every_step():
   np.testing.assert_array_equal(again, data)
   other = batches(make_dataset(spec, 64, seed=4, dataset_size=0, num_steps=20))
   assert not np.isin(other.reshape(-1, 2)[:, 0], flat[:, 0]).any()
+
+
+# ------------------------------------------------------------------ DataSource
+@pytest.mark.parametrize("size,shuffle", [(256, False), (256, True), (0, False)])
+def test_mixture_data_batches_are_the_pipeline_of_its_settings(size, shuffle):
+  data = DATASETS.get("ring")(DataConfig(size=size, shuffle=shuffle))
+  got = batches(data.batches(64, seed=2, start_step=3, num_steps=6))
+  expected = batches(make_dataset(ring(), 64, seed=2, dataset_size=size,
+                                  shuffle=shuffle, start_step=3, num_steps=6))
+  assert got.shape == (6, 64, 2)
+  np.testing.assert_array_equal(got, expected)
+
+
+def test_mixture_data_held_out_is_stateless_and_outside_the_training_set():
+  data = MixtureData(ring(), size=512)
+  a = data.held_out(300, seed(1, 9)).numpy()
+  assert a.shape == (300, 2) and a.dtype == np.float32
+  np.testing.assert_array_equal(a, data.held_out(300, seed(1, 9)).numpy())
+  assert not np.allclose(a, data.held_out(300, seed(1, 10)).numpy())
+  training = fixed_set(ring(), 512, 1).numpy()
+  assert not np.isin(a[:, 0], training[:, 0]).any()
+  # The held-out points follow the mixture.
+  dist = np.linalg.norm(a[:, None, :] - ring().centers[None], axis=-1).min(axis=1)
+  assert dist.max() < 6 * ring().std
