@@ -9,23 +9,26 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli, tiny_config
-from tf_stackelberg import export, training
+from tf_stackelberg.export.saved_model import ExportError, export_gan
+from tf_stackelberg.training import trainer
+from tf_stackelberg.training.run import Run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("export") / "run"
-  config = tiny_config(model_dir, train_steps=100, num_generators=4)
+  config = tiny_config(model_dir, **{"trainer.train_steps": 100,
+                                     "model.num_generators": 4})
   strategy = tf.distribute.get_strategy()
-  training.train(config, strategy)
-  run = training.Run(config, strategy)
+  trainer.train(config, strategy)
+  run = Run(config, strategy)
   run.restore(require=True)
   return config, run
 
 
 def test_round_trip_matches_the_in_memory_model(trained, tmp_path):
   config, run = trained
-  path = export.export_gan(run.gan, str(tmp_path / "saved"))
+  path = export_gan(run.gan, str(tmp_path / "saved"))
   loaded = tf.saved_model.load(path)
   z = tf.random.stateless_normal([64, 2], [1, 2])
   k = tf.constant(np.arange(64) % 4, tf.int32)
@@ -47,8 +50,8 @@ def test_export_refuses_to_overwrite(trained, tmp_path):
   target = tmp_path / "saved"
   target.mkdir()
   (target / "keep.txt").write_text("precious")
-  with pytest.raises(export.ExportError, match="--export_dir=.* already exists"):
-    export.export_gan(run.gan, str(target))
+  with pytest.raises(ExportError, match="--export_dir=.* already exists"):
+    export_gan(run.gan, str(target))
   assert (target / "keep.txt").read_text() == "precious"
 
 
@@ -56,7 +59,8 @@ def test_cli_export_and_saved_model_cli(trained, tmp_path):
   config, _ = trained
   target = tmp_path / "cli_export"
   result = run_cli(f"--model_dir={config.model_dir}", "--mode=export",
-                   f"--export_dir={target}", "--mcmc_steps=40", "--num_samples=200",
+                   f"--export_dir={target}", "--sampling.steps=40",
+                   "--sampling.num_samples=200",
                    check=True)
   assert "signatures: generate, sample, mcmc_sample" in result.stdout
   # The venv's console script, next to its interpreter (not the resolved symlink).

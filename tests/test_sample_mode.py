@@ -1,6 +1,5 @@
 """`--mode=sample` on a trained run: outputs, TensorBoard diagnostics, refusals."""
 
-import dataclasses
 import json
 import os
 
@@ -9,25 +8,26 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
-from tf_stackelberg import config as config_lib
-from tf_stackelberg import training
-from tf_stackelberg.sampling import cli as sampling_cli
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.modes.sample import sample
+from tf_stackelberg.training import trainer
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  config = tiny_config(tmp_path_factory.mktemp("sample") / "run", train_steps=300,
-                       num_generators=4)
-  training.train(config, tf.distribute.get_strategy())
+  config = tiny_config(tmp_path_factory.mktemp("sample") / "run",
+                       **{"trainer.train_steps": 300, "model.num_generators": 4})
+  trainer.train(config, tf.distribute.get_strategy())
   return config
 
 
-def _sample(config, sample_dir, **overrides):
-  values = dict(mode="sample", sample_dir=str(sample_dir), num_samples=200,
-                mcmc_steps=40, jit_compile=False)
+def _sample(config, output_dir, **overrides):
+  """Runs --mode=sample; `overrides` by flag name ('sampling.sampler')."""
+  values = {"mode": "sample", "sampling.output_dir": str(output_dir),
+            "sampling.num_samples": 200, "sampling.steps": 40,
+            "runtime.jit_compile": False}
   values.update(overrides)
-  return sampling_cli.sample_run(dataclasses.replace(config, **values),
-                                 tf.distribute.get_strategy())
+  return sample(config.replace(**values).validate(), tf.distribute.get_strategy())
 
 
 def _tags(directory):
@@ -42,18 +42,18 @@ def _tags(directory):
 def test_wang_landau_sampling_writes_samples_metrics_plot_and_summaries(trained,
                                                                         tmp_path):
   out = tmp_path / "wl"
-  summary = _sample(trained, out, sampler="wl", wl_bins=10)
+  summary = _sample(trained, out, **{"sampling.sampler": "wl", "sampling.wl_bins": 10})
   with np.load(out / "samples.npz") as data:
     assert data["z"].shape == (200, 2) and data["x"].shape == (200, 2)
     assert data["k"].shape == (200,) and set(np.unique(data["k"])) <= set(range(4))
     assert np.isfinite(data["energy"]).all()
   with open(out / "metrics.json") as f:
     saved = json.load(f)
-  assert saved["sampler"] == "wl" and saved["num_samples"] == 200
+  assert saved["sampler"] == "wl" and saved["mixture"]["num_samples"] == 200
   assert len(saved["calibration"]) == 2  # (a, b) of the calibrated logit
   assert 0.0 < saved["diagnostics"]["acceptance_rate"] <= 1.0
   assert len(saved["diagnostics"]["theta"]) in (10, 200)
-  assert summary["modes"] == saved["modes"]
+  assert summary["mixture"]["modes"] == saved["mixture"]["modes"]
   png = tf.io.decode_png(tf.io.read_file(str(out / "samples.png")))
   assert png.shape[-1] == 3
   tags = _tags(str(out / "logs"))
@@ -64,17 +64,18 @@ def test_wang_landau_sampling_writes_samples_metrics_plot_and_summaries(trained,
 
 @pytest.mark.parametrize("sampler", ["rep", "ddls", "mh", "none"])
 def test_baseline_samplers_run_from_the_command_path(trained, tmp_path, sampler):
-  summary = _sample(trained, tmp_path / sampler, sampler=sampler, calibrate=False)
+  summary = _sample(trained, tmp_path / sampler,
+                    **{"sampling.sampler": sampler, "sampling.calibrate": False})
   assert summary["calibration"] is None
-  assert summary["num_samples"] == 200
+  assert summary["mixture"]["num_samples"] == 200
   with np.load(tmp_path / sampler / "samples.npz") as data:
     assert np.isfinite(data["x"]).all()
 
 
 def test_existing_samples_are_never_overwritten(trained, tmp_path):
   out = tmp_path / "once"
-  _sample(trained, out, sampler="none")
+  _sample(trained, out, **{"sampling.sampler": "none"})
   before = (out / "samples.npz").read_bytes()
-  with pytest.raises(config_lib.ConfigError, match="--sample_dir=.*already holds"):
-    _sample(trained, out, sampler="rep")
+  with pytest.raises(ConfigError, match="--sampling.output_dir=.*already holds"):
+    _sample(trained, out, **{"sampling.sampler": "rep"})
   assert (out / "samples.npz").read_bytes() == before
