@@ -161,6 +161,18 @@ def test_last_step_is_evaluated_and_checkpointed_then_resumed_exactly(
                                                 "metrics.json"))["mixture"]
 
 
+def test_intervals_that_steps_per_execution_does_not_divide(tmp_path, default_strategy):
+  """Keras runs whole blocks of steps_per_execution steps: 100 and 30 are no multiples
+  of 40, and the run still evaluates and checkpoints at 100, 200 and 230."""
+  config = tiny_config(tmp_path / "run", **{"trainer.train_steps": 230,
+                                            "trainer.steps_per_execution": 40,
+                                            "trainer.keep_checkpoints": 10})
+  final = trainer.train(config, default_strategy)
+  assert final["step"] == 230
+  assert _checkpoint_steps(config.model_dir) == [100, 200, 230]
+  assert [h["step"] for h in _history(config.model_dir)] == [100, 200, 230]
+
+
 def test_resume_off_the_interval_grid_continues_exactly(tmp_path, whole_run,
                                                         default_strategy):
   # A run checkpointed at step 150 (eval every 50) resumed with eval every 100 first

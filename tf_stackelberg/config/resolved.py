@@ -42,23 +42,30 @@ def _read(path):
     raise ConfigError(str(e)) from e
 
 
-def write_or_check_resolved(config: Config) -> str:
-  """Writes the resolved settings into the model directory, or checks them.
+def check_resolved(config: Config) -> bool:
+  """Checks `config` against the resolved settings in its model directory.
 
-  If the directory already holds resolved settings whose run-defining part differs
-  from `config`, nothing is written and `ConfigError` lists the differences. Returns
-  the path of the settings file.
+  Returns whether the directory holds resolved settings; raises `ConfigError` listing
+  the differences when their run-defining part differs from `config`.
   """
   path = os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
-  if tf.io.gfile.exists(path):
-    saved = from_dict(_read(path)).run_settings()
-    diffs = _differences(saved, config.run_settings())
-    if diffs:
-      raise ConfigError(
-          f"{config.model_dir} holds a run with different settings (see {path}); "
-          "use another --model_dir or the same flags:\n  " + "\n  ".join(diffs))
-    return path
-  files.write_json(path, config.to_dict())
+  if not tf.io.gfile.exists(path):
+    return False
+  saved = from_dict(_read(path)).run_settings()
+  diffs = _differences(saved, config.run_settings())
+  if diffs:
+    raise ConfigError(
+        f"{config.model_dir} holds a run with different settings (see {path}); "
+        "use another --model_dir or the same flags:\n  " + "\n  ".join(diffs))
+  return True
+
+
+def write_or_check_resolved(config: Config) -> str:
+  """Writes the resolved settings into the model directory, or checks them
+  (`check_resolved`: nothing is written when they differ). Returns the file's path."""
+  path = os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
+  if not check_resolved(config):
+    files.write_json(path, config.to_dict())
   return path
 
 

@@ -55,7 +55,8 @@ def batch_seeds(seed, num_samples, batch_size):
   seed = tf.cast(seed, tf.int64)
   out = []
   for i, start in enumerate(range(0, num_samples, batch_size)):
-    batch_seed = seed if i == 0 else tf.random.experimental.stateless_fold_in(seed, i)
+    batch_seed = seed if i == 0 else tf.cast(
+        tf.random.experimental.stateless_fold_in(seed, i), tf.int64)
     out.append((min(batch_size, num_samples - start), batch_seed))
   return out
 

@@ -19,6 +19,7 @@ function of (seed, step), so a run restarted from its last checkpoint continues 
 as if it had never stopped.
 """
 
+import math
 import os
 import sys
 import time
@@ -103,15 +104,26 @@ class Trainer:
     self.train_seconds = 0.0
     self.results = None
 
+  def _set_steps_per_execution(self, interval):
+    """Keras runs whole blocks of `steps_per_execution` steps: an interval that is no
+    multiple of `--trainer.steps_per_execution` runs in blocks of their gcd (the step
+    function is traced again for it)."""
+    gan = self.run.gan
+    steps = math.gcd(interval, self.config.trainer.steps_per_execution)
+    if gan.steps_per_execution != steps:
+      gan.steps_per_execution = steps
+      gan.make_train_function(force=True)
+
   def fit(self, num_steps, num_intervals, first_interval):
     """`num_intervals` intervals of `num_steps / num_intervals` steps each."""
     config = self.config
+    interval = num_steps // num_intervals
+    self._set_steps_per_execution(interval)
     data = self.run.data.batches(config.game.batch_size, config.seed,
                                  start_step=self.step, num_steps=num_steps)
     # Keras splits each global batch across the replicas of the strategy scope.
     self.run.gan.fit(data, epochs=first_interval + num_intervals,
-                     initial_epoch=first_interval,
-                     steps_per_epoch=num_steps // num_intervals,
+                     initial_epoch=first_interval, steps_per_epoch=interval,
                      callbacks=[_IntervalEnd(self.end_interval)],
                      shuffle=False, verbose=_progress_verbosity())
 
@@ -187,9 +199,12 @@ def train(config, strategy):
     ConfigError: `config.model_dir` holds a run with different settings.
     TrainingDivergedError: a loss became non-finite (the last good checkpoint stays).
   """
-  resolved.write_or_check_resolved(config)
+  resolved.check_resolved(config)
   seed_everything(config)
   trainer = Trainer(config, strategy)
+  # Written once the model was built from the settings, so that settings the builders
+  # refuse never lock the directory.
+  resolved.write_or_check_resolved(config)
   every, total = config.eval.every, config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
   print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
