@@ -42,6 +42,7 @@ __all__ = [
     'Seeds',
     'current_energy',
     'run_steps',
+    'stateless_seed',
 ]
 
 
@@ -107,6 +108,17 @@ class Seeds(
                                      'resample'])):
   """The stateless seeds of one run: initial `z` and `k`, phases, resampling."""
   __slots__ = ()
+
+
+def stateless_seed(seed):
+  """int32 `[2]` stateless seed from an int32 or int64 pair (or a list).
+
+  An int64 seed is reduced to its low 32 bits per entry, so that int32 and
+  int64 seeds of the same (int32-range) values give the same chains.
+  """
+  if tf.is_tensor(seed) and seed.dtype == tf.int64:
+    seed = tf.cast(seed, tf.int32)
+  return tfp.random.sanitize_seed(seed)
 
 
 def current_energy(results):
@@ -308,7 +320,7 @@ class Chains(object):
     num_chains: number of chains (int, or int32 scalar `Tensor` in a graph).
     num_steps: the run's budget of transitions per chain (int, or int32
       scalar `Tensor` in a graph).
-    seed: stateless seed of the run.
+    seed: stateless seed of the run, int32 or int64 `[2]`.
     driver: `Driver`.
   """
 
@@ -321,7 +333,7 @@ class Chains(object):
     self.energy_fn = model.energy_fn()
     self.joint = bool(settings.joint) and model.num_generators > 1
     self.seeds = Seeds(*tfp.random.split_seed(
-        tfp.random.sanitize_seed(seed), n=5, salt='sample_latents'))
+        stateless_seed(seed), n=5, salt='sample_latents'))
     z = tf.random.stateless_normal([num_chains, model.latent_dim],
                                    seed=self.seeds.z, dtype=model.dtype)
     k = tf.random.stateless_uniform([num_chains], seed=self.seeds.k, minval=0,

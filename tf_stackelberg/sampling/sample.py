@@ -96,7 +96,8 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     num_steps: transitions per chain, every phase of the sampler included
       (for `'wl'` the warm-up that sets its energy range), so every sampler
       gets the same budget; ignored by `'none'`.
-    seed: stateless seed, int `[2]`.
+    seed: stateless seed, int32 or int64 `[2]` (int64 values are reduced to
+      their low 32 bits).
     settings: `SamplerSettings` (defaults if `None`).
     chunk_steps: transitions per compiled call (`None`: a phase in one).
     progress_callback: optional `callable(steps_done, num_steps)` called
