@@ -313,7 +313,7 @@ def _refresh_cached(results, target_log_prob, step_ratio, step_size):
 
 
 def _accept_prob(inner_results, like):
-  log_ratio = getattr(inner_results, 'log_accept_ratio', None)
+  log_ratio = get_outermost(inner_results, 'log_accept_ratio')
   if log_ratio is None:
     return tf.ones_like(like)
   prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
@@ -615,7 +615,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     current_tlp = get_outermost(inner_results, 'target_log_prob')
     if candidate is None or current_tlp is None:
       return self.energy_fn(state)
-    is_accepted = getattr(inner_results, 'is_accepted', None)
+    is_accepted = get_outermost(inner_results, 'is_accepted')
     if is_accepted is None or previous_energy is None:
       energy = candidate
     else:
