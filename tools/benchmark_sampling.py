@@ -16,10 +16,10 @@ ratio the latent energy assumes. Samples are then drawn with every sampler of
          from a warm-up inside the same budget), importance-resampled
 
 The discriminator logit is calibrated first (`sampling.calibrate`: logistic
-fit of held-out real against generated logits). For a 2-D latent, one more row, `exact`, draws
-from the target `pi(z) ~ exp(-E(z))` itself on a fine latent grid (a
-reference for what a perfect sampler of this energy gives; its cost is not
-comparable). Every MCMC sampler runs the same number of chains
+fit of held-out real against generated logits). For a 2-D latent, one more
+row, `exact`, draws from the target `pi(z) ~ exp(-E(z))` itself on a fine
+latent grid (a reference for what a perfect sampler of this energy gives; its
+cost is not comparable). Every MCMC sampler runs the same number of chains
 and the same number of transitions, i.e. the same number of G and D
 evaluations (one per chain and step; `evals` counts them, bootstraps and
 warm-up included; the gradient samplers also back-propagate, MH does not).
