@@ -1,4 +1,4 @@
-"""Tests of the nested-results helpers on the result structures of this package."""
+"""Tests of the nested-results helpers on this package's result structures."""
 
 import numpy as np
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The `mcmc_sample(n, steps, seed)` serving endpoint: latent MCMC in a SavedModel.
+"""The `mcmc_sample(n, steps, seed)` endpoint: latent MCMC in a SavedModel.
 
 The endpoint is `sample_latents` itself, traced into the exported graph:
 `mcmc_sample(n, steps, seed)` returns exactly what

@@ -122,7 +122,7 @@ def stateless_seed(seed):
 
 
 def current_energy(results):
-  """Energies of the current states: a kernel's `energy` field, else `-target_log_prob`."""
+  """Energies of the current states: `energy`, else `-target_log_prob`."""
   energy = get_outermost(results, 'energy')
   if energy is not None:
     return energy
@@ -412,7 +412,7 @@ class Chains(object):
 
   def final_states(self, make_latent_kernel, *, make_joint_kernel=None,
                    gradient=True, step_size=0.):
-    """Runs all `num_steps` transitions and returns the final states, unweighted.
+    """Runs all `num_steps` steps and returns the final states, unweighted.
 
     Args:
       make_latent_kernel: see `kernel`.

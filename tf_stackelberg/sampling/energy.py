@@ -129,7 +129,8 @@ class LatentModel:
   def __post_init__(self):
     for name in ('latent_dim', 'num_generators'):
       if int(getattr(self, name)) < 1:
-        raise ValueError(f'`{name}` must be positive, got {getattr(self, name)}.')
+        raise ValueError(
+            f'`{name}` must be positive, got {getattr(self, name)}.')
       object.__setattr__(self, name, int(getattr(self, name)))
     if self.calibration is not None:
       scale, shift = self.calibration

@@ -120,7 +120,7 @@ class GeneratorProposalResults(
 
 
 class GeneratorProposal(tfp.mcmc.TransitionKernel):
-  """Proposes another generator index at fixed `z`; wrap in `MetropolisHastings`.
+  """Proposes another generator index at fixed `z`, for `MetropolisHastings`.
 
   The state is `[k, z]`. The proposal `k'` is uniform among the other
   generators, and the results carry the latent kernel's results recomputed at

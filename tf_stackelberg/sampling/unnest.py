@@ -25,7 +25,8 @@ Example:
 ```python
 mala = tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(target_log_prob_fn, 0.1)
 results = mala.bootstrap_results(z)
-get_outermost(results, 'target_log_prob')  # results.accepted_results.target_log_prob
+get_outermost(results, 'target_log_prob')
+# -> results.accepted_results.target_log_prob
 get_outermost(results, 'theta')            # None
 ```
 """

@@ -37,7 +37,7 @@ class IndependenceProposalResults(
         'target_log_prob',
         'seed',
     ])):
-  """Results of `IndependenceProposal` (per-chain `[chains]` fields but `seed`)."""
+  """Results of `IndependenceProposal` (`[chains]` fields, and `seed`)."""
   __slots__ = ()
 
 

@@ -146,7 +146,7 @@ def make_wang_landau_kernel(energy_fn, energy_lo, energy_hi, bin_probs, *,
 
 @SAMPLERS.register('wl')
 def wang_landau(chains):
-  """Warm-up, flattened run, weighted reservoirs, resampling (module docstring)."""
+  """Warm-up, flattened run, reservoirs, resampling (module docstring)."""
   settings = chains.settings
   dtype = chains.model.dtype
   plan = plan_phases(chains.num_steps, settings)
