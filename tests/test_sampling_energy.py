@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
+from tf_stackelberg.sampling import calibration
 from tf_stackelberg.sampling import energy as energy_lib
 
 
@@ -67,12 +68,12 @@ def test_calibration_recovers_known_logistic_parameters():
   true_a, true_b = 1.7, -0.4
   d = rng.normal(scale=1.5, size=20000)
   y = rng.uniform(size=d.size) < 1. / (1. + np.exp(-(true_a * d + true_b)))
-  a, b = energy_lib.fit_calibration(d[y], d[~y], correct_class_ratio=False)
+  a, b = calibration.fit_calibration(d[y], d[~y], correct_class_ratio=False)
   se_a, se_b = _fisher_standard_errors(d, y, a, b)
   assert abs(a - true_a) < 4 * se_a
   assert abs(b - true_b) < 4 * se_b
   # The fit is deterministic.
-  assert (a, b) == energy_lib.fit_calibration(d[y], d[~y],
+  assert (a, b) == calibration.fit_calibration(d[y], d[~y],
                                               correct_class_ratio=False)
 
 
@@ -84,7 +85,7 @@ def test_calibration_recovers_log_density_ratio_with_unequal_sets():
   rng = np.random.default_rng(3)
   real = 2. * rng.normal(1., 1., size=4000) + 0.3
   fake = 2. * rng.normal(0., 1., size=12000) + 0.3
-  a, b = energy_lib.fit_calibration(real, fake)
+  a, b = calibration.fit_calibration(real, fake)
   d = np.concatenate([real, fake])
   y = np.concatenate([np.ones_like(real), np.zeros_like(fake)])
   se_a, se_b = _fisher_standard_errors(d, y, a,
@@ -94,10 +95,53 @@ def test_calibration_recovers_log_density_ratio_with_unequal_sets():
 
 
 def test_calibration_stays_finite_on_separable_sets():
-  a, b = energy_lib.fit_calibration([3., 4., 5.], [-5., -4., -3.])
+  a, b = calibration.fit_calibration([3., 4., 5.], [-5., -4., -3.])
   assert np.isfinite(a) and np.isfinite(b) and a > 0
 
 
 def test_calibration_rejects_empty_sets():
   with pytest.raises(ValueError):
-    energy_lib.fit_calibration([], [1.])
+    calibration.fit_calibration([], [1.])
+
+
+def test_calibrate_fits_the_logits_of_real_and_generated_samples():
+  # real ~ N(1, 1), fake ~ N(0, 1) in 2-D along a direction u: with the raw
+  # logit d(x) = 2 u . x + 0.3, the log ratio u . x - 1/2 is a d + b with
+  # a = 1/2, b = -0.65 (as in the test above, through the samples).
+  rng = np.random.default_rng(4)
+  u = np.array([0.6, 0.8])
+  real = rng.normal(size=[4000, 2]) + u
+  fake = rng.normal(size=[12000, 2])
+
+  def logit_fn(x):  # a Keras-like head with a trailing axis of one
+    return (2. * tf.linalg.matvec(tf.constant(x), tf.constant(u)) +
+            0.3)[:, tf.newaxis]
+
+  a, b = calibration.calibrate(logit_fn, real, fake)
+  assert (a, b) == pytest.approx(calibration.fit_calibration(
+      2. * real @ u + 0.3, 2. * fake @ u + 0.3), rel=1e-9)
+  d = np.concatenate([2. * real @ u + 0.3, 2. * fake @ u + 0.3])
+  y = np.concatenate([np.ones(4000), np.zeros(12000)])
+  se_a, se_b = _fisher_standard_errors(d, y, a, b + math.log(4000 / 12000))
+  assert abs(a - 0.5) < 4 * se_a
+  assert abs(b + 0.65) < 4 * se_b
+  # The energy module still exports the fit for existing callers.
+  assert energy_lib.fit_calibration is calibration.fit_calibration
+
+
+def test_latent_model_energy_and_checks():
+  def generate_fn(z, k):
+    return z + tf.cast(k, z.dtype)[:, tf.newaxis]
+
+  def logit_fn(x):
+    return tf.reduce_sum(x, axis=-1)
+
+  model = energy_lib.LatentModel(generate_fn, logit_fn, latent_dim=2,
+                                 num_generators=3, calibration=(2, -1))
+  assert model.calibration == (2., -1.) and model.dtype == tf.float32
+  z = tf.constant([[0.5, -1.], [2., 0.]])
+  k = tf.constant([0, 2])
+  want = energy_lib.make_energy_fn(generate_fn, logit_fn, (2., -1.))(z, k)
+  np.testing.assert_allclose(model.energy_fn()(z, k), want, rtol=1e-6)
+  with pytest.raises(ValueError):
+    energy_lib.LatentModel(generate_fn, logit_fn, latent_dim=0)

@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.sampling import runner
+from tf_stackelberg.sampling import sample_latents
+from tf_stackelberg.sampling import SAMPLERS
+from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.energy import make_energy_fn
+from tf_stackelberg.sampling.settings import SamplerSettings
 
 MU = np.array([1., -0.5])
 OFFSETS = np.array([[0., 0.], [1., 0.], [0., 1.]])
@@ -38,22 +43,32 @@ def toy_gan(counter=None):
   return generate_fn, logit_fn
 
 
+def toy_model(counter=None, calibration=None):
+  return LatentModel(*toy_gan(counter), latent_dim=2, num_generators=3,
+                     calibration=calibration)
+
+
 @functools.lru_cache(maxsize=None)
 def toy_run(sampler, joint=True):
   counter = tf.Variable(0, dtype=tf.int64)
-  generate_fn, logit_fn = toy_gan(counter)
-  result = runner.sample_latents(
-      sampler, generate_fn, logit_fn, latent_dim=2, num_generators=3,
-      num_samples=NUM_CHAINS, num_steps=NUM_STEPS, seed=[1, 2], step_size=0.1,
-      joint=joint, num_bins=10, t0=20., jit_compile=False)
+  result = sample_latents(
+      sampler, toy_model(counter), NUM_CHAINS, NUM_STEPS, [1, 2],
+      SamplerSettings(step_size=0.1, joint=joint, num_bins=10, t0=20.),
+      jit_compile=False)
   return result, int(counter.numpy())
 
 
-def test_samplers_tuple():
-  assert runner.SAMPLERS == ('wl', 'rep', 'ddls', 'mh', 'none')
+def test_sampler_registry_names_and_unknown_name():
+  assert SAMPLERS.names() == ['ddls', 'mh', 'none', 'rep', 'wl']
+  assert runner.SAMPLERS is SAMPLERS  # the former module still exports it
+  with pytest.raises(ConfigError, match=r"--sampling.sampler='hmc' is not a "
+                     r'known sampler \(known: ddls, mh, none, rep, wl\)'):
+    SAMPLERS.get('hmc')
+  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+    sample_latents('hmc', toy_model(), 8, 5, [1, 2])
 
 
-@pytest.mark.parametrize('sampler', runner.SAMPLERS)
+@pytest.mark.parametrize('sampler', ['wl', 'rep', 'ddls', 'mh', 'none'])
 def test_result_structure_and_cost_accounting(sampler):
   result, counted = toy_run(sampler)
   assert result.z.shape == (NUM_CHAINS, 2) and result.z.dtype == np.float32
@@ -149,13 +164,15 @@ def test_fixed_generator_chains_keep_a_uniform_generator_index():
   assert set(np.unique(result.k)) <= set(np.unique(prior.k))
 
 
-def _small_run(sampler='wl', **kwargs):
-  generate_fn, logit_fn = toy_gan()
-  settings = dict(latent_dim=2, num_generators=3, num_samples=64,
-                  num_steps=30, seed=[3, 4], step_size=0.1, num_bins=8,
-                  jit_compile=False)
-  settings.update(kwargs)
-  return runner.sample_latents(sampler, generate_fn, logit_fn, **settings)
+def _small_run(sampler='wl', num_steps=30, seed=(3, 4), calibration=None,
+               chunk_steps=None, progress_callback=None, jit_compile=False,
+               **settings):
+  settings = dict(dict(step_size=0.1, num_bins=8), **settings)
+  return sample_latents(sampler, toy_model(calibration=calibration), 64,
+                        num_steps, list(seed), SamplerSettings(**settings),
+                        chunk_steps=chunk_steps,
+                        progress_callback=progress_callback,
+                        jit_compile=jit_compile)
 
 
 def test_same_seed_same_samples_whatever_the_chunking():
@@ -174,7 +191,7 @@ def test_same_seed_same_samples_whatever_the_chunking():
 
 def test_same_seed_same_chain_other_seed_other_chain():
   first, second = _small_run('mh'), _small_run('mh')
-  other = _small_run('mh', seed=[3, 5])
+  other = _small_run('mh', seed=(3, 5))
   for a, b in zip(first[:4], second[:4]):
     np.testing.assert_array_equal(a, b)
   assert np.any(other.z != first.z)
@@ -200,14 +217,46 @@ def test_runs_inside_a_traced_function_and_returns_tensors():
 
   @tf.function(autograph=False)
   def sample(seed):
-    result = runner.sample_latents(
-        'rep', generate_fn, logit_fn, latent_dim=2, num_generators=3,
-        num_samples=16, num_steps=5, seed=seed, jit_compile=False)
+    result = sample_latents(
+        'rep', LatentModel(generate_fn, logit_fn, 2, 3), 16, 5, seed,
+        jit_compile=False)
     return result.x, result.k, result.diagnostics['acceptance_per_step']
 
   x, k, acceptance = sample(tf.constant([5, 6]))
   assert x.shape == (16, 2) and k.shape == (16,)
   assert acceptance.shape == (5,)
+
+
+@pytest.mark.parametrize('sampler', ['wl', 'mh'])
+def test_sizes_may_be_tensors_inside_a_traced_function(sampler):
+  # The exported endpoint runs with the number of chains and of steps known
+  # only at run time; the samples are those of a run with static sizes.
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+  def sample(n, steps):
+    result = sample_latents(sampler, toy_model(), n, steps, [7, 8],
+                            SamplerSettings(step_size=0.1, num_bins=8))
+    return result.z, result.k, result.energy
+
+  static = sample_latents(sampler, toy_model(), 48, 20, [7, 8],
+                          SamplerSettings(step_size=0.1, num_bins=8),
+                          jit_compile=False)
+  for got, want in zip(sample(tf.constant(48), tf.constant(20)),
+                       (static.z, static.k, static.energy)):
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_earlier_argument_list_still_accepted():
+  generate_fn, logit_fn = toy_gan()
+  legacy = runner.sample_latents(
+      'wl', generate_fn, logit_fn, 2, 3, 64, 30, [3, 4], step_size=0.1,
+      num_bins=8, calibration=(2., 0.5), jit_compile=False)
+  new = _small_run(calibration=(2., 0.5))
+  for a, b in zip(legacy[:4], new[:4]):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match='no longer supported'):
+    runner.sample_latents('wl', generate_fn, logit_fn, 2, 3, 64, 30, [3, 4],
+                          freeze_bias=False)
 
 
 def test_invalid_arguments():
@@ -219,3 +268,7 @@ def test_invalid_arguments():
     _small_run(num_warmup_steps=30)
   with pytest.raises(ValueError):
     _small_run(energy_range=(1., 1.))
+  with pytest.raises(ValueError):
+    _small_run(sampler='rep', num_steps=0)
+  with pytest.raises(ValueError):
+    sample_latents('rep', toy_model(), 0, 5, [1, 2])

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from tensorflow_probability.python.internal import unnest
-
+from tf_stackelberg.sampling import estimators
+from tf_stackelberg.sampling import unnest
 from tf_stackelberg.sampling import wang_landau as wl_lib
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
@@ -113,17 +113,53 @@ def test_energy_to_bin_edges_outliers_and_non_finite():
 
 def test_energy_range_from_warmup_quantiles_and_margin():
   values = np.concatenate([np.arange(101.), [np.nan, np.inf]])
-  lo, hi = wl_lib.energy_range_from_warmup(values, 0.1, 0.9, margin=0.5)
-  assert (lo, hi) == pytest.approx((10., 90. + 40.))
+  lo, hi = wl_lib.energy_range_from_warmup(values, lower_q=0.1, upper_q=0.9,
+                                           margin=0.5)
+  assert (float(lo), float(hi)) == pytest.approx((10., 90. + 40.))
   # Defaults: 1% quantile of the settled energies up to the 99% quantile of
   # all, plus a quarter of the span.
   lo, hi = wl_lib.energy_range_from_warmup(
-      values, lower_energies=np.arange(20., 121.))
-  assert (lo, hi) == pytest.approx((21., 99. + 0.25 * 78.))
-  with pytest.raises(ValueError):
+      values, settled_energies=np.arange(20., 121.))
+  assert (float(lo), float(hi)) == pytest.approx((21., 99. + 0.25 * 78.))
+  # A degenerate span becomes max(1, |E_lo| / 1000).
+  lo, hi = wl_lib.energy_range_from_warmup(np.full([7], 3000.))
+  assert (float(lo), float(hi)) == pytest.approx((3000., 3003. + 0.75))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
     wl_lib.energy_range_from_warmup([np.nan])
   with pytest.raises(ValueError):
-    wl_lib.energy_range_from_warmup([1., 2.], 1.0, 0.5)
+    wl_lib.energy_range_from_warmup([1., 2.], lower_q=1.0, upper_q=0.5)
+
+
+def test_energy_range_rule_matches_numpy_quantiles():
+  # The rule in TensorFlow (float32 trace of [steps, chains]) against the
+  # same rule written with numpy's linear quantiles in float64.
+  rng = np.random.default_rng(5)
+  trace = rng.gamma(3., 2., size=[40, 256]).astype(np.float32)
+  trace[3, 7], trace[30, 1] = np.inf, np.nan
+  settled = trace[20:]
+  lo, hi = wl_lib.energy_range_from_warmup(tf.constant(trace),
+                                           tf.constant(settled))
+  assert lo.dtype == tf.float32 and hi.dtype == tf.float32
+
+  def finite(x):
+    x = np.asarray(x, np.float64).reshape(-1)
+    return x[np.isfinite(x)]
+
+  want_lo = np.quantile(finite(settled), 0.01)
+  want_hi = np.quantile(finite(trace), 0.99)
+  want_hi += 0.25 * (want_hi - want_lo)
+  np.testing.assert_allclose([lo, hi], [want_lo, want_hi], rtol=1e-5)
+
+
+def test_target_bin_probs_mix_the_warmup_histogram_with_a_flat_one():
+  settled = tf.constant([[0.5, 1.5], [1.6, 3.9], [1.2, 9.]])
+  probs = wl_lib.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.4)
+  counts = np.array([1., 3., 0., 2.])  # 9. falls into the last bin
+  np.testing.assert_allclose(probs, 0.4 * counts / 6. + 0.6 / 4., rtol=1e-6)
+  np.testing.assert_allclose(np.sum(probs), 1., rtol=1e-6)
+  assert wl_lib.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.) is None
+  np.testing.assert_array_equal(
+      wl_lib.energy_histogram(settled, 0., 4., 4), counts)
 
 
 def test_importance_weights_and_resampling_follow_theta():
@@ -133,12 +169,12 @@ def test_importance_weights_and_resampling_follow_theta():
   np.testing.assert_allclose(np.exp(log_w), [1 / 13, 2 / 13, 5 / 13, 5 / 13],
                              rtol=1e-6)
   num = 20000
-  draws = wl_lib.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
+  draws = estimators.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
   freq = np.bincount(draws.numpy(), minlength=4) / num
   p = np.exp(log_w)
   np.testing.assert_array_less(np.abs(freq - p), 4 * np.sqrt(p * (1 - p) / num))
   # Same seed, same draws.
-  again = wl_lib.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
+  again = estimators.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
   np.testing.assert_array_equal(draws.numpy(), again.numpy())
   with pytest.raises(ValueError):
     wl_lib.importance_log_weights(theta)
@@ -178,9 +214,10 @@ def test_bootstrap_and_one_step_have_the_same_fixed_structure(inner,
   # Eager steps give the same structure too.
   _, eager_results = kernel.one_step(state, results, seed=[9, 9])
   assert_same_structure_shapes_dtypes(results, eager_results)
-  # TFP's `unnest` helpers find the inner acceptance ratio.
+  # The `unnest` helpers find the inner acceptance ratio and the bias.
   assert unnest.get_innermost(eager_results,
                               'log_accept_ratio').shape == [5]
+  assert unnest.get_outermost(eager_results, 'theta') is eager_results.theta
 
 
 def test_parameters_copy_and_is_calibrated():

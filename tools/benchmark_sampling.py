@@ -15,11 +15,11 @@ ratio the latent energy assumes. Samples are then drawn with every sampler of
   wl     Wang-Landau / SAMC flattening around MALA (adaptive step, energy range
          from a warm-up inside the same budget), importance-resampled
 
-The discriminator logit is calibrated first (logistic fit of held-out real
-against generated logits). For a 2-D latent, one more row, `exact`, draws
-from the target `pi(z) ~ exp(-E(z))` itself on a fine latent grid (a
-reference for what a perfect sampler of this energy gives; its cost is not
-comparable). Every MCMC sampler runs the same number of chains
+The discriminator logit is calibrated first (`sampling.calibrate`: logistic
+fit of held-out real against generated logits). For a 2-D latent, one more
+row, `exact`, draws from the target `pi(z) ~ exp(-E(z))` itself on a fine
+latent grid (a reference for what a perfect sampler of this energy gives; its
+cost is not comparable). Every MCMC sampler runs the same number of chains
 and the same number of transitions, i.e. the same number of G and D
 evaluations (one per chain and step; `evals` counts them, bootstraps and
 warm-up included; the gradient samplers also back-propagate, MH does not).
@@ -69,8 +69,7 @@ from tf_stackelberg.config import config as config_lib  # pylint: disable=g-impo
 from tf_stackelberg.data import mixtures  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.game import build_gan  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.metrics import mixture_metrics  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.sampling import energy as energy_lib  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.sampling import runner  # pylint: disable=g-import-not-at-top
+from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
@@ -164,8 +163,8 @@ def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
 def exact_row(gan, spec, calibration, num_samples, seed, points=1000,
               half_width=4.5):
   """Draws from pi(z) ~ exp(-E(z)) on a fine grid of a 2-D latent."""
-  energy = energy_lib.make_energy_fn(gan.generate, logit_fn_of(gan),
-                                     calibration)
+  energy = sampling.make_energy_fn(gan.generate, logit_fn_of(gan),
+                                   calibration)
   axis = np.linspace(-half_width, half_width, points)
   grid = np.stack(np.meshgrid(axis, axis, indexing='ij'),
                   -1).reshape(-1, 2).astype(np.float32)
@@ -199,24 +198,25 @@ def logit_fn_of(gan):
   return lambda x: gan.discriminator(x)[0]
 
 
-def calibrate(gan, spec, seed, num=5000):
+def calibration_samples(gan, spec, seed, num=5000):
+  """Held-out real points and fresh generator samples for the calibration."""
   real, _ = mixtures.draw_points(spec, num, tf.constant([seed, 77], tf.int64))
   fake, _ = gan.sample(num, tf.constant([seed, 78], tf.int32))
-  logit_fn = logit_fn_of(gan)
-  return energy_lib.fit_calibration(logit_fn(real).numpy(),
-                                    logit_fn(fake).numpy())
+  return real, fake
 
 
 def run_samplers(args, gan, spec, calibration):
   rows = {}
+  model = sampling.LatentModel(gan.generate, logit_fn_of(gan), gan.latent_dim,
+                               gan.num_generators, calibration)
+  settings = sampling.SamplerSettings(
+      step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
+      t0=args.wl_t0)
   for sampler in SAMPLER_ORDER:
     start = time.time()
-    result = runner.sample_latents(
-        sampler, gan.generate, logit_fn_of(gan), gan.latent_dim,
-        gan.num_generators, args.num_samples, args.mcmc_steps,
-        seed=tf.constant([args.seed, 1000], tf.int32),
-        step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
-        t0=args.wl_t0, calibration=calibration, jit_compile=True)
+    result = sampling.sample_latents(
+        sampler, model, args.num_samples, args.mcmc_steps,
+        tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
     elapsed = time.time() - start
     metrics = mixture_metrics(result.x, spec.centers, spec.std)
     d = result.diagnostics
@@ -233,15 +233,15 @@ def run_samplers(args, gan, spec, calibration):
 
 def time_kernels(args, gan, calibration):
   """Per-step wall and CPU time of WL and of its inner MALA, same chains."""
-  energy = energy_lib.make_energy_fn(gan.generate, logit_fn_of(gan),
-                                     calibration)
+  energy = sampling.make_energy_fn(gan.generate, logit_fn_of(gan),
+                                   calibration)
   num_chains = args.num_samples
 
   def energy_fn(z):
     return energy(z, tf.zeros([num_chains], tf.int32))
 
   z0 = tf.random.stateless_normal([num_chains, gan.latent_dim], seed=[3, 3])
-  lo, hi = wl_lib.energy_range_from_warmup(energy_fn(z0).numpy())
+  lo, hi = wl_lib.energy_range_from_warmup(energy_fn(z0))
   kernels = {
       'mala': wl_lib.make_mala_kernel(lambda z: -energy_fn(z),
                                       args.step_size),
@@ -338,7 +338,10 @@ def main(argv=None):
   start = time.time()
   finetune_discriminator(gan, spec, args.d_steps, args.seed)
   train_seconds += time.time() - start
-  calibration = None if args.no_calibrate else calibrate(gan, spec, args.seed)
+  calibration = None
+  if not args.no_calibrate:
+    real, fake = calibration_samples(gan, spec, args.seed)
+    calibration = sampling.calibrate(logit_fn_of(gan), real, fake)
   rows = run_samplers(args, gan, spec, calibration)
   if gan.latent_dim == 2:
     rows['exact'] = exact_row(gan, spec, calibration, args.num_samples,

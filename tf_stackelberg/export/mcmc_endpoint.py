@@ -1,72 +1,118 @@
-"""The `mcmc_sample(n, steps, seed)` serving endpoint: Wang-Landau latent sampling.
+"""The `mcmc_sample(n, steps, seed)` endpoint: latent MCMC in a SavedModel.
 
-`sample_latents` (the command line's sampler) plans its run in Python: warm-up length,
-energy range, chunks. A serving signature instead takes `n` and `steps` as tensors, so
-the endpoint fixes what needs planning when the model is exported: the energy range of
-the bins comes from a warm-up run at export time and the discriminator calibration from
-held-out data, both stored as constants. At serving time the chains run in one
-`tf.while_loop`: `num_chains` chains over `(k, z)` (the generator index moves by its
-own Metropolis-Hastings step) with a Wang-Landau bias over the fixed bins; `n` draws are
-then resampled from the final states by their importance weights `exp(theta[J(E)])`,
-so the output targets `exp(-E)`. The number of chains is fixed when exporting (the
-kernel's bias update needs it statically); `n` larger than it repeats states.
+The endpoint is `sample_latents` itself, traced into the exported graph:
+`mcmc_sample(n, steps, seed)` returns exactly what
+`sample_latents(sampler, model, n, steps, seed, settings, jit_compile=False)`
+returns for the same arguments (`x`, `k`, `z` and the energies), with the
+same sampler code and, for `'wl'`, the same Wang-Landau estimator (warm-up,
+energy range and desired bin probabilities from the warm-up, frozen bias,
+weighted trajectory reservoirs, importance resampling). `n` (the number of
+chains and of samples) and `steps` (transitions per chain) are tensors at
+serving time; what is fixed at export time is the model, including the
+calibration of its discriminator logit, and the sampler settings (a fixed
+`energy_range` among them, if one is given). The graph runs without XLA;
+compiled runs of `sample_latents` use another random number algorithm.
+
+Signature: `n` int32 scalar, `steps` int32 scalar, `seed` int64 `[2]` (as
+the model's `sample(n, seed)`) -> `{'samples': [n, D], 'generator': int32 [n],
+'z': [n, latent_dim], 'energy': [n]}`.
+
+Example:
+  fn, signature = mcmc_sample_endpoint(model, SamplerSettings(num_bins=50))
+  export_gan(gan, export_dir, {'mcmc_sample': (fn, signature)})
+  loaded = tf.saved_model.load(export_dir)
+  out = loaded.signatures['mcmc_sample'](
+      n=tf.constant(1000), steps=tf.constant(640),
+      seed=tf.constant([0, 1], tf.int64))
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from tf_stackelberg.sampling.energy import make_energy_fn
-from tf_stackelberg.sampling.joint import JointGeneratorKernel
-from tf_stackelberg.sampling.wang_landau import (WangLandau, importance_log_weights,
-                                                 weighted_resample)
+from tf_stackelberg.sampling.energy import LatentModel
+from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.sample import sample_latents
+from tf_stackelberg.sampling.settings import SamplerSettings
 
-INPUT_SIGNATURE = [tf.TensorSpec([], tf.int32, name="n"),
-                   tf.TensorSpec([], tf.int32, name="steps"),
-                   tf.TensorSpec([2], tf.int32, name="seed")]
+__all__ = [
+    'INPUT_SIGNATURE',
+    'SIGNATURE',
+    'make_mcmc_sample_fn',
+    'mcmc_sample_endpoint',
+]
+
+SIGNATURE = (tf.TensorSpec([], tf.int32, name='n'),
+             tf.TensorSpec([], tf.int32, name='steps'),
+             tf.TensorSpec([2], tf.int64, name='seed'))
+
+
+def mcmc_sample_endpoint(model, settings=None, sampler='wl'):
+  """The endpoint function and its input signature, for `export_gan`.
+
+  Args:
+    model: `LatentModel` of the exported GAN (its callables must use the
+      tracked Keras models).
+    settings: `SamplerSettings` (defaults if `None`).
+    sampler: name of the sampler (`SAMPLERS.names()`).
+
+  Returns:
+    `(mcmc_sample, SIGNATURE)`; `mcmc_sample(n, steps, seed)` returns the
+    dict of the module docstring.
+  """
+  SAMPLERS.check(sampler)
+  settings = SamplerSettings() if settings is None else settings
+
+  def mcmc_sample(n, steps, seed):
+    result = sample_latents(sampler, model, n, steps, seed, settings,
+                            jit_compile=False)
+    return {'samples': result.x, 'generator': result.k, 'z': result.z,
+            'energy': result.energy}
+
+  return mcmc_sample, list(SIGNATURE)
+
+
+# ---------------------------------------------------------------------------
+# Compatibility: the earlier builder, still called by `--mode=export`.
+
+INPUT_SIGNATURE = [tf.TensorSpec([], tf.int32, name='n'),
+                   tf.TensorSpec([], tf.int32, name='steps'),
+                   tf.TensorSpec([2], tf.int32, name='seed')]
+"""The earlier signature (int32 seed), used with `make_mcmc_sample_fn`."""
 
 
 def make_mcmc_sample_fn(generate_fn, logit_fn, latent_dim, num_generators,
-                        energy_range, calibration=None, num_bins=50, step_size=0.01,
-                        t0=300.0, num_adaptation_steps=320, num_chains=1000):
-  """Returns `mcmc_sample(n, steps, seed) -> {'samples', 'generator', 'z'}`.
+                        energy_range=None, calibration=None, num_bins=50,
+                        step_size=0.01, t0=300.0, num_adaptation_steps=None,
+                        num_chains=None):
+  """The earlier builder: `mcmc_sample_endpoint` for `INPUT_SIGNATURE`.
+
+  Runs `sample_latents('wl', ...)` like `mcmc_sample_endpoint`, with the
+  seed cast to int64. `num_adaptation_steps` and `num_chains` are ignored:
+  the step size adapts until the collection starts and `n` chains are run.
 
   Args:
     generate_fn: `(z, k) -> x`.
     logit_fn: `x -> [B]` discriminator logits.
     latent_dim: dimension of z.
     num_generators: K.
-    energy_range: `(E_lo, E_hi)` of the Wang-Landau bins.
+    energy_range: optional fixed `(E_lo, E_hi)` of the Wang-Landau bins.
     calibration: optional `(a, b)` of the calibrated logit.
-    num_bins, step_size, t0: Wang-Landau settings (`--wl_bins`, `--mcmc_step_size`,
-      `--wl_t0`).
-    num_adaptation_steps: steps during which the step size adapts.
-    num_chains: chains run per call (static).
-  """
-  energy_fn = make_energy_fn(generate_fn, logit_fn, calibration)
-  lo, hi = (float(e) for e in energy_range)
+    num_bins: Wang-Landau bins.
+    step_size: initial step size.
+    t0: SAMC gain constant.
+    num_adaptation_steps: ignored.
+    num_chains: ignored.
 
-  def make_wl(energy):
-    return WangLandau(energy, lo, hi, num_bins=num_bins, step_size=step_size,
-                      bias_gain_t0=t0, num_adaptation_steps=num_adaptation_steps)
+  Returns:
+    `mcmc_sample(n, steps, seed)`.
+  """
+  del num_adaptation_steps, num_chains  # see the docstring
+  fn, _ = mcmc_sample_endpoint(
+      LatentModel(generate_fn, logit_fn, latent_dim, num_generators,
+                  calibration),
+      SamplerSettings(step_size=step_size, num_bins=num_bins, t0=t0,
+                      energy_range=energy_range))
 
   def mcmc_sample(n, steps, seed):
-    z_seed, k_seed, chain_seed, pick_seed = tfp.random.split_seed(
-        tf.cast(seed, tf.int32), n=4, salt="mcmc_sample")
-    z = tf.random.stateless_normal([num_chains, latent_dim], z_seed)
-    k = tf.random.stateless_uniform([num_chains], k_seed, 0, num_generators,
-                                    dtype=tf.int32)
-    kernel = JointGeneratorKernel(energy_fn, num_generators, make_wl)
-    state = [k, z]
-    results = kernel.bootstrap_results(state)
-
-    def body(i, state, results):
-      step_seed = tf.random.experimental.stateless_fold_in(chain_seed, i)
-      state, results = kernel.one_step(state, results, seed=step_seed)
-      return i + 1, state, results
-
-    _, state, results = tf.while_loop(lambda i, *_: i < steps, body,
-                                      (tf.constant(0), state, results))
-    k, z = weighted_resample(state, importance_log_weights(results), n, pick_seed)
-    return {"samples": generate_fn(z, k), "generator": k, "z": z}
+    return fn(n, steps, tf.cast(seed, tf.int64))
 
   return mcmc_sample

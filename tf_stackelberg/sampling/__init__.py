@@ -1,59 +1,64 @@
-"""Latent-space MCMC for trained GANs: energies, samplers and their runner.
+"""Latent-space MCMC for trained GANs: energies, samplers and their driver.
 
-* `energy`: `E(z, k) = -log p0(z) - d_c(G_k(z))` and discriminator
-  calibration.
-* `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`) and
-  its importance weights.
-* `baselines`: MH-GAN independence sampler, DDLS (unadjusted Langevin) and
-  REP-GAN (MALA) on the same energy.
+* `sample`: `sample_latents(sampler, model, num_samples, num_steps, seed,
+  settings)`, the one entry point used by the command line, the Python API
+  and the exported `mcmc_sample` endpoint; `SampleResult`.
+* `energy`: `E(z, k) = -log p0(z) - d_c(G_k(z))` and `LatentModel`, the GAN
+  as the samplers see it; `calibration`: `calibrate(logit_fn, real, fake)`.
+* `settings`: `SamplerSettings`; `registry`: `SAMPLERS`, filled by the
+  modules of `samplers` (`wl`, `rep`, `ddls`, `mh`, `none`).
+* `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`), its
+  importance weights and the rules that set its bins from a warm-up.
 * `joint`: Metropolis-Hastings moves of the generator index.
-* `runner`: `sample_latents`, the one entry point used by the command line
-  and the exported model.
+* `driver`: the compiled, chunked chain loop and the `Chains` a sampler runs;
+  `estimators`: weighted reservoirs and resampling; `diagnostics`: what a run
+  reports; `unnest`: reading fields of nested kernel results.
 """
 
-from tf_stackelberg.sampling.baselines import IndependenceMetropolis
-from tf_stackelberg.sampling.baselines import IndependenceMetropolisResults
-from tf_stackelberg.sampling.baselines import make_ddls_kernel
-from tf_stackelberg.sampling.baselines import make_mh_kernel
-from tf_stackelberg.sampling.baselines import make_rep_kernel
-from tf_stackelberg.sampling.baselines import UnadjustedLangevin
-from tf_stackelberg.sampling.baselines import UnadjustedLangevinResults
-from tf_stackelberg.sampling.energy import fit_calibration
+from tf_stackelberg.sampling.calibration import calibrate
+from tf_stackelberg.sampling.calibration import fit_calibration
+from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.energy import standard_normal_log_prob
-from tf_stackelberg.sampling.joint import joint_generator_step
+from tf_stackelberg.sampling.estimators import weighted_resample
+from tf_stackelberg.sampling.joint import GeneratorProposal
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.joint import JointGeneratorResults
 from tf_stackelberg.sampling.joint import propose_generator
-from tf_stackelberg.sampling.runner import SampleResult
-from tf_stackelberg.sampling.runner import sample_latents
-from tf_stackelberg.sampling.runner import SAMPLERS
+from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.sample import sample_latents
+from tf_stackelberg.sampling.sample import SampleResult
+from tf_stackelberg.sampling.samplers.ddls import make_ddls_kernel
+from tf_stackelberg.sampling.samplers.mh import IndependenceProposal
+from tf_stackelberg.sampling.samplers.mh import make_mh_kernel
+from tf_stackelberg.sampling.samplers.rep import make_rep_kernel
+from tf_stackelberg.sampling.settings import SamplerSettings
 from tf_stackelberg.sampling.wang_landau import energy_range_from_warmup
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
 from tf_stackelberg.sampling.wang_landau import gain_schedule
 from tf_stackelberg.sampling.wang_landau import importance_log_weights
 from tf_stackelberg.sampling.wang_landau import make_mala_kernel
+from tf_stackelberg.sampling.wang_landau import target_bin_probs_from_warmup
 from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import WangLandauResults
-from tf_stackelberg.sampling.wang_landau import weighted_resample
 
 __all__ = [
-    'IndependenceMetropolis',
-    'IndependenceMetropolisResults',
+    'GeneratorProposal',
+    'IndependenceProposal',
     'JointGeneratorKernel',
     'JointGeneratorResults',
+    'LatentModel',
     'SAMPLERS',
     'SampleResult',
-    'UnadjustedLangevin',
-    'UnadjustedLangevinResults',
+    'SamplerSettings',
     'WangLandau',
     'WangLandauResults',
+    'calibrate',
     'energy_range_from_warmup',
     'energy_to_bin',
     'fit_calibration',
     'gain_schedule',
     'importance_log_weights',
-    'joint_generator_step',
     'make_ddls_kernel',
     'make_energy_fn',
     'make_mala_kernel',
@@ -62,5 +67,6 @@ __all__ = [
     'propose_generator',
     'sample_latents',
     'standard_normal_log_prob',
+    'target_bin_probs_from_warmup',
     'weighted_resample',
 ]

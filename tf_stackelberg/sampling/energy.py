@@ -21,15 +21,24 @@ any particular model class:
   ``[B]`` (the generator index; single-generator models ignore it).
 * ``logit_fn(x) -> [B]``: discriminator logits (a trailing axis of size one is
   accepted and squeezed).
+
+`LatentModel` bundles them with the sizes of the latent space and the
+calibration of the logit (see `calibration`).
 """
 
+import dataclasses
 import math
+from typing import Any, Callable, Optional, Tuple
 
-import numpy as np
 import tensorflow as tf
 
+# Kept importable from here for existing callers; defined in `calibration`.
+from tf_stackelberg.sampling.calibration import fit_calibration
+
 __all__ = [
+    'LatentModel',
     'fit_calibration',
+    'log_prob_from_energy',
     'make_energy_fn',
     'standard_normal_log_prob',
 ]
@@ -59,7 +68,7 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None):
   Args:
     generate_fn: callable `(z, k) -> x` as described in the module docstring.
     logit_fn: callable `x -> logits` with `B` logits for a batch of `B`.
-    calibration: optional pair `(a, b)` (e.g. from `fit_calibration`); the
+    calibration: optional pair `(a, b)` (e.g. from `calibration.calibrate`); the
       default `None` means `(1, 0)`, i.e. the raw logit.
     name: optional name scope for the ops.
 
@@ -89,66 +98,45 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None):
   return energy
 
 
-def fit_calibration(real_logits, fake_logits, l2=1e-6, max_iterations=200,
-                    tolerance=1e-10, correct_class_ratio=True):
-  """Fits `d_c = a * d + b` by logistic regression of real (1) vs fake (0).
+def log_prob_from_energy(energy_fn):
+  """The log-density `z -> -energy_fn(z)` of `exp(-E)`, for TFP kernels."""
+  def target_log_prob_fn(z):
+    return -energy_fn(z)
+  return target_log_prob_fn
 
-  Newton's method (iteratively reweighted least squares) on the two
-  parameters, in float64 numpy, with step halving whenever a full Newton step
-  would increase the penalised negative log likelihood. The result is fully
-  deterministic.
 
-  Args:
-    real_logits: array-like of discriminator logits on held-out real data.
-    fake_logits: array-like of discriminator logits on generated data.
-    l2: ridge penalty `0.5 * l2 * a**2` on the slope; it keeps the fit finite
-      when the two sets are perfectly separable.
-    max_iterations: maximum number of Newton iterations.
-    tolerance: stop when the largest parameter change falls below this.
-    correct_class_ratio: if `True`, subtract `log(n_real / n_fake)` from the
-      intercept, so that `d_c` estimates the density ratio
-      `log p_data(x) / p_G(x)` even when the two sets have unequal sizes.
+@dataclasses.dataclass(frozen=True)
+class LatentModel:
+  """A trained GAN as the latent samplers see it.
 
-  Returns:
-    Python floats `(a, b)`.
+  Attributes:
+    generate_fn: callable `(z, k) -> x`, `z` float `[B, latent_dim]`, `k`
+      int32 `[B]`.
+    logit_fn: callable `x -> [B]` discriminator logits.
+    latent_dim: dimension of `z`.
+    num_generators: number `K` of generators (the range of `k`).
+    calibration: optional `(a, b)` of the calibrated logit `a * d + b`;
+      `None` uses the raw logit.
+    dtype: float dtype of the latents.
   """
-  real = np.asarray(real_logits, np.float64).reshape(-1)
-  fake = np.asarray(fake_logits, np.float64).reshape(-1)
-  if real.size == 0 or fake.size == 0:
-    raise ValueError('Both `real_logits` and `fake_logits` must be non-empty.')
-  d = np.concatenate([real, fake])
-  y = np.concatenate([np.ones_like(real), np.zeros_like(fake)])
-  features = np.stack([d, np.ones_like(d)], axis=-1)
-  penalty = np.array([l2, 0.])
+  generate_fn: Callable[..., Any]
+  logit_fn: Callable[..., Any]
+  latent_dim: int
+  num_generators: int = 1
+  calibration: Optional[Tuple[float, float]] = None
+  dtype: Any = tf.float32
 
-  def objective(w):
-    eta = features @ w
-    # log(1 + exp(eta)) - y * eta, computed stably.
-    return (np.sum(np.logaddexp(0., eta) - y * eta)
-            + 0.5 * np.sum(penalty * w * w))
+  def __post_init__(self):
+    for name in ('latent_dim', 'num_generators'):
+      if int(getattr(self, name)) < 1:
+        raise ValueError(
+            f'`{name}` must be positive, got {getattr(self, name)}.')
+      object.__setattr__(self, name, int(getattr(self, name)))
+    if self.calibration is not None:
+      scale, shift = self.calibration
+      object.__setattr__(self, 'calibration', (float(scale), float(shift)))
+    object.__setattr__(self, 'dtype', tf.as_dtype(self.dtype))
 
-  w = np.zeros(2)
-  value = objective(w)
-  for _ in range(max_iterations):
-    eta = features @ w
-    p = 0.5 * (1. + np.tanh(0.5 * eta))  # sigmoid without overflow
-    grad = features.T @ (p - y) + penalty * w
-    curvature = p * (1. - p)
-    hessian = (features * curvature[:, None]).T @ features + np.diag(penalty)
-    hessian += 1e-12 * np.eye(2)
-    direction = np.linalg.solve(hessian, grad)
-    step = 1.
-    while True:
-      candidate = w - step * direction
-      candidate_value = objective(candidate)
-      if candidate_value <= value or step < 1e-8:
-        break
-      step *= 0.5
-    change = np.max(np.abs(candidate - w))
-    w, value = candidate, candidate_value
-    if change < tolerance:
-      break
-  a, b = float(w[0]), float(w[1])
-  if correct_class_ratio:
-    b -= math.log(real.size / fake.size)
-  return a, b
+  def energy_fn(self):
+    """`energy(z, k)` of this model (`make_energy_fn`)."""
+    return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration)

@@ -3,36 +3,48 @@
 With `K` generators the target is `pi(k, z) ~ exp(-E(z, k))` over the pair.
 `JointGeneratorKernel` alternates two Metropolis-within-Gibbs moves:
 
-1. a generator move: propose `k'` uniformly among the other `K - 1`
-   generators (a symmetric proposal) and accept with probability
-   `min(1, pi_w(k', z) / pi_w(k, z))`, where `pi_w` is the working target of
-   the latent kernel (for `WangLandau` this includes the bias terms
-   `theta[J(E)]`); chains can thereby leave a generator that makes poor
-   samples;
+1. a generator move: `tfp.mcmc.MetropolisHastings` around
+   `GeneratorProposal`, which proposes `k'` uniformly among the other `K - 1`
+   generators (a symmetric proposal, so `log_acceptance_correction = 0`) and
+   reports the working log-density `log pi_w(k', z)` of the latent kernel (for
+   `WangLandau` this includes the bias `theta[J(E)]`); the move is accepted
+   with probability `min(1, pi_w(k', z) / pi_w(k, z))`, and chains can thereby
+   leave a generator that makes poor samples;
 2. a latent move `z | k` by any kernel built from the energy at the current
    `k` through `make_kernel_fn(energy_fn_of_z)`.
 
 The working log-density at the proposed generator is read from the latent
 kernel's own results, recomputed at `(z, k')` (`refresh_results` if the
 kernel has it, else `bootstrap_results`), so the comparison always uses the
-kernel's exact target; for chains that accept, these recomputed results
-(including the cached gradient) replace the old ones, and the latent move
-needs no further evaluation. A generator move therefore costs one
+kernel's exact target; `MetropolisHastings` keeps, chain by chain, either these
+recomputed results (including the cached gradient) or the old ones, and the
+latent move needs no further evaluation. A generator move therefore costs one
 evaluation of the energy and its gradient.
 
-`joint_generator_step` is the same generator move as a plain function of a
-log-density `log_prob_fn(z, k)`.
+The accept/reject step is TFP's, the same as for every other
+Metropolis-Hastings move of this package (MH-GAN's independence sampler, MALA).
+Two details make the latent kernel's results fit `MetropolisHastings`, which
+selects every field of the results chain by chain: fields that do not depend
+on the state (a shared bias, counters, the step size) are passed on unchanged
+from the current results, so that the selection leaves them alone, and the
+`seed` fields are stripped from the current results as TFP strips them from
+proposed ones.
 """
 
 import collections
 
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.mcmc import metropolis_hastings
+from tensorflow_probability.python.mcmc.internal import util as mcmc_util
+
+from tf_stackelberg.sampling.unnest import get_outermost
 
 __all__ = [
+    'GeneratorProposal',
+    'GeneratorProposalResults',
     'JointGeneratorKernel',
     'JointGeneratorResults',
-    'joint_generator_step',
     'propose_generator',
 ]
 
@@ -55,47 +67,182 @@ def propose_generator(k, num_generators, seed):
   return tf.math.floormod(k + shift, num_generators)
 
 
-def _mh_choice(current_log_prob, proposed_log_prob, seed):
-  log_accept_ratio = proposed_log_prob - current_log_prob
-  log_accept_ratio = tf.where(
-      tf.math.is_nan(log_accept_ratio),
-      tf.cast(-float('inf'), log_accept_ratio.dtype), log_accept_ratio)
-  log_uniform = tf.math.log(tf.random.stateless_uniform(
-      tf.shape(log_accept_ratio), seed=seed, dtype=log_accept_ratio.dtype))
-  return log_uniform < log_accept_ratio, log_accept_ratio
+def _working_log_prob(results):
+  """The latent kernel's cached log-density at its current state."""
+  value = get_outermost(results, 'target_log_prob')
+  if value is None:
+    raise ValueError('The latent kernel results have no `target_log_prob`.')
+  return value
 
 
-def joint_generator_step(log_prob_fn, z, k, num_generators, seed,
-                         current_log_prob=None):
-  """One Metropolis-Hastings move of the generator index at fixed `z`.
+def _share_state_independent(proposed, current, chain_dim):
+  """`proposed` with every field that is not per chain taken from `current`.
 
-  Args:
-    log_prob_fn: callable `(z, k) -> [chains]` log target density, e.g.
-      `lambda z, k: -energy_fn(z, k)`, possibly with bias terms.
-    z: float `[chains, latent_dim]`.
-    k: int32 `[chains]`.
-    num_generators: Python int `K`.
-    seed: stateless seed.
-    current_log_prob: optional `log_prob_fn(z, k)` if already known.
-
-  Returns:
-    `(new_k, new_log_prob, is_accepted, log_accept_ratio)`, each `[chains]`.
+  A field is per chain when its static leading dimension is the chains'
+  (`chain_dim`, `None` when the number of chains is only known at run time).
+  The other fields (a shared bias, counters, the step size, seeds) do not
+  depend on the state; refreshing keeps them, and passing the current
+  objects on lets `MetropolisHastings` skip them in its per-chain selection.
+  A state-independent field whose leading dimension happens to equal a static
+  number of chains (a shared bias with as many bins as chains) is the same in
+  both structures, since refreshing keeps it, so selecting it changes
+  nothing.
   """
-  k = tf.convert_to_tensor(k, tf.int32)
-  if current_log_prob is None:
-    current_log_prob = log_prob_fn(z, k)
-  if num_generators < 2:
-    return (k, current_log_prob, tf.zeros_like(k, dtype=tf.bool),
-            tf.zeros_like(current_log_prob))
-  proposal_seed, accept_seed = tfp.random.split_seed(
-      seed, n=2, salt='joint_generator_step')
-  proposed_k = propose_generator(k, num_generators, proposal_seed)
-  proposed_log_prob = log_prob_fn(z, proposed_k)
-  is_accepted, log_accept_ratio = _mh_choice(current_log_prob,
-                                             proposed_log_prob, accept_seed)
-  return (tf.where(is_accepted, proposed_k, k),
-          tf.where(is_accepted, proposed_log_prob, current_log_prob),
-          is_accepted, log_accept_ratio)
+  def pick(p, c):
+    if p is c:
+      return c
+    shape = getattr(p, 'shape', None)
+    if (shape is None or shape.rank in (None, 0) or
+        getattr(c, 'shape', None) != shape or shape[0] != chain_dim):
+      return c
+    return p
+
+  return tf.nest.map_structure(pick, proposed, current)
+
+
+class GeneratorProposalResults(
+    collections.namedtuple('GeneratorProposalResults', [
+        'log_acceptance_correction',
+        'target_log_prob',
+        'latent_results',
+        'seed',
+    ])):
+  """Results of `GeneratorProposal`.
+
+  Attributes:
+    log_acceptance_correction: float `[chains]`, zero (symmetric proposal).
+    target_log_prob: float `[chains]`, the latent kernel's working
+      log-density at the state.
+    latent_results: the latent kernel's results at the state.
+    seed: int32 `[2]`, seed of the last proposal.
+  """
+  __slots__ = ()
+
+
+class GeneratorProposal(tfp.mcmc.TransitionKernel):
+  """Proposes another generator index at fixed `z`, for `MetropolisHastings`.
+
+  The state is `[k, z]`. The proposal `k'` is uniform among the other
+  generators, and the results carry the latent kernel's results recomputed at
+  `(z, k')`, whose `target_log_prob` is the working log-density of the latent
+  kernel at the proposal. Example:
+
+  ```python
+  move = tfp.mcmc.MetropolisHastings(GeneratorProposal(
+      energy_fn, num_generators=4,
+      make_kernel_fn=lambda e: tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(
+          lambda z: -e(z), step_size=0.1)))
+  ```
+  """
+
+  def __init__(self, energy_fn, num_generators, make_kernel_fn, name=None):
+    """Creates the kernel.
+
+    Args:
+      energy_fn: callable `(z, k) -> [chains]` energies.
+      num_generators: Python int `K >= 2`.
+      make_kernel_fn: callable taking an energy `z -> [chains]` (for fixed
+        `k`) and returning the latent `TransitionKernel`, whose results
+        expose its working `target_log_prob`.
+      name: optional name prefixed to the ops.
+    """
+    if num_generators < 2:
+      raise ValueError('A generator proposal needs `num_generators >= 2`.')
+    self._parameters = dict(energy_fn=energy_fn, num_generators=num_generators,
+                            make_kernel_fn=make_kernel_fn, name=name)
+
+  @property
+  def parameters(self):
+    return self._parameters
+
+  @property
+  def energy_fn(self):
+    return self._parameters['energy_fn']
+
+  @property
+  def num_generators(self):
+    return self._parameters['num_generators']
+
+  @property
+  def make_kernel_fn(self):
+    return self._parameters['make_kernel_fn']
+
+  @property
+  def name(self):
+    return self._parameters['name']
+
+  @property
+  def is_calibrated(self):
+    """`False`: a proposal, calibrated by `MetropolisHastings`."""
+    return False
+
+  def latent_kernel(self, k):
+    """The latent kernel for generator indices `k` (`[chains]`)."""
+    energy_fn = self.energy_fn
+    return self.make_kernel_fn(lambda z: energy_fn(z, k))
+
+  def latent_results_at(self, k, z, results):
+    """The latent kernel's results at `(z, k)`, keeping its adaptive state."""
+    kernel = self.latent_kernel(k)
+    refresh = getattr(kernel, 'refresh_results', None)
+    if refresh is not None:
+      return refresh(z, results)
+    return kernel.bootstrap_results(z)
+
+  def one_step(self, current_state, previous_kernel_results, seed=None):
+    """Proposes `[k', z]` and reports the working log-density there."""
+    with tf.name_scope(self.name or 'generator_proposal_one_step'):
+      seed = tfp.random.sanitize_seed(seed)
+      k, z = current_state
+      k = tf.convert_to_tensor(k, tf.int32)
+      current = previous_kernel_results.latent_results
+      proposed_k = propose_generator(k, self.num_generators, seed)
+      proposed = mcmc_util.strip_seeds(
+          self.latent_results_at(proposed_k, z, current))
+      proposed = _share_state_independent(
+          proposed, mcmc_util.strip_seeds(current), k.shape[0])
+      target_log_prob = _working_log_prob(proposed)
+      return [proposed_k, z], GeneratorProposalResults(
+          log_acceptance_correction=tf.zeros_like(target_log_prob),
+          target_log_prob=target_log_prob,
+          latent_results=proposed,
+          seed=seed)
+
+  def bootstrap_results(self, init_state):
+    """Results holding the latent kernel's bootstrap at `init_state`."""
+    with tf.name_scope(self.name or 'generator_proposal_bootstrap_results'):
+      k, z = init_state
+      latent = self.latent_kernel(tf.convert_to_tensor(k, tf.int32)
+                                  ).bootstrap_results(z)
+      return _proposal_results(latent)
+
+
+def _proposal_results(latent_results):
+  target_log_prob = _working_log_prob(latent_results)
+  return GeneratorProposalResults(
+      log_acceptance_correction=tf.zeros_like(target_log_prob),
+      target_log_prob=target_log_prob,
+      latent_results=latent_results,
+      seed=tf.zeros([2], tf.int32))
+
+
+def _metropolis_hastings_results(state, latent_results):
+  """`MetropolisHastings` results of the generator move at the current state.
+
+  The same as `MetropolisHastings.bootstrap_results` would return, built from
+  the latent results already at hand instead of a new evaluation; a step of
+  `MetropolisHastings` reads only their `accepted_results`.
+  """
+  proposal_results = _proposal_results(latent_results)
+  target_log_prob = proposal_results.target_log_prob
+  return metropolis_hastings.MetropolisHastingsKernelResults(
+      accepted_results=mcmc_util.strip_seeds(proposal_results),
+      is_accepted=tf.ones_like(target_log_prob, dtype=tf.bool),
+      log_accept_ratio=tf.zeros_like(target_log_prob),
+      proposed_state=state,
+      proposed_results=proposal_results,
+      extra=[],
+      seed=tf.zeros([2], tf.int32))
 
 
 class JointGeneratorResults(
@@ -121,51 +268,6 @@ class JointGeneratorResults(
   __slots__ = ()
 
 
-def _working_log_prob(results):
-  """The latent kernel's cached log-density at its current state."""
-  while results is not None:
-    if hasattr(results, 'target_log_prob'):
-      return results.target_log_prob
-    if hasattr(results, 'accepted_results'):
-      results = results.accepted_results
-    elif hasattr(results, 'inner_results'):
-      results = results.inner_results
-    else:
-      break
-  raise ValueError('The latent kernel results have no `target_log_prob`.')
-
-
-def _select_chains(is_accepted, new, old):
-  """Per-chain choice between two results structures of the same kernel.
-
-  Leaves whose leading axis is the chain axis are selected chain by chain;
-  other leaves (counters, shared bias, seeds) are taken from `old` (they do
-  not depend on the state). A state-independent leaf whose leading axis
-  happens to equal the number of chains (a shared bias with as many bins as
-  chains) is the same in both structures, since refreshing keeps it, so the
-  selection leaves it unchanged; only seed fields kept for diagnostics can
-  then mix.
-  """
-  num_chains = is_accepted.shape[0]
-  if num_chains is None:
-    raise ValueError('The number of chains must be statically known.')
-
-  def select(n, o):
-    if o is None:
-      return o
-    o = tf.convert_to_tensor(o)
-    n = tf.convert_to_tensor(n)
-    if o.shape.rank is None or o.shape.rank == 0 or o.shape[0] != num_chains:
-      return o
-    if o.shape != n.shape:
-      return o
-    mask = tf.reshape(is_accepted,
-                      [num_chains] + [1] * (o.shape.rank - 1))
-    return tf.where(mask, n, o)
-
-  return tf.nest.map_structure(select, new, old)
-
-
 class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
   """Gibbs-style alternation of generator moves and latent moves.
 
@@ -189,7 +291,7 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
       make_kernel_fn: callable taking an energy `z -> [chains]` (for fixed
         `k`) and returning a `TransitionKernel` over `z`; its results must
         expose the working `target_log_prob` of the current state (TFP's
-        MALA/HMC/RWM, the kernels of this package, `WangLandau`).
+        MALA/HMC/RWM, `WangLandau`).
       generator_move_every: a generator move is made on every this-many-th
         step (1: every step); the other steps only move `z`.
       name: optional name prefixed to the ops.
@@ -240,12 +342,10 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
     energy_fn = self.energy_fn
     return self.make_kernel_fn(lambda z: energy_fn(z, k))
 
-  @staticmethod
-  def _refresh(kernel, z, results):
-    refresh = getattr(kernel, 'refresh_results', None)
-    if refresh is not None:
-      return refresh(z, results)
-    return kernel.bootstrap_results(z)
+  def generator_move(self):
+    """The generator move: `MetropolisHastings(GeneratorProposal(...))`."""
+    return tfp.mcmc.MetropolisHastings(GeneratorProposal(
+        self.energy_fn, self.num_generators, self.make_kernel_fn))
 
   def one_step(self, current_state, previous_kernel_results, seed=None):
     """A generator move (on the scheduled steps), then a latent move.
@@ -260,45 +360,42 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
     """
     with tf.name_scope(self.name or 'joint_generator_one_step'):
       seed = tfp.random.sanitize_seed(seed)
-      proposal_seed, accept_seed, latent_seed = tfp.random.split_seed(
-          seed, n=3, salt='joint_generator')
+      move_seed, latent_seed = tfp.random.split_seed(
+          seed, n=2, salt='joint_generator')
       k, z = current_state
       k = tf.convert_to_tensor(k, tf.int32)
       z = tf.convert_to_tensor(z)
       previous = previous_kernel_results
       step = previous.step + 1
-      inner_results = previous.inner_results
-      no_move = (tf.zeros_like(k, dtype=tf.bool),
-                 tf.zeros_like(_working_log_prob(inner_results)), k)
+      latent = previous.inner_results
+      tlp = _working_log_prob(latent)
+      no_move = (tf.zeros_like(k, dtype=tf.bool), tf.zeros_like(tlp), k)
 
       if self.num_generators > 1:
         def generator_move():
-          proposed_k = propose_generator(k, self.num_generators,
-                                         proposal_seed)
-          proposed_results = self._refresh(self.latent_kernel(proposed_k), z,
-                                           inner_results)
-          is_accepted, log_accept_ratio = _mh_choice(
-              _working_log_prob(inner_results),
-              _working_log_prob(proposed_results), accept_seed)
-          return (tf.where(is_accepted, proposed_k, k),
-                  _select_chains(is_accepted, proposed_results,
-                                 inner_results),
-                  (is_accepted, log_accept_ratio, proposed_k))
+          [new_k, _], results = self.generator_move().one_step(
+              [k, z], _metropolis_hastings_results([k, z], latent),
+              seed=move_seed)
+          return (new_k, results.accepted_results.latent_results,
+                  (results.is_accepted, results.log_accept_ratio,
+                   results.proposed_state[0]))
+
+        def skip():
+          return k, mcmc_util.strip_seeds(latent), no_move
 
         if self.generator_move_every == 1:
-          k, inner_results, move_info = generator_move()
+          k, latent, move_info = generator_move()
         else:
-          k, inner_results, move_info = tf.cond(
+          k, latent, move_info = tf.cond(
               tf.equal((step - 1) % self.generator_move_every, 0),
-              generator_move, lambda: (k, inner_results, no_move))
+              generator_move, skip)
       else:
         move_info = no_move
 
-      z, inner_results = self.latent_kernel(k).one_step(
-          z, inner_results, seed=latent_seed)
+      z, latent = self.latent_kernel(k).one_step(z, latent, seed=latent_seed)
       is_accepted, log_accept_ratio, proposed_k = move_info
       return [k, z], JointGeneratorResults(
-          inner_results=inner_results,
+          inner_results=latent,
           generator_is_accepted=is_accepted,
           generator_log_accept_ratio=log_accept_ratio,
           proposed_generator=proposed_k,

@@ -55,8 +55,15 @@ remaining work (binning, the bias update, the step-size rule) is a few
 element-wise operations per chain.
 
 Because `theta` and the step size change between steps, the target of the
-inner kernel changes too. Before the next inner step the kernel results cached
-by the inner kernel are brought up to date: the bias is piecewise constant in
+inner kernel changes too. This is why the kernel takes a factory
+`make_inner_kernel_fn(target_log_prob_fn, step_size)` rather than an inner
+kernel instance, as TFP's step-size adapters do: a TFP kernel fixes its
+target and step when it is built, and rewriting a built kernel's step or
+target would leave the cached drift of MALA computed with the old ones,
+so the Metropolis-Hastings ratio would no longer be exact. The inner kernel
+is therefore rebuilt at every step with the current bias and step, and
+before the next inner step the kernel results cached by the inner kernel are
+brought up to date: the bias is piecewise constant in
 `E`, so the cached gradient of `-E` stays valid and only the cached
 `target_log_prob` is rewritten as `-E - theta_new[J(E)]`; MALA's cached drift
 is linear in the step size and is rescaled when the step changes; a
@@ -66,8 +73,12 @@ of the next step is therefore the exact one for the current target and step:
 forward and reverse proposal densities both use the current step.
 
 Unbiased expectations under `pi` need importance weights
-`w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`
-and `weighted_resample`.
+`w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`.
+
+Choosing the bins. `energy_range_from_warmup` sets `[E_lo, E_hi]` from the
+energies of a short unbiased warm-up and `target_bin_probs_from_warmup`
+shapes the desired visiting distribution `omega` from the same warm-up; both
+are the rules of the `'wl'` sampler (`samplers/wl.py`).
 """
 
 import collections
@@ -76,15 +87,19 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_stackelberg.sampling.unnest import get_outermost
+from tf_stackelberg.sampling.unnest import replace_outermost
+
 __all__ = [
     'WangLandau',
     'WangLandauResults',
+    'energy_histogram',
     'energy_range_from_warmup',
     'energy_to_bin',
     'gain_schedule',
     'importance_log_weights',
     'make_mala_kernel',
-    'weighted_resample',
+    'target_bin_probs_from_warmup',
 ]
 
 
@@ -163,52 +178,103 @@ def energy_to_bin(energy, energy_lo, energy_hi, num_bins):
   return tf.cast(position, tf.int32)
 
 
-def energy_range_from_warmup(energies, lower_q=0.01, upper_q=0.99,
-                             margin=0.25, lower_energies=None):
-  """Chooses `[E_lo, E_hi]` from energies seen in a warm-up run.
+def energy_histogram(energies, energy_lo, energy_hi, num_bins):
+  """int64 `[num_bins]` counts of `J(E)` over all of `energies` (any shape)."""
+  bins = energy_to_bin(tf.reshape(energies, [-1]), energy_lo, energy_hi,
+                       num_bins)
+  return tf.math.bincount(bins, minlength=num_bins, maxlength=num_bins,
+                          dtype=tf.int64)
 
-  `E_lo` is the `lower_q` quantile of `lower_energies` (default: of
-  `energies`), `E_hi` the `upper_q` quantile of `energies` raised by
-  `margin` times `E_hi - E_lo`. Energies below `E_lo` fall into the first
-  bin. With the energies of an equilibrated chain as `lower_energies` and
-  those of the initial states and the whole warm-up as `energies`, the range
-  starts at the low end of the target's typical energies (no bins that no
-  chain can reach, whose bias would only keep falling) and extends beyond the
-  energies of the generator's own samples, where the barriers between modes
-  lie, since the flattened chain travels further up than the warm-up did.
+
+def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
+                             upper_q=0.99, margin=0.25):
+  """Chooses the bins' range `[E_lo, E_hi]` from the energies of a warm-up.
+
+  `E_lo` is the `lower_q` quantile of `settled_energies` (default:
+  `energies`) and `E_hi` the `upper_q` quantile of `energies`, raised by
+  `margin` times `E_hi - E_lo`; quantiles interpolate linearly between order
+  statistics and ignore non-finite values. With the second half of an
+  unbiased (MALA) warm-up as `settled_energies` and the initial states plus
+  the whole warm-up as `energies`, the range starts at the low end of the
+  target's typical energies (no bins that no chain can reach, whose bias
+  would only keep falling) and extends beyond the energies of the
+  generator's own samples, where the barriers between modes lie, since the
+  flattened chain travels further up than the warm-up did. A degenerate span
+  (all energies equal) becomes `max(1, |E_lo| / 1000)`.
 
   Args:
-    energies: array-like of energies (any shape), e.g. the initial states and
-      the trace of a short MALA run.
+    energies: float `Tensor` (any shape) of every energy seen.
+    settled_energies: optional float `Tensor` (any shape) for `E_lo`.
     lower_q: quantile in `[0, 1)` for `E_lo`.
     upper_q: quantile in `(0, 1]` for `E_hi`.
     margin: non-negative widening of the top of the range.
-    lower_energies: optional energies for `E_lo` (e.g. the second half of
-      the warm-up only).
 
   Returns:
-    Python floats `(energy_lo, energy_hi)` with `energy_lo < energy_hi`.
-  """
-  def finite(values):
-    values = np.asarray(values, np.float64).reshape(-1)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-      raise ValueError('No finite energies to set the range from.')
-    return values
+    Scalar `Tensor`s `(energy_lo, energy_hi)`, `energy_lo < energy_hi`, of
+    the dtype of `energies`.
 
+  Raises:
+    ValueError: on quantiles or a margin out of range.
+    tf.errors.InvalidArgumentError: (eagerly, or when run) if a set of
+      energies has no finite value.
+  """
   if not (0. <= lower_q < 1. and 0. < upper_q <= 1.):
     raise ValueError('Need 0 <= lower_q < 1 and 0 < upper_q <= 1.')
   if margin < 0.:
     raise ValueError('`margin` must be non-negative.')
-  values = finite(energies)
-  lo = np.quantile(finite(values if lower_energies is None
-                          else lower_energies), lower_q)
-  hi = np.quantile(values, upper_q)
+
+  def finite(values):
+    flat = tf.reshape(values, [-1])
+    flat = tf.boolean_mask(flat, tf.math.is_finite(flat))
+    with tf.control_dependencies([tf.debugging.assert_positive(
+        tf.size(flat), message='No finite energies to set the range from.')]):
+      return tf.identity(flat)
+
+  energies = tf.convert_to_tensor(energies)
+  if settled_energies is None:
+    settled_energies = energies
+  lo = tfp.stats.percentile(finite(settled_energies), 100. * lower_q,
+                            interpolation='linear')
+  hi = tfp.stats.percentile(finite(energies), 100. * upper_q,
+                            interpolation='linear')
   span = hi - lo
-  if span <= 0.:
-    span = max(1., abs(lo) * 1e-3)
-    hi = lo + span
-  return float(lo), float(hi + margin * span)
+  span_ok = span > 0.
+  span = tf.where(span_ok, span, tf.maximum(1., tf.abs(lo) * 1e-3))
+  hi = tf.where(span_ok, hi, lo + span)
+  return lo, hi + margin * span
+
+
+def target_bin_probs_from_warmup(settled_energies, energy_lo, energy_hi,
+                                 num_bins, visit_fraction):
+  """Desired visiting distribution `omega` shaped by an unbiased warm-up.
+
+  `omega = f * h + (1 - f) / M`: the fraction `f` (`visit_fraction`) of the
+  normalised histogram `h` of `settled_energies` over the bins, mixed with
+  the flat distribution. A flat `omega` alone spends as much time on the
+  rarely visited high energies as on the levels that hold the target's mass,
+  so that few states carry most of the importance weight; mixing in the
+  unbiased histogram keeps the Kish effective sample size of the weights
+  above about `f` times the number of states while the rest of the time
+  still spreads evenly over all levels.
+
+  Args:
+    settled_energies: float `Tensor` (any shape) of equilibrated energies.
+    energy_lo: lower end of the bins.
+    energy_hi: upper end of the bins.
+    num_bins: number of bins `M`.
+    visit_fraction: `f` in `[0, 1]`; 0 gives `None` (flat `omega`).
+
+  Returns:
+    float `[M]` probabilities, or `None` for `f = 0`.
+  """
+  if not 0. <= visit_fraction <= 1.:
+    raise ValueError('`visit_fraction` must be in [0, 1].')
+  if visit_fraction == 0.:
+    return None
+  counts = tf.cast(energy_histogram(settled_energies, energy_lo, energy_hi,
+                                    num_bins), settled_energies.dtype)
+  return (visit_fraction * counts / tf.reduce_sum(counts) +
+          (1. - visit_fraction) / num_bins)
 
 
 def make_mala_kernel(target_log_prob_fn, step_size):
@@ -224,50 +290,30 @@ def _lookup_bias(theta, bin_index):
   return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
 
 
-def current_field(results, name):
-  """Finds `name` along the path describing the current state, or `None`.
-
-  The path goes through `accepted_results` (Metropolis-Hastings) and
-  `inner_results` (wrappers); `proposed_results` is never followed.
-  """
-  while results is not None:
-    if hasattr(results, name):
-      return getattr(results, name)
-    if hasattr(results, 'accepted_results'):
-      results = results.accepted_results
-    elif hasattr(results, 'inner_results'):
-      results = results.inner_results
-    else:
-      return None
-  return None
-
-
 def _refresh_cached(results, target_log_prob, step_ratio, step_size):
-  """Rewrites the inner kernel's cached values for a new bias / step size."""
-  if not hasattr(results, '_fields'):
-    return results
-  updates = {}
-  if 'accepted_results' in results._fields:
-    updates['accepted_results'] = _refresh_cached(
-        results.accepted_results, target_log_prob, step_ratio, step_size)
-  elif 'inner_results' in results._fields:
-    updates['inner_results'] = _refresh_cached(
-        results.inner_results, target_log_prob, step_ratio, step_size)
-  if 'target_log_prob' in results._fields:
-    old = results.target_log_prob
-    updates['target_log_prob'] = tf.cast(target_log_prob, old.dtype)
-  if 'diffusion_drift' in results._fields:
+  """Rewrites the inner kernel's cached values for a new bias / step size.
+
+  The cached `target_log_prob` of the current state becomes the new one;
+  MALA's cached `diffusion_drift`, linear in the step, is rescaled by
+  `step_ratio`; a cached `step_size` (HMC storing its parameters) becomes
+  `step_size`.
+  """
+  old = get_outermost(results, 'target_log_prob')
+  updates = dict(target_log_prob=tf.cast(target_log_prob, old.dtype))
+  drift = get_outermost(results, 'diffusion_drift')
+  if drift is not None:
     updates['diffusion_drift'] = tf.nest.map_structure(
-        lambda d: d * tf.cast(step_ratio, d.dtype), results.diffusion_drift)
-  if 'step_size' in results._fields and results.step_size is not None:
+        lambda d: d * tf.cast(step_ratio, d.dtype), drift)
+  cached_step = get_outermost(results, 'step_size')
+  if cached_step is not None:
     updates['step_size'] = tf.nest.map_structure(
         lambda s: tf.broadcast_to(tf.cast(step_size, s.dtype), tf.shape(s)),
-        results.step_size)
-  return results._replace(**updates)
+        cached_step)
+  return replace_outermost(results, **updates)
 
 
 def _accept_prob(inner_results, like):
-  log_ratio = getattr(inner_results, 'log_accept_ratio', None)
+  log_ratio = get_outermost(inner_results, 'log_accept_ratio')
   if log_ratio is None:
     return tf.ones_like(like)
   prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
@@ -566,10 +612,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
       # live in another graph and cannot be read here.
       if candidate.graph is not tf.compat.v1.get_default_graph():
         candidate = None
-    current_tlp = current_field(inner_results, 'target_log_prob')
+    current_tlp = get_outermost(inner_results, 'target_log_prob')
     if candidate is None or current_tlp is None:
       return self.energy_fn(state)
-    is_accepted = getattr(inner_results, 'is_accepted', None)
+    is_accepted = get_outermost(inner_results, 'is_accepted')
     if is_accepted is None or previous_energy is None:
       energy = candidate
     else:
@@ -749,15 +795,6 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                             bias=self.bias(results.theta, energy))
 
 
-def find_wang_landau_results(results):
-  """The `WangLandauResults` inside `results` (following `inner_results`), or `None`."""
-  while results is not None:
-    if isinstance(results, WangLandauResults):
-      return results
-    results = getattr(results, 'inner_results', None)
-  return None
-
-
 def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
   """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
 
@@ -767,45 +804,28 @@ def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
 
   Args:
     theta_or_results: kernel results containing `WangLandauResults`
-      (directly or as `inner_results`), whose `bias` field (the bias of the
-      current states) is used; or a bare bias `theta` (`[M]` or
-      `[chains, M]`) with `bin_index`.
+      (directly or nested), whose `bias` field (the bias of the current
+      states) is used; or a bare bias `theta` (`[M]` or `[chains, M]`) with
+      `bin_index`.
     bin_index: int `[chains]` bins of the states; required with a bare
-      `theta`.
+      `theta`, and used with the results' `theta` if given with results.
     normalize: if `True` return self-normalised log weights (their
       `logsumexp` is 0).
 
   Returns:
     float `[chains]` log weights.
   """
-  wl_results = find_wang_landau_results(theta_or_results)
-  if wl_results is not None and bin_index is None:
-    log_w = wl_results.bias
+  if hasattr(theta_or_results, '_fields'):
+    if bin_index is None:
+      log_w = get_outermost(theta_or_results, 'bias')
+    else:
+      log_w = _lookup_bias(get_outermost(theta_or_results, 'theta'),
+                           tf.cast(bin_index, tf.int32))
   else:
-    theta = (wl_results.theta if wl_results is not None else
-             tf.convert_to_tensor(theta_or_results))
     if bin_index is None:
       raise ValueError('`bin_index` is required when passing a bare `theta`.')
-    log_w = _lookup_bias(theta, tf.cast(bin_index, tf.int32))
+    log_w = _lookup_bias(tf.convert_to_tensor(theta_or_results),
+                         tf.cast(bin_index, tf.int32))
   if normalize:
     log_w = log_w - tf.reduce_logsumexp(log_w)
   return log_w
-
-
-def weighted_resample(samples, log_weights, num_samples, seed):
-  """Multinomial resampling of `samples` (a nest of `[N, ...]`) by weight.
-
-  Args:
-    samples: `Tensor` or nest of `Tensor`s with a common leading axis `N`.
-    log_weights: float `[N]` (unnormalised) log weights.
-    num_samples: number of draws (with replacement).
-    seed: stateless seed.
-
-  Returns:
-    The nest of `samples` gathered at `num_samples` drawn indices.
-  """
-  seed = tfp.random.sanitize_seed(seed)
-  log_weights = tf.convert_to_tensor(log_weights)
-  index = tf.random.stateless_categorical(
-      log_weights[tf.newaxis], num_samples, seed=seed, dtype=tf.int32)[0]
-  return tf.nest.map_structure(lambda s: tf.gather(s, index), samples)

@@ -1,0 +1,143 @@
+"""`sample_latents`: the one entry point that runs a latent sampler on a GAN.
+
+The command line, the Python API and the exported `mcmc_sample` endpoint
+all call it. It draws `num_samples` latents `(k, z)` from the energy
+`E(z, k) = -log p0(z) - d_c(G_k(z))` with a sampler of `registry.SAMPLERS`
+and returns them with their samples `x = G_k(z)`, energies and diagnostics:
+
+| name | chain |
+|---|---|
+| `'wl'` | Wang-Landau / SAMC flattening around MALA, adaptive step, importance resampling |
+| `'rep'` | MALA on `E` (REP-GAN) with a fixed step |
+| `'ddls'` | unadjusted Langevin on `E` (DDLS) with a fixed step |
+| `'mh'` | independence Metropolis-Hastings with prior proposals (MH-GAN) |
+| `'none'` | no chain: `z ~ N(0, I)`, `k` uniform, i.e. the generator itself |
+
+One chain per returned sample: `num_samples` chains make `num_steps`
+transitions in parallel, and their final states are returned, except for
+`'wl'`, whose chains keep importance-weighted states of the second half of
+their trajectories, resampled into draws of `exp(-E)` (see
+`samplers/wl.py`).
+
+With several generators and `settings.joint` the generator index is part of
+the state and moves by Metropolis-Hastings (`joint.JointGeneratorKernel`; for
+`'mh'` the proposal draws `k` together with `z`), so the chains target
+`pi(k, z) ~ exp(-E(z, k))`: a chain can leave a generator that makes poor
+samples. Otherwise each chain keeps the `k` it was given (uniformly at
+random), so the output has a uniform generator index and
+`z | k ~ exp(-E(z, k))`.
+
+Execution (`driver`): compiled `tf.while_loop`s, chunk by chunk; the same
+seed gives the same samples for a given `jit_compile` whatever the chunking.
+Called eagerly, the function returns numpy values; called while a
+`tf.function` is being traced (the exported endpoint), it builds the whole
+run in that graph and returns tensors, and `num_samples` and `num_steps` may
+then be scalar tensors.
+
+Cost accounting. `diagnostics['num_energy_evaluations']` counts latent points
+passed through `G` and `D`; per chain and step, `'rep'`, `'ddls'`, `'wl'`
+make one gradient evaluation, plus one for the generator move in joint mode,
+and `'mh'` one forward evaluation (also in joint mode). Returning `x` costs
+one more pass of `G` (not of `D`) on the returned latents, not counted.
+"""
+
+import collections
+import time
+
+import tensorflow as tf
+
+from tf_stackelberg.sampling.diagnostics import summarize
+from tf_stackelberg.sampling.driver import Chains
+from tf_stackelberg.sampling.driver import Driver
+from tf_stackelberg.sampling.legacy import accepts_legacy_arguments
+from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.settings import SamplerSettings
+
+__all__ = [
+    'SampleResult',
+    'sample_latents',
+]
+
+SampleResult = collections.namedtuple(
+    'SampleResult', ['z', 'k', 'x', 'energy', 'diagnostics'])
+SampleResult.__doc__ = """What `sample_latents` returns.
+
+Attributes:
+  z: float `[num_samples, latent_dim]` latents.
+  k: int32 `[num_samples]` generator indices.
+  x: `generate_fn(z, k)`, the samples.
+  energy: float `[num_samples]`, `E(z, k)`.
+  diagnostics: `dict` of numpy arrays and Python numbers (tensors when built
+    inside a `tf.function`); see `diagnostics`.
+"""
+
+
+def _static_size(name, value, minimum):
+  static = tf.get_static_value(value)
+  if static is None:
+    return value
+  if int(static) < minimum:
+    raise ValueError(f'`{name}` must be at least {minimum}, got {static}.')
+  return int(static)
+
+
+@accepts_legacy_arguments
+def sample_latents(sampler, model, num_samples, num_steps, seed,
+                   settings=None, *, chunk_steps=None, progress_callback=None,
+                   jit_compile=True):
+  """Draws latents of a trained GAN with a latent-space MCMC sampler.
+
+  Args:
+    sampler: a name in `registry.SAMPLERS` (`SAMPLERS.names()`).
+    model: `energy.LatentModel`: generator, discriminator logit, latent
+      dimension, number of generators, calibration.
+    num_samples: number of chains and of returned samples (an int, or an
+      int32 scalar `Tensor` inside a `tf.function`).
+    num_steps: transitions per chain, every phase of the sampler included
+      (for `'wl'` the warm-up that sets its energy range), so every sampler
+      gets the same budget; ignored by `'none'`.
+    seed: stateless seed, int32 or int64 `[2]` (int64 values are reduced to
+      their low 32 bits).
+    settings: `SamplerSettings` (defaults if `None`).
+    chunk_steps: transitions per compiled call (`None`: a phase in one).
+    progress_callback: optional `callable(steps_done, num_steps)` called
+      after every chunk (eager execution only).
+    jit_compile: compile the chunks with XLA (eager execution only; inside a
+      `tf.function` the caller's compilation applies).
+
+  Returns:
+    `SampleResult(z, k, x, energy, diagnostics)`; the diagnostics are listed
+    in `diagnostics` (module docstring), and `'wl'` adds `theta` (final
+    bias), `visit_counts`, `energy_range` `[2]` and `log_weights`
+    `[num_samples]` (normalised log total weights of the chains' weighted
+    samples, before any resampling); eagerly, also `wall_time` (seconds).
+
+  Raises:
+    ConfigError: for an unknown sampler (a `ValueError`).
+    ValueError: for invalid sizes.
+  """
+  sample_fn = SAMPLERS.get(sampler)
+  settings = SamplerSettings() if settings is None else settings
+  num_samples = _static_size('num_samples', num_samples, 1)
+  num_steps = _static_size('num_steps', num_steps, 0)
+  start_time = time.time()
+  driver = Driver(jit_compile=jit_compile, chunk_steps=chunk_steps,
+                  progress_callback=progress_callback, total_steps=num_steps)
+  chains = Chains(model, settings, num_samples, num_steps, seed, driver)
+  draws = sample_fn(chains)
+  diagnostics = summarize(draws, num_samples, settings.num_bins)
+  x = model.generate_fn(draws.z, draws.k)
+  result = SampleResult(draws.z, draws.k, x, draws.energy, diagnostics)
+  if not driver.eager:
+    return result
+  diagnostics = {key: _to_numpy(value) for key, value in diagnostics.items()}
+  diagnostics['wall_time'] = time.time() - start_time
+  return SampleResult(*(_to_numpy(t) for t in result[:4]),
+                      diagnostics=diagnostics)
+
+
+def _to_numpy(value):
+  if not tf.is_tensor(value):
+    return value
+  value = value.numpy()
+  return value.item() if value.ndim == 0 else value

@@ -1,0 +1,1 @@
+"""The latent samplers, one module each, registered in `registry.SAMPLERS`."""

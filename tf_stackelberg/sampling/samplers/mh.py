@@ -1,0 +1,171 @@
+"""`'mh'`: MH-GAN, independence Metropolis-Hastings with prior proposals.
+
+Proposals `z' ~ p0 = N(0, I)` (independent of the current state) are accepted
+with probability `min(1, exp(d_c(G(z')) - d_c(G(z))))`: the
+Metropolis-Hastings rule for `pi ~ exp(-E) = p0 exp(d_c)` with proposal `p0`.
+It is `tfp.mcmc.MetropolisHastings` around `IndependenceProposal`, which
+draws the proposal and reports the proposal-density correction
+`log p0(z) - log p0(z')` as its `log_acceptance_correction`. Discriminator
+rejection sampling is the rejection-sampling form of the same density-ratio
+test.
+
+References:
+  Ryan Turner et al. Metropolis-Hastings generative adversarial networks.
+  ICML, 2019.
+  Samaneh Azadi et al. Discriminator rejection sampling. ICLR, 2019.
+"""
+
+import collections
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tf_stackelberg.sampling.energy import log_prob_from_energy
+from tf_stackelberg.sampling.energy import standard_normal_log_prob
+from tf_stackelberg.sampling.registry import SAMPLERS
+
+__all__ = [
+    'IndependenceProposal',
+    'IndependenceProposalResults',
+    'make_mh_kernel',
+]
+
+
+class IndependenceProposalResults(
+    collections.namedtuple('IndependenceProposalResults', [
+        'log_acceptance_correction',
+        'target_log_prob',
+        'seed',
+    ])):
+  """Results of `IndependenceProposal` (`[chains]` fields, and `seed`)."""
+  __slots__ = ()
+
+
+class IndependenceProposal(tfp.mcmc.TransitionKernel):
+  """Proposes from the generator's prior; wrap in `MetropolisHastings`.
+
+  For a state `z` the proposal is `z' ~ N(0, I)`, independent of `z`, and
+  `log_acceptance_correction = log q(z) - log q(z') = log p0(z) - log p0(z')`,
+  so that `MetropolisHastings` accepts with
+  `min(1, pi(z') p0(z) / (pi(z) p0(z')))`; for `log pi = log p0 + d_c(G(z))`
+  this is the discriminator-ratio test of MH-GAN.
+
+  With `num_generators=K` the state is the list `[k, z]` (`k` int32
+  `[chains]`) and the proposal is the sampling distribution of a
+  `K`-generator model, `k' ~ Uniform{0..K-1}`, `z' ~ N(0, I)`; the uniform
+  factor cancels in the correction. `target_log_prob_fn` then takes
+  `(k, z)`.
+
+  One forward evaluation of the target (no gradient) per step.
+  """
+
+  def __init__(self, target_log_prob_fn, num_generators=None, name=None):
+    """Creates the kernel.
+
+    Args:
+      target_log_prob_fn: callable `z -> [chains]` (or `(k, z) -> [chains]`
+        with `num_generators`) log target density, up to a constant.
+      num_generators: `None` for a state `z`, or the number `K >= 1` of
+        generators for a joint state `[k, z]`.
+      name: optional name prefixed to the ops.
+    """
+    if num_generators is not None and num_generators < 1:
+      raise ValueError('`num_generators` must be positive.')
+    self._parameters = dict(target_log_prob_fn=target_log_prob_fn,
+                            num_generators=num_generators, name=name)
+
+  @property
+  def parameters(self):
+    return self._parameters
+
+  @property
+  def target_log_prob_fn(self):
+    return self._parameters['target_log_prob_fn']
+
+  @property
+  def num_generators(self):
+    return self._parameters['num_generators']
+
+  @property
+  def name(self):
+    return self._parameters['name']
+
+  @property
+  def is_calibrated(self):
+    """`False`: a proposal, calibrated by `MetropolisHastings`."""
+    return False
+
+  def _split(self, state):
+    if self.num_generators is None:
+      return None, tf.convert_to_tensor(state)
+    k, z = state
+    return tf.convert_to_tensor(k, tf.int32), tf.convert_to_tensor(z)
+
+  def _log_prob(self, k, z):
+    if k is None:
+      return self.target_log_prob_fn(z)
+    return self.target_log_prob_fn(k, z)
+
+  def one_step(self, current_state, previous_kernel_results, seed=None):
+    """Draws the proposal and its target log-density and correction."""
+    with tf.name_scope(self.name or 'independence_proposal_one_step'):
+      seed = tfp.random.sanitize_seed(seed)
+      z_seed, k_seed = tfp.random.split_seed(seed, n=2,
+                                             salt='independence_proposal')
+      k, z = self._split(current_state)
+      proposed_z = tf.random.stateless_normal(tf.shape(z), seed=z_seed,
+                                              dtype=z.dtype)
+      if k is None:
+        proposed_state = proposed_z
+        proposed_k = None
+      else:
+        proposed_k = tf.random.stateless_uniform(
+            tf.shape(k), seed=k_seed, minval=0, maxval=self.num_generators,
+            dtype=tf.int32)
+        proposed_state = [proposed_k, proposed_z]
+      correction = (standard_normal_log_prob(z) -
+                    standard_normal_log_prob(proposed_z))
+      return proposed_state, IndependenceProposalResults(
+          log_acceptance_correction=correction,
+          target_log_prob=self._log_prob(proposed_k, proposed_z),
+          seed=seed)
+
+  def bootstrap_results(self, init_state):
+    """Results holding the target log-density of `init_state`."""
+    with tf.name_scope(self.name or 'independence_proposal_bootstrap'):
+      k, z = self._split(init_state)
+      target_log_prob = self._log_prob(k, z)
+      return IndependenceProposalResults(
+          log_acceptance_correction=tf.zeros_like(target_log_prob),
+          target_log_prob=target_log_prob,
+          seed=tf.zeros([2], tf.int32))
+
+
+def make_mh_kernel(energy_fn, num_generators=None):
+  """MH-GAN: `MetropolisHastings(IndependenceProposal(-E))` for `exp(-E)`.
+
+  Args:
+    energy_fn: `z -> [chains]`, or `(z, k) -> [chains]` with
+      `num_generators`.
+    num_generators: if given, the state is `[k, z]` and proposals draw `k`
+      uniformly as well (see `IndependenceProposal`).
+
+  Returns:
+    `tfp.mcmc.MetropolisHastings`.
+  """
+  if num_generators is None:
+    proposal = IndependenceProposal(log_prob_from_energy(energy_fn))
+  else:
+    proposal = IndependenceProposal(lambda k, z: -energy_fn(z, k),
+                                    num_generators=num_generators)
+  return tfp.mcmc.MetropolisHastings(proposal)
+
+
+@SAMPLERS.register('mh')
+def mh(chains):
+  """Final states of MH-GAN chains; in joint mode `k` is proposed with `z`.
+
+  One forward evaluation of the energy per chain and step, no gradient.
+  """
+  return chains.final_states(make_mh_kernel, make_joint_kernel=make_mh_kernel,
+                             gradient=False)

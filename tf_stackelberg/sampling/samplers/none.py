@@ -1,0 +1,19 @@
+"""`'none'`: no chain; the generator itself (`z ~ N(0, I)`, `k` uniform)."""
+
+import tensorflow as tf
+
+from tf_stackelberg.sampling.driver import Draws
+from tf_stackelberg.sampling.registry import SAMPLERS
+
+
+@SAMPLERS.register('none')
+def prior(chains):
+  """Returns the chains' initial states: samples of the generator alone.
+
+  Costs one evaluation of the energy per sample (for the reported energies);
+  `num_steps` is ignored.
+  """
+  z, k = chains.split(chains.initial_state)
+  energy = chains.driver.compile(chains.energy_fn)(z, k)
+  return Draws(z, k, energy, phases=(), bins=None,
+               step_size=tf.zeros([], chains.model.dtype), extra={})
