@@ -140,21 +140,3 @@ def test_endpoint_signature_and_determinism(loaded_wl):
   assert np.any(first['z'].numpy() != other['z'].numpy())
 
 
-def test_earlier_builder_runs_the_same_sampler():
-  # `make_mcmc_sample_fn` (int32 seed) is the endpoint with the settings it
-  # was given; with a fixed energy range there is no warm-up.
-  model, _ = tiny_gan()
-  fn = mcmc_endpoint.make_mcmc_sample_fn(
-      model.generate_fn, model.logit_fn, 2, 2, energy_range=(-2., 8.),
-      calibration=model.calibration, num_bins=12, step_size=0.05, t0=20.,
-      num_adaptation_steps=7, num_chains=3)
-  with graph_rewrites_off():
-    served = tf.function(fn, input_signature=mcmc_endpoint.INPUT_SIGNATURE)(
-        tf.constant(40), tf.constant(12), tf.constant([1, 2], tf.int32))
-    direct = sample_latents(
-        'wl', model, 40, 12, [1, 2],
-        SamplerSettings(step_size=0.05, num_bins=12, t0=20.,
-                        energy_range=(-2., 8.)), jit_compile=False)
-  np.testing.assert_array_equal(served['z'], direct.z)
-  np.testing.assert_array_equal(served['generator'], direct.k)
-  assert direct.diagnostics['num_warmup_steps'] == 0

@@ -125,8 +125,6 @@ def test_calibrate_fits_the_logits_of_real_and_generated_samples():
   se_a, se_b = _fisher_standard_errors(d, y, a, b + math.log(4000 / 12000))
   assert abs(a - 0.5) < 4 * se_a
   assert abs(b + 0.65) < 4 * se_b
-  # The energy module still exports the fit for existing callers.
-  assert energy_lib.fit_calibration is calibration.fit_calibration
 
 
 def test_latent_model_energy_and_checks():

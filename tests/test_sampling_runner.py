@@ -15,7 +15,6 @@ import pytest
 import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
-from tf_stackelberg.sampling import runner
 from tf_stackelberg.sampling import sample_latents
 from tf_stackelberg.sampling import SAMPLERS
 from tf_stackelberg.sampling.energy import LatentModel
@@ -60,7 +59,6 @@ def toy_run(sampler, joint=True):
 
 def test_sampler_registry_names_and_unknown_name():
   assert SAMPLERS.names() == ['ddls', 'mh', 'none', 'rep', 'wl']
-  assert runner.SAMPLERS is SAMPLERS  # the former module still exports it
   with pytest.raises(ConfigError, match=r"--sampling.sampler='hmc' is not a "
                      r'known sampler \(known: ddls, mh, none, rep, wl\)'):
     SAMPLERS.get('hmc')
@@ -244,19 +242,6 @@ def test_sizes_may_be_tensors_inside_a_traced_function(sampler):
   for got, want in zip(sample(tf.constant(48), tf.constant(20)),
                        (static.z, static.k, static.energy)):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-
-
-def test_earlier_argument_list_still_accepted():
-  generate_fn, logit_fn = toy_gan()
-  legacy = runner.sample_latents(
-      'wl', generate_fn, logit_fn, 2, 3, 64, 30, [3, 4], step_size=0.1,
-      num_bins=8, calibration=(2., 0.5), jit_compile=False)
-  new = _small_run(calibration=(2., 0.5))
-  for a, b in zip(legacy[:4], new[:4]):
-    np.testing.assert_array_equal(a, b)
-  with pytest.raises(ValueError, match='no longer supported'):
-    runner.sample_latents('wl', generate_fn, logit_fn, 2, 3, 64, 30, [3, 4],
-                          freeze_bias=False)
 
 
 def test_invalid_arguments():

@@ -51,7 +51,6 @@ Usage (from the repository root):
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -65,9 +64,10 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tf_stackelberg.config import config as config_lib  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.config.sections import Config  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.data import mixtures  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.game import build_gan  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.data.registry import DATASETS  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.game.builder import build_gan  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.metrics import mixture_metrics  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
@@ -117,23 +117,22 @@ def parse_args(argv=None):
 
 def train_gan(args):
   """A short training run of a small GAN on the grid (imperfect on purpose)."""
-  config = dataclasses.replace(
-      config_lib.Config(), dataset='grid', generator_output='linear',
-      num_generators=args.num_generators,
-      generator_hidden=tuple(int(w) for w in args.generator_hidden.split(',')),
-      latent_dim=2, train_steps=args.train_steps,
-      eval_every=args.train_steps, steps_per_execution=100, jit_compile=True,
-      seed=args.seed, dataset_size=0)
-  config_lib.validate(config)
-  spec = mixtures.spec_from_config(config)
-  dataset = mixtures.make_dataset(spec, config.batch_size, config.seed,
-                                  dataset_size=config.dataset_size,
-                                  shuffle=config.shuffle, start_step=0,
-                                  num_steps=config.train_steps)
-  gan = build_gan(config)
+  config = Config().replace(**{
+      'data.dataset': 'grid', 'data.size': 0, 'model.generator_output': 'linear',
+      'model.num_generators': args.num_generators,
+      'model.generator_hidden': tuple(
+          int(w) for w in args.generator_hidden.split(',')),
+      'model.latent_dim': 2, 'trainer.train_steps': args.train_steps,
+      'eval.every': args.train_steps, 'trainer.steps_per_execution': 100,
+      'runtime.jit_compile': True, 'seed': args.seed}).validate()
+  data = DATASETS.get(config.data.dataset)(config.data)
+  dataset = data.batches(config.game.batch_size, config.seed, start_step=0,
+                         num_steps=config.trainer.train_steps)
+  gan = build_gan(config, data.element_shape)
   start = time.time()
-  gan.fit(dataset, epochs=1, steps_per_epoch=config.train_steps, verbose=0)
-  return gan, spec, time.time() - start
+  gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
+          verbose=0)
+  return gan, data.spec, time.time() - start
 
 
 def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):

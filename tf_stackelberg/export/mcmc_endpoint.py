@@ -28,15 +28,12 @@ Example:
 
 import tensorflow as tf
 
-from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.registry import SAMPLERS
 from tf_stackelberg.sampling.sample import sample_latents
 from tf_stackelberg.sampling.settings import SamplerSettings
 
 __all__ = [
-    'INPUT_SIGNATURE',
     'SIGNATURE',
-    'make_mcmc_sample_fn',
     'mcmc_sample_endpoint',
 ]
 
@@ -68,51 +65,3 @@ def mcmc_sample_endpoint(model, settings=None, sampler='wl'):
             'energy': result.energy}
 
   return mcmc_sample, list(SIGNATURE)
-
-
-# ---------------------------------------------------------------------------
-# Compatibility: the earlier builder, still called by `--mode=export`.
-
-INPUT_SIGNATURE = [tf.TensorSpec([], tf.int32, name='n'),
-                   tf.TensorSpec([], tf.int32, name='steps'),
-                   tf.TensorSpec([2], tf.int32, name='seed')]
-"""The earlier signature (int32 seed), used with `make_mcmc_sample_fn`."""
-
-
-def make_mcmc_sample_fn(generate_fn, logit_fn, latent_dim, num_generators,
-                        energy_range=None, calibration=None, num_bins=50,
-                        step_size=0.01, t0=300.0, num_adaptation_steps=None,
-                        num_chains=None):
-  """The earlier builder: `mcmc_sample_endpoint` for `INPUT_SIGNATURE`.
-
-  Runs `sample_latents('wl', ...)` like `mcmc_sample_endpoint`, with the
-  seed cast to int64. `num_adaptation_steps` and `num_chains` are ignored:
-  the step size adapts until the collection starts and `n` chains are run.
-
-  Args:
-    generate_fn: `(z, k) -> x`.
-    logit_fn: `x -> [B]` discriminator logits.
-    latent_dim: dimension of z.
-    num_generators: K.
-    energy_range: optional fixed `(E_lo, E_hi)` of the Wang-Landau bins.
-    calibration: optional `(a, b)` of the calibrated logit.
-    num_bins: Wang-Landau bins.
-    step_size: initial step size.
-    t0: SAMC gain constant.
-    num_adaptation_steps: ignored.
-    num_chains: ignored.
-
-  Returns:
-    `mcmc_sample(n, steps, seed)`.
-  """
-  del num_adaptation_steps, num_chains  # see the docstring
-  fn, _ = mcmc_sample_endpoint(
-      LatentModel(generate_fn, logit_fn, latent_dim, num_generators,
-                  calibration),
-      SamplerSettings(step_size=step_size, num_bins=num_bins, t0=t0,
-                      energy_range=energy_range))
-
-  def mcmc_sample(n, steps, seed):
-    return fn(n, steps, tf.cast(seed, tf.int64))
-
-  return mcmc_sample

@@ -24,7 +24,7 @@ from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.modes.registry import register_mode
-from tf_stackelberg.sampling.runner import sample_latents
+from tf_stackelberg.sampling.sample import sample_latents
 from tf_stackelberg.training import latent
 from tf_stackelberg.training.run import Run
 from tf_stackelberg.training.trainer import save_images
@@ -36,14 +36,6 @@ SAMPLING_SALT = 13
 def output_dir(config):
   return config.sampling.output_dir or os.path.join(config.model_dir,
                                                     f"samples_{config.sampling.sampler}")
-
-
-def sampler_kwargs(sampling, calibration):
-  """The sampler settings of a `SamplingConfig`, as `sample_latents` arguments."""
-  return dict(step_size=sampling.step_size, joint=sampling.joint,
-              num_bins=sampling.wl_bins, t0=sampling.wl_t0,
-              energy_range=tuple(sampling.wl_energy_range) or None,
-              resample=sampling.wl_resample, calibration=calibration)
 
 
 def _write_summaries(log_dir, diagnostics, energy):
@@ -80,22 +72,19 @@ def sample(config, strategy):
         "directory (existing samples are never overwritten)")
   run = Run(config, strategy)
   step = run.restore(require=True)
-  gan = run.gan
-  calibration = latent.calibrate_run(run) if sampling.calibrate else None
-  generate_fn, logit_fn = latent.gan_callables(gan)
+  model = latent.latent_model(run, sampling.calibrate)
   progress = keras.utils.Progbar(sampling.steps, unit_name="step")
   result = sample_latents(
-      sampling.sampler, generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
-      sampling.num_samples, sampling.steps,
+      sampling.sampler, model, sampling.num_samples, sampling.steps,
       tf.constant([config.seed, SAMPLING_SALT], tf.int32),
-      chunk_steps=max(1, min(sampling.steps, 64)),
+      latent.sampler_settings(sampling), chunk_steps=max(1, min(sampling.steps, 64)),
       progress_callback=lambda done, total: progress.update(done),
-      jit_compile=config.runtime.jit_compile, **sampler_kwargs(sampling, calibration))
+      jit_compile=config.runtime.jit_compile)
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
   files.write_npz(npz_path, z=np.asarray(result.z), k=k, x=x,
                   energy=np.asarray(result.energy))
-  summary = {"step": step, "sampler": sampling.sampler, "calibration": calibration,
+  summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
              "diagnostics": result.diagnostics}
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)

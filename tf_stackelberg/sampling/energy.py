@@ -32,12 +32,8 @@ from typing import Any, Callable, Optional, Tuple
 
 import tensorflow as tf
 
-# Kept importable from here for existing callers; defined in `calibration`.
-from tf_stackelberg.sampling.calibration import fit_calibration
-
 __all__ = [
     'LatentModel',
-    'fit_calibration',
     'log_prob_from_energy',
     'make_energy_fn',
     'standard_normal_log_prob',

@@ -49,7 +49,6 @@ import tensorflow as tf
 from tf_stackelberg.sampling.diagnostics import summarize
 from tf_stackelberg.sampling.driver import Chains
 from tf_stackelberg.sampling.driver import Driver
-from tf_stackelberg.sampling.legacy import accepts_legacy_arguments
 from tf_stackelberg.sampling.registry import SAMPLERS
 from tf_stackelberg.sampling.settings import SamplerSettings
 
@@ -81,7 +80,6 @@ def _static_size(name, value, minimum):
   return int(static)
 
 
-@accepts_legacy_arguments
 def sample_latents(sampler, model, num_samples, num_steps, seed,
                    settings=None, *, chunk_steps=None, progress_callback=None,
                    jit_compile=True):

@@ -1,12 +1,14 @@
-"""The latent-space view of a trained run, which the latent samplers work on:
-`generate_fn(z, k)`, the discriminator logit and its calibration (docs/design.md
-section 5)."""
+"""The latent-space view of a trained run, which the latent samplers work on: the
+`LatentModel` (generator, discriminator logit and its calibration, docs/design.md
+section 5) and the `SamplerSettings` of `--sampling.*`."""
 
 import tensorflow as tf
 
-from tf_stackelberg.sampling.energy import fit_calibration
+from tf_stackelberg.sampling.calibration import calibrate
+from tf_stackelberg.sampling.energy import LatentModel
+from tf_stackelberg.sampling.settings import SamplerSettings
 
-# Stateless seed salts, distinct from the training and evaluation streams.
+# Stateless seed salt of the calibration data, distinct from the other streams.
 CALIBRATION_SALT = 11
 CALIBRATION_POINTS = 5000
 
@@ -24,5 +26,21 @@ def calibrate_run(run, num_points=CALIBRATION_POINTS):
   real = run.data.held_out(num_points, tf.constant([seed, CALIBRATION_SALT], tf.int64))
   fake, _ = run.gan.sample(num_points, tf.constant([seed, CALIBRATION_SALT + 1],
                                                    tf.int64))
-  _, logit_fn = gan_callables(run.gan)
-  return fit_calibration(logit_fn(real).numpy(), logit_fn(fake).numpy())
+  return calibrate(gan_callables(run.gan)[1], real, fake)
+
+
+def latent_model(run, with_calibration=True):
+  """The `LatentModel` of a restored run (calibrated unless told otherwise)."""
+  gan = run.gan
+  generate_fn, logit_fn = gan_callables(gan)
+  calibration = calibrate_run(run) if with_calibration else None
+  return LatentModel(generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
+                     calibration)
+
+
+def sampler_settings(sampling):
+  """The `SamplerSettings` of a `SamplingConfig` (`--sampling.*`)."""
+  return SamplerSettings(step_size=sampling.step_size, joint=sampling.joint,
+                         num_bins=sampling.wl_bins, t0=sampling.wl_t0,
+                         energy_range=tuple(sampling.wl_energy_range) or None,
+                         resample=sampling.wl_resample)
