@@ -51,7 +51,6 @@ Usage (from the repository root):
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -64,6 +63,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.config.sections import Config  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.data import mixtures  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.data.registry import DATASETS  # pylint: disable=g-import-not-at-top
@@ -348,9 +348,8 @@ def main(argv=None):
   timing = time_kernels(args, gan, calibration)
   print_tables(args, rows, timing, train_seconds, calibration)
   if args.json:
-    with open(args.json, 'w') as f:
-      json.dump(dict(args=vars(args), rows=rows, timing=timing,
-                     calibration=calibration), f, indent=2, default=float)
+    files.write_json(args.json, dict(args=vars(args), rows=rows, timing=timing,
+                                     calibration=calibration))
 
 
 if __name__ == '__main__':
