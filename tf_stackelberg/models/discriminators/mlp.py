@@ -35,7 +35,7 @@ class MLPDiscriminator(keras.Model):
     self._slope = leaky_relu_slope
 
   def call(self, x, training=False):
-    h = tf.reshape(x, [-1, self.input_size])
+    h = x if len(x.shape) == 2 else tf.reshape(x, [-1, self.input_size])
     for layer in self.trunk:
       h = tf.nn.leaky_relu(layer(h), alpha=self._slope)
     logits = tf.squeeze(self.logit_head(h), axis=-1)

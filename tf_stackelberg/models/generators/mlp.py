@@ -38,6 +38,8 @@ class EnsembleMLPGenerator(keras.Model):
     for layer in self.hidden_layers:
       h = tf.nn.leaky_relu(layer(h), alpha=self._slope)
     out = self._activation(self.output_layer(h))
+    if len(self.sample_shape) == 1:  # already [K, B, features]
+      return out
     return tf.reshape(out, tf.concat([tf.shape(out)[:2], self.sample_shape], 0))
 
 

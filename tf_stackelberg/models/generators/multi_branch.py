@@ -44,6 +44,8 @@ class MultiBranchGenerator(keras.Model):
       h = tf.nn.leaky_relu(h, alpha=self._slope)
     branches = self._activation(self.output_layer(h))
     out = tf.reduce_mean(branches, axis=0, keepdims=True)
+    if len(self.sample_shape) == 1:  # already [K, B, features]
+      return out
     return tf.reshape(out, tf.concat([tf.shape(out)[:2], self.sample_shape], 0))
 
 
