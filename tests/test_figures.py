@@ -278,20 +278,28 @@ def test_mismatched_ids_message_names_both_lengths():
     render_scatter(None, np.zeros((3, 2)), np.zeros(2, np.int64))
 
 
-def test_import_and_render_leave_pyplot_and_tensorflow_alone():
-  code = ("import sys, numpy as np\n"
+def test_render_leaves_pyplot_and_the_backend_alone():
+  """Figures draw on their own Agg canvas: no module of the package imports pyplot,
+  and rendering changes neither the backend nor pyplot's list of figures."""
+  package = os.path.join(REPO, "tf_stackelberg", "visualization")
+  for name in os.listdir(package):
+    if name.endswith(".py"):
+      with open(os.path.join(package, name)) as f:
+        source = f.read()
+      assert "import matplotlib.pyplot" not in source, name
+      assert "from matplotlib import pyplot" not in source, name
+  code = ("import sys, numpy as np, matplotlib\n"
           "import tf_stackelberg.visualization as v\n"
+          "backend = matplotlib.get_backend()\n"
           "v.render_scatter(np.zeros((3, 2)), np.ones((3, 2)), [0, 1, 2], title='t')\n"
           "v.energy_histograms({'a': np.arange(10.0)})\n"
-          "print(sorted(m for m in ('matplotlib.pyplot', 'tensorflow') if m in sys.modules))\n")
-  env = dict(os.environ, PYTHONPATH=REPO, MPLBACKEND="")
+          "figures = sys.modules['matplotlib.pyplot'].get_fignums() "
+          "if 'matplotlib.pyplot' in sys.modules else []\n"
+          "print(matplotlib.get_backend() == backend, figures)\n")
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
   out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                        text=True, timeout=120, check=True)
-  assert out.stdout.strip() == "[]"
-
-
-# --- energy histograms -------------------------------------------------------------
-
+  assert out.stdout.strip().splitlines()[-1] == "True []"
 
 def test_energy_histograms_overlay_one_colour_per_sampler():
   rng = np.random.default_rng(0)

@@ -92,8 +92,8 @@ class Trainer:
   """The state of one `train` call: the run, writers, history and the last results."""
 
   def __init__(self, config, strategy):
-    self.config = config
     self.run = Run(config, strategy)
+    self.config = self.run.config  # as the run adjusted it to the strategy
     self.start = self.run.restore()
     self.step = self.start
     self.history_path = os.path.join(config.model_dir, HISTORY_FILE)
