@@ -49,8 +49,9 @@ class ScatterEvaluator(Evaluator):
 
 
 def model_name(config, num_generators):
-  """A short description of the generator side for titles ("8 x mlp")."""
-  return f"{num_generators} x {config.model.generator}"
+  """A short description of the generator side for titles ("8 generators (mlp)")."""
+  plural = "s" if num_generators > 1 else ""
+  return f"{num_generators} generator{plural} ({config.model.generator})"
 
 
 @EVALUATORS.register("scatter")
