@@ -45,7 +45,7 @@ def _check_value(flag, value, choices, check):
     return
   test, requirement = _CHECKS[check]
   if not test(value):
-    shown = ",".join(map(str, value)) or "nothing" if isinstance(value, tuple) else value
+    shown = (",".join(map(str, value)) or "nothing") if isinstance(value, tuple) else value
     raise ConfigError(f"{flag} {requirement}, got {shown}")
 
 
