@@ -1,0 +1,40 @@
+"""tools/benchmark_sampling.py end to end on a tiny setting (no timing assertions)."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "tools", "benchmark_sampling.py")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+  spec = importlib.util.spec_from_file_location("benchmark_sampling", _TOOL)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  path = tmp_path_factory.mktemp("bench") / "report.json"
+  module.main(["--train_steps=200", "--d_steps=20", "--num_samples=200",
+               "--mcmc_steps=20", "--timing_steps=5", "--timing_rounds=1",
+               "--wl_bins=10", f"--json={path}"])
+  with open(path) as f:
+    return json.load(f)
+
+
+def test_every_sampler_has_a_row_at_equal_cost(report):
+  rows = report["rows"]
+  assert set(rows) == {"none", "mh", "ddls", "rep", "wl", "exact"}
+  for name, row in rows.items():
+    assert 0 <= row["modes"] <= 25, name
+    assert 0.0 <= row["high_quality"] <= 100.0, name
+    assert row["reverse_kl"] >= 0.0, name
+  # Every MCMC sampler gets the same budget of G and D evaluations per chain.
+  evals = {name: rows[name]["evaluations"] for name in ("mh", "ddls", "rep", "wl")}
+  assert min(evals.values()) >= 21 and max(evals.values()) - min(evals.values()) <= 1, evals
+
+
+def test_kernel_timing_and_calibration_are_reported(report):
+  assert len(report["calibration"]) == 2
+  assert report["timing"]
