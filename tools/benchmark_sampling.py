@@ -70,6 +70,7 @@ from tf_stackelberg.data.registry import DATASETS  # pylint: disable=g-import-no
 from tf_stackelberg.game.builder import build_gan  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.metrics.mixture_metrics import mixture_metrics  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.training import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
@@ -162,8 +163,7 @@ def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
 def exact_row(gan, spec, calibration, num_samples, seed, points=1000,
               half_width=4.5):
   """Draws from pi(z) ~ exp(-E(z)) on a fine grid of a 2-D latent."""
-  energy = sampling.make_energy_fn(gan.generate, logit_fn_of(gan),
-                                   calibration)
+  energy = latent.latent_model(gan, calibration).energy_fn()
   axis = np.linspace(-half_width, half_width, points)
   grid = np.stack(np.meshgrid(axis, axis, indexing='ij'),
                   -1).reshape(-1, 2).astype(np.float32)
@@ -193,10 +193,6 @@ def exact_row(gan, spec, calibration, num_samples, seed, points=1000,
               seconds=float('nan'))
 
 
-def logit_fn_of(gan):
-  return lambda x: gan.discriminator(x)[0]
-
-
 def calibration_samples(gan, spec, seed, num=5000):
   """Held-out real points and fresh generator samples for the calibration."""
   real, _ = mixtures.draw_points(spec, num, tf.constant([seed, 77], tf.int64))
@@ -206,8 +202,7 @@ def calibration_samples(gan, spec, seed, num=5000):
 
 def run_samplers(args, gan, spec, calibration):
   rows = {}
-  model = sampling.LatentModel(gan.generate, logit_fn_of(gan), gan.latent_dim,
-                               gan.num_generators, calibration)
+  model = latent.latent_model(gan, calibration)
   settings = sampling.SamplerSettings(
       step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
       t0=args.wl_t0)
@@ -232,8 +227,7 @@ def run_samplers(args, gan, spec, calibration):
 
 def time_kernels(args, gan, calibration):
   """Per-step wall and CPU time of WL and of its inner MALA, same chains."""
-  energy = sampling.make_energy_fn(gan.generate, logit_fn_of(gan),
-                                   calibration)
+  energy = latent.latent_model(gan, calibration).energy_fn()
   num_chains = args.num_samples
 
   def energy_fn(z):
@@ -340,7 +334,7 @@ def main(argv=None):
   calibration = None
   if not args.no_calibrate:
     real, fake = calibration_samples(gan, spec, args.seed)
-    calibration = sampling.calibrate(logit_fn_of(gan), real, fake)
+    calibration = sampling.calibrate(latent.gan_callables(gan)[1], real, fake)
   rows = run_samplers(args, gan, spec, calibration)
   if gan.latent_dim == 2:
     rows['exact'] = exact_row(gan, spec, calibration, args.num_samples,

@@ -60,13 +60,19 @@ def check_resolved(config: Config) -> bool:
   return True
 
 
+def write_resolved(config: Config) -> str:
+  """Writes the resolved nested settings into the model directory; returns the path."""
+  path = os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
+  files.write_json(path, config.to_dict())
+  return path
+
+
 def write_or_check_resolved(config: Config) -> str:
   """Writes the resolved settings into the model directory, or checks them
   (`check_resolved`: nothing is written when they differ). Returns the file's path."""
-  path = os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
-  if not check_resolved(config):
-    files.write_json(path, config.to_dict())
-  return path
+  if check_resolved(config):
+    return os.path.join(config.model_dir, RESOLVED_FLAGS_FILE)
+  return write_resolved(config)
 
 
 def read_resolved(model_dir: str) -> Config:

@@ -164,11 +164,16 @@ class StackelbergGAN(keras.Model):
     return {"samples": self.generate(z, k), "generator": k}
 
   # ----------------------------------------------------------------- training
-  def _latents(self, batch_size):
-    """z for this step: stateless in (seed, step, replica) for exact resumption."""
+  def _step_seed(self, salt=0):
+    """Stateless seed of this step's `salt` stream, in (seed, step, replica), so
+    that a resumed run draws exactly what an uninterrupted one would."""
     seed = tf.stack([tf.constant(self.seed, tf.int64),
                      tf.convert_to_tensor(self.step.value, tf.int64)])
-    seed = tf.random.experimental.stateless_fold_in(seed, _replica())
+    return tf.random.experimental.stateless_fold_in(seed, salt + _replica())
+
+  def _latents(self, batch_size):
+    """z for this step."""
+    seed = self._step_seed()
     shape = ([batch_size, self.latent_dim] if self.shared_z else
              [self.num_generators, batch_size, self.latent_dim])
     return tf.random.stateless_normal(shape, seed)
@@ -194,11 +199,8 @@ class StackelbergGAN(keras.Model):
     """The loss family's regulariser of D (e.g. WGAN-GP), or 0."""
     if self.loss.penalty is None:
       return tf.constant(0.0)
-    seed = tf.stack([tf.constant(self.seed, tf.int64),
-                     tf.convert_to_tensor(self.step.value, tf.int64)])
-    seed = tf.random.experimental.stateless_fold_in(seed, _PENALTY_SALT + _replica())
     return self.loss.penalty(lambda x: self.discriminator(x, training=True)[0], real,
-                             fakes, seed, global_batch)
+                             fakes, self._step_seed(_PENALTY_SALT), global_batch)
 
   def _g_losses(self, z, global_batch):
     fakes = self.generator(z, training=True)

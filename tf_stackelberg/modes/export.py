@@ -23,7 +23,7 @@ def export(config, strategy):
   run = Run(config, strategy)
   step = run.restore(require=True)
   sampling = config.sampling
-  endpoint = mcmc_sample_endpoint(latent.latent_model(run, sampling.calibrate),
+  endpoint = mcmc_sample_endpoint(latent.run_latent_model(run, sampling.calibrate),
                                   latent.sampler_settings(sampling), sampling.sampler)
   extra = {"mcmc_sample": endpoint}
   path = export_gan(run.gan, path, extra)

@@ -72,7 +72,7 @@ def sample(config, strategy):
         "directory (existing samples are never overwritten)")
   run = Run(config, strategy)
   step = run.restore(require=True)
-  model = latent.latent_model(run, sampling.calibrate)
+  model = latent.run_latent_model(run, sampling.calibrate)
   progress = keras.utils.Progbar(sampling.steps, unit_name="step")
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,

@@ -29,13 +29,16 @@ def calibrate_run(run, num_points=CALIBRATION_POINTS):
   return calibrate(gan_callables(run.gan)[1], real, fake)
 
 
-def latent_model(run, with_calibration=True):
-  """The `LatentModel` of a restored run (calibrated unless told otherwise)."""
-  gan = run.gan
+def latent_model(gan, calibration=None):
+  """The `LatentModel` of a `StackelbergGAN`, with an optional calibration `(a, b)`."""
   generate_fn, logit_fn = gan_callables(gan)
-  calibration = calibrate_run(run) if with_calibration else None
   return LatentModel(generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
                      calibration)
+
+
+def run_latent_model(run, with_calibration=True):
+  """The `LatentModel` of a restored run (calibrated unless told otherwise)."""
+  return latent_model(run.gan, calibrate_run(run) if with_calibration else None)
 
 
 def sampler_settings(sampling):

@@ -199,12 +199,13 @@ def train(config, strategy):
     ConfigError: `config.model_dir` holds a run with different settings.
     TrainingDivergedError: a loss became non-finite (the last good checkpoint stays).
   """
-  resolved.check_resolved(config)
+  existing = resolved.check_resolved(config)
   seed_everything(config)
   trainer = Trainer(config, strategy)
-  # Written once the model was built from the settings, so that settings the builders
-  # refuse never lock the directory.
-  resolved.write_or_check_resolved(config)
+  if not existing:
+    # Written once the model was built from the settings, so that settings the
+    # builders refuse never lock the directory.
+    resolved.write_resolved(config)
   every, total = config.eval.every, config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
   print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
