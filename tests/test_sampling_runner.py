@@ -9,6 +9,7 @@ the resampling noise) bound the error of each estimate.
 """
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from tf_stackelberg.sampling import sample_latents
 from tf_stackelberg.sampling import SAMPLERS
 from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.energy import make_energy_fn
+from tf_stackelberg.sampling.settings import min_num_steps
 from tf_stackelberg.sampling.settings import SamplerSettings
 
 MU = np.array([1., -0.5])
@@ -89,6 +91,8 @@ def test_result_structure_and_cost_accounting(sampler):
   assert d['energy_histogram'].sum() == NUM_CHAINS * main_steps
   assert d['energy_min'] <= d['energy_q01'] <= d['energy_q99'] <= d[
       'energy_max']
+  # A healthy run: no problem to report.
+  assert d['problems'] == []
   for key in ('acceptance_rate', 'ess', 'energy_ess', 'step_size',
               'energy_min', 'energy_max', 'generator_acceptance_rate'):
     assert isinstance(d[key], float), key
@@ -102,6 +106,11 @@ def test_result_structure_and_cost_accounting(sampler):
                              d['acceptance_per_step'].mean(), rtol=1e-5)
   if sampler == 'wl':
     assert d['theta'].shape == (10,)
+    np.testing.assert_allclose(d['target_bin_probs'].sum(), 1., rtol=1e-5)
+    # The second half of the Wang-Landau steps (collect_fraction 0.5).
+    assert d['collected_histogram'].sum() == NUM_CHAINS * (
+        main_steps - main_steps // 2)
+    assert d['initial_above_range'] <= 0.05
     np.testing.assert_array_equal(d['visit_counts'], d['energy_histogram'])
     np.testing.assert_allclose(d['bin_edges'][[0, -1]], d['energy_range'],
                                rtol=1e-6)
@@ -242,6 +251,66 @@ def test_sizes_may_be_tensors_inside_a_traced_function(sampler):
   for got, want in zip(sample(tf.constant(48), tf.constant(20)),
                        (static.z, static.k, static.energy)):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('sampler, settings, minimum', [
+    ('wl', {}, 2),
+    ('wl', dict(num_warmup_steps=3), 4),
+    ('wl', dict(energy_range=(-2., 6.)), 1),
+    ('rep', {}, 1),
+    ('ddls', {}, 1),
+    ('mh', {}, 1),
+    ('none', {}, 0),
+])
+def test_every_sampler_runs_with_its_minimum_number_of_steps(sampler, settings,
+                                                             minimum):
+  settings = SamplerSettings(step_size=0.1, num_bins=4, **settings)
+  assert min_num_steps(sampler, settings) == minimum
+  result = sample_latents(sampler, toy_model(), 8, minimum, [5, 6], settings,
+                          jit_compile=False)
+  assert result.z.shape == (8, 2) and np.all(np.isfinite(result.energy))
+  if sampler != 'none':
+    assert result.diagnostics['num_steps'] == minimum
+  message = (f"`num_steps` must be at least {minimum} for sampler "
+             f"'{sampler}', got {minimum - 1}.")
+  with pytest.raises(ValueError, match=re.escape(message)):
+    sample_latents(sampler, toy_model(), 8, minimum - 1, [5, 6], settings)
+
+
+def test_min_num_steps_covers_every_registered_sampler():
+  for name in SAMPLERS.names():
+    assert min_num_steps(name) >= 0
+  assert min_num_steps('wl') == 2  # default settings
+  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+    min_num_steps('hmc')
+
+
+def test_too_few_steps_as_a_tensor_fail_when_the_graph_runs():
+  @tf.function(autograph=False, input_signature=[tf.TensorSpec([], tf.int32)])
+  def sample(steps):
+    return sample_latents('wl', toy_model(), 8, steps, [7, 8],
+                          SamplerSettings(step_size=0.1, num_bins=4)).z
+
+  assert sample(tf.constant(2)).shape == (8, 2)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='`num_steps` must be at least 2 for sampler'):
+    sample(tf.constant(1))
+
+
+@pytest.mark.parametrize('settings, message', [
+    (dict(num_bins=1), '`num_bins` must be at least 2, got 1.'),
+    (dict(step_size=0.), '`step_size` must be a positive finite number, got '
+     '0.0.'),
+    (dict(step_size=float('inf')), '`step_size` must be a positive finite '
+     'number, got inf.'),
+    (dict(t0=0.), '`t0` must be a positive finite number, got 0.0.'),
+    (dict(t0=-3.), '`t0` must be a positive finite number, got -3.0.'),
+    (dict(energy_range=(1., float('nan'))), '`energy_range` must be two '
+     'increasing finite numbers'),
+])
+def test_sampler_settings_reject_invalid_values(settings, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    SamplerSettings(**settings)
 
 
 def test_invalid_arguments():

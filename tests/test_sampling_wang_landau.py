@@ -130,6 +130,37 @@ def test_energy_range_from_warmup_quantiles_and_margin():
     wl_lib.energy_range_from_warmup([1., 2.], lower_q=1.0, upper_q=0.5)
 
 
+def test_energy_range_top_reaches_the_initial_energies_alone():
+  # Four chains, one starting far above the modes; the warm-up settles at
+  # energies in [2, 3]. Pooled, the high start is a quarter of a percent of
+  # the energies, above their 99% quantile; the top then reaches the 95%
+  # quantile of the initial energies alone.
+  initial = np.array([2., 30., 4., 3.])
+  warmup = 2. + np.random.default_rng(0).uniform(size=[100, 4])
+  pooled = np.concatenate([initial[np.newaxis], warmup], axis=0)
+  lo, hi = wl_lib.energy_range_from_warmup(pooled, warmup[50:])
+  assert float(hi) < 4.
+  lo_new, hi_new = wl_lib.energy_range_from_warmup(
+      pooled, warmup[50:], initial_energies=initial)
+  assert float(lo_new) == pytest.approx(float(lo))  # E_lo as before
+  top = np.quantile(initial, 0.95)  # 26.1, linear interpolation
+  assert float(hi_new) == pytest.approx(top + 0.25 * (top - float(lo)),
+                                        rel=1e-5)
+  # The pooled quantile still counts when it is the higher one.
+  _, hi_low_start = wl_lib.energy_range_from_warmup(
+      pooled, warmup[50:], initial_energies=np.full([4], -10.))
+  assert float(hi_low_start) == pytest.approx(float(hi))
+  _, hi_q = wl_lib.energy_range_from_warmup(
+      pooled, warmup[50:], initial_energies=initial, initial_q=1.)
+  assert float(hi_q) == pytest.approx(30. + 0.25 * (30. - float(lo)),
+                                      rel=1e-5)
+  with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
+    wl_lib.energy_range_from_warmup(pooled, initial_energies=[np.nan])
+  with pytest.raises(ValueError, match='initial_q=0.0'):
+    wl_lib.energy_range_from_warmup(pooled, initial_energies=initial,
+                                    initial_q=0.)
+
+
 def test_energy_range_rule_matches_numpy_quantiles():
   # The rule in TensorFlow (float32 trace of [steps, chains]) against the
   # same rule written with numpy's linear quantiles in float64.
@@ -238,6 +269,92 @@ def test_parameters_copy_and_is_calibrated():
                              np.linspace(E_LO, E_HI, NUM_BINS + 1))
   with pytest.raises(ValueError):
     WangLandau(energy_fn, 2., 1.)
+
+
+@pytest.mark.parametrize('arguments, message', [
+    (dict(num_bins=1), r'`num_bins` must be at least 2, got 1\.'),
+    (dict(num_bins=0), r'`num_bins` must be at least 2, got 0\.'),
+    (dict(num_bins=2.5), r'`num_bins` must be a Python integer, got 2\.5'),
+    (dict(step_size=0.), r'`step_size` must be positive, got 0\.0\.'),
+    (dict(step_size=-0.1), r'`step_size` must be positive, got -0\.1\.'),
+    (dict(step_size=np.array(float('nan'))),
+     r'`step_size` must be positive, got nan\.'),
+    (dict(bias_gain_t0=0.), r'`bias_gain_t0` must be positive, got 0\.0\.'),
+    (dict(bias_gain_t0=-5.), r'`bias_gain_t0` must be positive, got -5\.0'),
+    (dict(target_bin_probs=[0.5, 0.6]),
+     r'`target_bin_probs` must sum to 1 \(within 0\.0001; the sum is 1\.1\), '
+     r'got \[0\.5, 0\.6\]\.'),
+    (dict(target_bin_probs=[0.5, 0.5 - 2e-4]),
+     r'`target_bin_probs` must sum to 1'),
+    (dict(target_bin_probs=np.array([1.2, -0.2])),
+     r'`target_bin_probs` must be non-negative, got \[1\.2, -0\.2\]\.'),
+    (dict(target_bin_probs=tf.constant([0.2, 0.3, 0.5])),
+     r'`target_bin_probs` must have shape \[num_bins\] = \[2\], got shape '
+     r'\(3,\)'),
+    (dict(target_accept_prob=1.), r'`target_accept_prob` must be in \(0, 1\)'),
+    (dict(energy_lo=np.inf), r'`energy_lo` must be finite, got inf\.'),
+    (dict(energy_hi=0.5),
+     r'Need `energy_hi > energy_lo`, got energy_lo=1\.0 and energy_hi=0\.5'),
+])
+def test_static_arguments_are_checked_when_the_kernel_is_built(arguments,
+                                                               message):
+  # Python numbers, numpy arrays and eager tensors are known at once.
+  kwargs = dict(energy_lo=1., energy_hi=3., num_bins=2)
+  kwargs.update(arguments)
+  with pytest.raises(ValueError, match=message):
+    WangLandau(gaussian_energy, **kwargs)
+
+
+def test_valid_static_arguments_pass_and_validate_args_is_a_parameter():
+  # A sum within 1e-4 of one passes (float32 rounding of a computed omega).
+  kernel = WangLandau(gaussian_energy, tf.constant(1.), np.float32(3.),
+                      num_bins=np.int64(2), step_size=np.float32(0.1),
+                      target_bin_probs=np.array([0.3, 0.7 + 5e-5],
+                                                np.float32))
+  assert kernel.num_bins == 2 and isinstance(kernel.num_bins, int)
+  assert kernel.parameters['validate_args'] is False
+  assert not kernel.validate_args
+  assert kernel.copy(validate_args=True).validate_args
+
+
+@functools.lru_cache(maxsize=None)
+def _traced_bootstrap_and_step(validate_args):
+  """Builds the kernel from graph tensors, as `samplers/wl.py` does."""
+
+  @tf.function(autograph=False)
+  def run(energy_lo, step_size, t0, probs):
+    kernel = WangLandau(gaussian_energy, energy_lo, 3., num_bins=2,
+                        step_size=step_size, bias_gain_t0=t0,
+                        target_bin_probs=probs, validate_args=validate_args)
+    state = tf.zeros([4, 1])
+    _, results = kernel.one_step(state, kernel.bootstrap_results(state),
+                                 seed=[1, 2])
+    return results.theta
+
+  return run
+
+
+@pytest.mark.parametrize('argument, value, message', [
+    ('energy_lo', 4., 'Need `energy_hi > energy_lo`'),
+    ('energy_lo', np.nan, '`energy_lo` must be finite'),
+    ('step_size', 0., '`step_size` must be positive'),
+    ('t0', -1., '`bias_gain_t0` must be positive'),
+    ('probs', [0.7, 0.7], '`target_bin_probs` must sum to 1'),
+    ('probs', [1.5, -0.5], '`target_bin_probs` must be non-negative'),
+])
+def test_graph_arguments_are_asserted_with_validate_args(argument, value,
+                                                         message):
+  valid = dict(energy_lo=1., step_size=0.1, t0=10., probs=[0.4, 0.6])
+  run_checked = _traced_bootstrap_and_step(validate_args=True)
+  run_unchecked = _traced_bootstrap_and_step(validate_args=False)
+  args = {k: tf.constant(v, tf.float32) for k, v in valid.items()}
+  theta = run_checked(**args)
+  assert theta.shape == [2]
+  args[argument] = tf.constant(value, tf.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    run_checked(**args)
+  # Without `validate_args` the same values are trusted, as before.
+  run_unchecked(**args)
 
 
 def _run(kernel, state, num_steps, seed, trace_fn):

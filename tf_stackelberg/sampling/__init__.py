@@ -5,18 +5,21 @@
   and the exported `mcmc_sample` endpoint; `SampleResult`.
 * `energy`: `E(z, k) = -log p0(z) - d_c(G_k(z))` and `LatentModel`, the GAN
   as the samplers see it; `calibration`: `calibrate(logit_fn, real, fake)`.
-* `settings`: `SamplerSettings`; `registry`: `SAMPLERS`, filled by the
+* `settings`: `SamplerSettings` and `min_num_steps(sampler, settings)`, the
+  smallest step budget of a sampler; `registry`: `SAMPLERS`, filled by the
   modules of `samplers` (`wl`, `rep`, `ddls`, `mh`, `none`).
 * `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`), its
   importance weights and the rules that set its bins from a warm-up.
 * `joint`: Metropolis-Hastings moves of the generator index.
 * `driver`: the compiled, chunked chain loop and the `Chains` a sampler runs;
   `estimators`: weighted reservoirs and resampling; `diagnostics`: what a run
-  reports; `unnest`: reading fields of nested kernel results.
+  reports, and `health_problems`, the signs of a failed run; `unnest`:
+  reading fields of nested kernel results.
 """
 
 from tf_stackelberg.sampling.calibration import calibrate
 from tf_stackelberg.sampling.calibration import fit_calibration
+from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.energy import standard_normal_log_prob
@@ -32,6 +35,7 @@ from tf_stackelberg.sampling.samplers.ddls import make_ddls_kernel
 from tf_stackelberg.sampling.samplers.mh import IndependenceProposal
 from tf_stackelberg.sampling.samplers.mh import make_mh_kernel
 from tf_stackelberg.sampling.samplers.rep import make_rep_kernel
+from tf_stackelberg.sampling.settings import min_num_steps
 from tf_stackelberg.sampling.settings import SamplerSettings
 from tf_stackelberg.sampling.wang_landau import energy_range_from_warmup
 from tf_stackelberg.sampling.wang_landau import energy_to_bin
@@ -58,12 +62,14 @@ __all__ = [
     'energy_to_bin',
     'fit_calibration',
     'gain_schedule',
+    'health_problems',
     'importance_log_weights',
     'make_ddls_kernel',
     'make_energy_fn',
     'make_mala_kernel',
     'make_mh_kernel',
     'make_rep_kernel',
+    'min_num_steps',
     'propose_generator',
     'sample_latents',
     'standard_normal_log_prob',

@@ -46,10 +46,12 @@ import time
 
 import tensorflow as tf
 
+from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.diagnostics import summarize
 from tf_stackelberg.sampling.driver import Chains
 from tf_stackelberg.sampling.driver import Driver
 from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.settings import min_num_steps
 from tf_stackelberg.sampling.settings import SamplerSettings
 
 __all__ = [
@@ -80,6 +82,22 @@ def _static_size(name, value, minimum):
   return int(static)
 
 
+def _checked_num_steps(sampler, num_steps, settings):
+  """`num_steps`, checked against `min_num_steps` (statically if possible)."""
+  minimum = min_num_steps(sampler, settings)
+  message = f'`num_steps` must be at least {minimum} for sampler {sampler!r}'
+  static = tf.get_static_value(num_steps)
+  if static is not None:
+    if int(static) < minimum:
+      raise ValueError(f'{message}, got {int(static)}.')
+    return int(static)
+  # A size known only when the graph runs (the exported endpoint).
+  num_steps = tf.cast(num_steps, tf.int32)
+  with tf.control_dependencies([tf.debugging.assert_greater_equal(
+      num_steps, tf.constant(minimum, tf.int32), message=message + '.')]):
+    return tf.identity(num_steps)
+
+
 def sample_latents(sampler, model, num_samples, num_steps, seed,
                    settings=None, *, chunk_steps=None, progress_callback=None,
                    jit_compile=True):
@@ -93,7 +111,10 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
       int32 scalar `Tensor` inside a `tf.function`).
     num_steps: transitions per chain, every phase of the sampler included
       (for `'wl'` the warm-up that sets its energy range), so every sampler
-      gets the same budget; ignored by `'none'`.
+      gets the same budget; ignored by `'none'`. At least
+      `min_num_steps(sampler, settings)` of `settings.py` (2 for `'wl'`
+      with the automatic range, 1 for the other chains, 0 for `'none'`); a
+      tensor `num_steps` is checked when the graph runs.
     seed: stateless seed, int32 or int64 `[2]` (int64 values are reduced to
       their low 32 bits).
     settings: `SamplerSettings` (defaults if `None`).
@@ -106,18 +127,27 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
   Returns:
     `SampleResult(z, k, x, energy, diagnostics)`; the diagnostics are listed
     in `diagnostics` (module docstring), and `'wl'` adds `theta` (final
-    bias), `visit_counts`, `energy_range` `[2]` and `log_weights`
-    `[num_samples]` (normalised log total weights of the chains' weighted
-    samples, before any resampling); eagerly, also `wall_time` (seconds).
+    bias), `visit_counts`, `energy_range` `[2]`, `target_bin_probs` `[M]`
+    (the desired visits `omega`), `collected_histogram` `[M]` (visits of
+    the collected steps), `initial_above_range` (share of the starting
+    states above `E_hi`) and `log_weights` `[num_samples]` (normalised log
+    total weights of the chains' weighted samples, before any resampling).
+    Eagerly, also `wall_time` (seconds) and `problems`, the list of str of
+    `diagnostics.health_problems` (empty for a healthy run); inside a
+    `tf.function` there is no `problems` entry.
 
   Raises:
     ConfigError: for an unknown sampler (a `ValueError`).
-    ValueError: for invalid sizes.
+    ValueError: for invalid sizes, before any work: `num_samples < 1`, or
+      "`num_steps` must be at least N for sampler 'X'" when `num_steps` is
+      below `min_num_steps(sampler, settings)`.
+    tf.errors.InvalidArgumentError: when run, for a tensor `num_steps`
+      below that minimum.
   """
   sample_fn = SAMPLERS.get(sampler)
   settings = SamplerSettings() if settings is None else settings
   num_samples = _static_size('num_samples', num_samples, 1)
-  num_steps = _static_size('num_steps', num_steps, 0)
+  num_steps = _checked_num_steps(sampler, num_steps, settings)
   start_time = time.time()
   driver = Driver(jit_compile=jit_compile, chunk_steps=chunk_steps,
                   progress_callback=progress_callback, total_steps=num_steps)
@@ -130,6 +160,7 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     return result
   diagnostics = {key: _to_numpy(value) for key, value in diagnostics.items()}
   diagnostics['wall_time'] = time.time() - start_time
+  diagnostics['problems'] = health_problems(diagnostics, sampler)
   return SampleResult(*(_to_numpy(t) for t in result[:4]),
                       diagnostics=diagnostics)
 

@@ -1,9 +1,15 @@
-"""Settings of the latent samplers."""
+"""Settings of the latent samplers and the smallest step budget they accept."""
 
 import dataclasses
+import math
 from typing import Optional, Tuple
 
-__all__ = ['SamplerSettings']
+from tf_stackelberg.sampling.registry import SAMPLERS
+
+__all__ = [
+    'SamplerSettings',
+    'min_num_steps',
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,8 +22,9 @@ class SamplerSettings:
     joint: move the generator index too (only matters for `K > 1`): the
       chains then target `pi(k, z) ~ exp(-E(z, k))`; with `False` each chain
       keeps the uniformly drawn `k` it starts with.
-    num_bins: Wang-Landau bins `M`; also the bins of the reported energy
-      histogram of the other samplers.
+    num_bins: Wang-Landau bins `M` (at least 2: with one bin the bias is a
+      constant and the chain is plain MALA); also the bins of the reported
+      energy histogram of the other samplers.
     t0: SAMC gain constant, gain `t0 / max(t0, t)`.
     energy_range: `(E_lo, E_hi)` of the Wang-Landau bins, or `None` to set
       it, and the desired bin probabilities, from a MALA warm-up inside the
@@ -52,19 +59,22 @@ class SamplerSettings:
   generator_move_every: int = 1
 
   def __post_init__(self):
-    if not self.step_size > 0.:
-      raise ValueError(f'`step_size` must be positive, got {self.step_size}.')
-    if int(self.num_bins) < 1:
-      raise ValueError(f'`num_bins` must be positive, got {self.num_bins}.')
-    if not self.t0 > 0.:
-      raise ValueError(f'`t0` must be positive, got {self.t0}.')
+    if not (self.step_size > 0. and math.isfinite(self.step_size)):
+      raise ValueError('`step_size` must be a positive finite number, got '
+                       f'{self.step_size}.')
+    if int(self.num_bins) < 2:
+      raise ValueError(f'`num_bins` must be at least 2, got {self.num_bins}.')
+    if not (self.t0 > 0. and math.isfinite(self.t0)):
+      raise ValueError(f'`t0` must be a positive finite number, got {self.t0}.')
     energy_range = self.energy_range
     if energy_range is not None and len(energy_range) == 0:
       energy_range = None
     if energy_range is not None:
       energy_range = tuple(float(e) for e in energy_range)
-      if len(energy_range) != 2 or not energy_range[0] < energy_range[1]:
-        raise ValueError('`energy_range` must be two increasing numbers, got '
+      if (len(energy_range) != 2 or not energy_range[0] < energy_range[1] or
+          not all(math.isfinite(e) for e in energy_range)):
+        raise ValueError('`energy_range` must be two increasing finite '
+                         'numbers, got '
                          f'{self.energy_range}.')
     if self.num_warmup_steps is not None and int(self.num_warmup_steps) < 1:
       raise ValueError('`num_warmup_steps` must be positive, got '
@@ -83,3 +93,55 @@ class SamplerSettings:
                        int(self.generator_move_every))
     if self.num_warmup_steps is not None:
       object.__setattr__(self, 'num_warmup_steps', int(self.num_warmup_steps))
+
+
+# Smallest `num_steps` of the samplers whose needs do not depend on the
+# settings; `'wl'` is handled in `min_num_steps`, and any other registered
+# sampler needs one transition.
+_MIN_NUM_STEPS = {'none': 0, 'mh': 1, 'rep': 1, 'ddls': 1}
+
+
+def min_num_steps(sampler_name, settings=None):
+  """The smallest `num_steps` that `sample_latents` accepts for a sampler.
+
+  * `'none'`: 0 (no chain; `num_steps` is ignored).
+  * `'mh'`, `'rep'`, `'ddls'`: 1 (the output is the state after the last
+    transition).
+  * `'wl'` with a fixed `energy_range`: 1 (no warm-up; one Wang-Landau step).
+  * `'wl'` with the automatic range: `W + 1`, where `W` is
+    `settings.num_warmup_steps` if set, else 1 (the default warm-up
+    `max(1, num_steps // 5)` then leaves at least one step for the
+    flattened phase whenever `num_steps >= 2`): the range needs at least one
+    warm-up step and the estimator at least one Wang-Landau step.
+  * any other registered sampler: 1.
+
+  This is a lower bound for the run to be defined, not a recommendation:
+  Wang-Landau needs hundreds of steps to flatten the energy levels.
+
+  Args:
+    sampler_name: a name in `registry.SAMPLERS`.
+    settings: `SamplerSettings` (defaults if `None`).
+
+  Returns:
+    int.
+
+  Raises:
+    ConfigError: for an unknown sampler (a `ValueError`).
+
+  #### Examples
+
+  ```python
+  min_num_steps('wl', SamplerSettings())                          # 2
+  min_num_steps('wl', SamplerSettings(num_warmup_steps=50))       # 51
+  min_num_steps('wl', SamplerSettings(energy_range=(100., 200.))) # 1
+  min_num_steps('rep', SamplerSettings())                         # 1
+  ```
+  """
+  SAMPLERS.check(sampler_name)
+  settings = SamplerSettings() if settings is None else settings
+  if sampler_name == 'wl':
+    if settings.energy_range is not None:
+      return 1
+    warmup = settings.num_warmup_steps
+    return (1 if warmup is None else warmup) + 1
+  return _MIN_NUM_STEPS.get(sampler_name, 1)

@@ -76,9 +76,12 @@ Unbiased expectations under `pi` need importance weights
 `w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`.
 
 Choosing the bins. `energy_range_from_warmup` sets `[E_lo, E_hi]` from the
-energies of a short unbiased warm-up and `target_bin_probs_from_warmup`
-shapes the desired visiting distribution `omega` from the same warm-up; both
-are the rules of the `'wl'` sampler (`samplers/wl.py`).
+energies of a short unbiased warm-up and of the chains' initial states (the
+top reaches above the initial states' 95% quantile, so that the barriers
+between modes, which the generator's own samples straddle, lie inside the
+range), and `target_bin_probs_from_warmup` shapes the desired visiting
+distribution `omega` from the same warm-up; both are the rules of the
+`'wl'` sampler (`samplers/wl.py`).
 """
 
 import collections
@@ -187,27 +190,54 @@ def energy_histogram(energies, energy_lo, energy_hi, num_bins):
 
 
 def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
-                             upper_q=0.99, margin=0.25):
+                             upper_q=0.99, margin=0.25, initial_energies=None,
+                             initial_q=0.95):
   """Chooses the bins' range `[E_lo, E_hi]` from the energies of a warm-up.
 
-  `E_lo` is the `lower_q` quantile of `settled_energies` (default:
-  `energies`) and `E_hi` the `upper_q` quantile of `energies`, raised by
-  `margin` times `E_hi - E_lo`; quantiles interpolate linearly between order
-  statistics and ignore non-finite values. With the second half of an
-  unbiased (MALA) warm-up as `settled_energies` and the initial states plus
-  the whole warm-up as `energies`, the range starts at the low end of the
-  target's typical energies (no bins that no chain can reach, whose bias
-  would only keep falling) and extends beyond the energies of the
-  generator's own samples, where the barriers between modes lie, since the
-  flattened chain travels further up than the warm-up did. A degenerate span
-  (all energies equal) becomes `max(1, |E_lo| / 1000)`.
+  ```none
+  E_lo  = quantile_lower_q(settled_energies)
+  E_hi' = max(quantile_upper_q(energies), quantile_initial_q(initial_energies))
+  E_hi  = E_hi' + margin (E_hi' - E_lo)
+  ```
+
+  (`settled_energies` defaults to `energies`; without `initial_energies` the
+  second quantile is left out). Quantiles interpolate linearly between order
+  statistics and ignore non-finite values. A degenerate span (`E_hi' <=
+  E_lo`) becomes `max(1, |E_lo| / 1000)`.
+
+  The `'wl'` sampler passes the second half of an unbiased (MALA) warm-up as
+  `settled_energies`, the initial states plus the whole warm-up as
+  `energies`, and the initial states alone (`z ~ p0`: the generator's own
+  samples) as `initial_energies`. The bottom of the range is then the low
+  end of the target's typical energies: no bin lies where no chain can go,
+  whose bias would only keep falling.
+
+  The top must lie above the barriers between modes, or the flattened
+  chains never cross them. The pooled quantile alone does not ensure it: the
+  warm-up chains settle into the modes within a few steps, so the initial
+  states are a small share of the pool (one in `W + 1` for a warm-up of `W`
+  steps), and the pooled quantile stays near the energies inside the modes,
+  which can end below the barriers. The generator's own samples, on the
+  other hand, also fall between the modes, at the energies of the barriers
+  and above. Taking `E_hi'` at least at the `initial_q` quantile of the
+  initial energies alone places all but a share `1 - initial_q` of the
+  starting states inside the range by construction, and the margin lifts
+  the top further, since the flattened chain travels further up than the
+  warm-up did. The quantile is 95% rather than 99% or the maximum because
+  the energies of the generator's samples have a long upper tail (latents
+  far out in the prior, samples the discriminator rejects), whose extremes
+  would stretch the bins over energies no chain visits.
 
   Args:
     energies: float `Tensor` (any shape) of every energy seen.
     settled_energies: optional float `Tensor` (any shape) for `E_lo`.
     lower_q: quantile in `[0, 1)` for `E_lo`.
-    upper_q: quantile in `(0, 1]` for `E_hi`.
+    upper_q: quantile in `(0, 1]` of `energies` for `E_hi`.
     margin: non-negative widening of the top of the range.
+    initial_energies: optional float `Tensor` (any shape), the energies of
+      the chains' initial states, whose `initial_q` quantile `E_hi'` must
+      reach.
+    initial_q: quantile in `(0, 1]` of `initial_energies`.
 
   Returns:
     Scalar `Tensor`s `(energy_lo, energy_hi)`, `energy_lo < energy_hi`, of
@@ -217,11 +247,29 @@ def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
     ValueError: on quantiles or a margin out of range.
     tf.errors.InvalidArgumentError: (eagerly, or when run) if a set of
       energies has no finite value.
+
+  #### Examples
+
+  Four chains, one of which starts between the modes, and a warm-up of 100
+  steps whose energies stay between 2 and 3:
+
+  ```python
+  initial = tf.constant([2., 30., 4., 3.])
+  warmup = 2. + tf.random.stateless_uniform([100, 4], seed=[1, 2])
+  pooled = tf.concat([initial[tf.newaxis], warmup], axis=0)
+  energy_range_from_warmup(pooled, warmup[50:])
+  # (2.01, 3.25): the state at 30 is 1/4 of 1% of the pool
+  energy_range_from_warmup(pooled, warmup[50:], initial_energies=initial)
+  # (2.01, 32.1): E_hi' = 26.1, the 95% quantile of the initial energies
+  ```
   """
-  if not (0. <= lower_q < 1. and 0. < upper_q <= 1.):
-    raise ValueError('Need 0 <= lower_q < 1 and 0 < upper_q <= 1.')
-  if margin < 0.:
-    raise ValueError('`margin` must be non-negative.')
+  if not (0. <= lower_q < 1. and 0. < upper_q <= 1. and
+          0. < initial_q <= 1.):
+    raise ValueError('Need 0 <= lower_q < 1, 0 < upper_q <= 1 and '
+                     f'0 < initial_q <= 1, got lower_q={lower_q}, '
+                     f'upper_q={upper_q} and initial_q={initial_q}.')
+  if not margin >= 0.:
+    raise ValueError(f'`margin` must be non-negative, got {margin}.')
 
   def finite(values):
     flat = tf.reshape(values, [-1])
@@ -230,13 +278,18 @@ def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
         tf.size(flat), message='No finite energies to set the range from.')]):
       return tf.identity(flat)
 
+  def quantile(values, q):
+    return tfp.stats.percentile(finite(values), 100. * q,
+                                interpolation='linear')
+
   energies = tf.convert_to_tensor(energies)
   if settled_energies is None:
     settled_energies = energies
-  lo = tfp.stats.percentile(finite(settled_energies), 100. * lower_q,
-                            interpolation='linear')
-  hi = tfp.stats.percentile(finite(energies), 100. * upper_q,
-                            interpolation='linear')
+  lo = quantile(settled_energies, lower_q)
+  hi = quantile(energies, upper_q)
+  if initial_energies is not None:
+    hi = tf.maximum(hi, tf.cast(quantile(initial_energies, initial_q),
+                                hi.dtype))
   span = hi - lo
   span_ok = span > 0.
   span = tf.where(span_ok, span, tf.maximum(1., tf.abs(lo) * 1e-3))
@@ -318,6 +371,129 @@ def _accept_prob(inner_results, like):
     return tf.ones_like(like)
   prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
   return tf.where(tf.math.is_nan(prob), tf.zeros_like(prob), prob)
+
+
+# Tolerance on the sum of `target_bin_probs`.
+_PROBS_SUM_TOLERANCE = 1e-4
+
+
+def _static(value):
+  """numpy value of `value` if it is known now, else `None`."""
+  if value is None:
+    return None
+  if not (tf.is_tensor(value) or isinstance(value, tf.Variable)):
+    try:  # Python numbers and numpy arrays, in their own precision
+      return np.asarray(value, np.float64)
+    except (TypeError, ValueError):  # e.g. a list of tensors
+      pass
+  try:
+    return tf.get_static_value(tf.convert_to_tensor(value))
+  except (TypeError, ValueError):
+    return None
+
+
+def _check_static_arguments(**arguments):
+  """Checks the arguments of `WangLandau` whose values are known now.
+
+  Raises `ValueError` naming the argument and its value for an invalid one,
+  and returns the names of those whose values are not known (to be checked
+  by `_argument_assertions`).
+  """
+  dynamic = []
+  values = {}
+  for name, value in arguments.items():
+    if name == 'num_bins' or value is None:
+      continue
+    static = _static(value)
+    if static is None:
+      dynamic.append(name)
+    else:
+      values[name] = np.asarray(static, np.float64)
+
+  def fail(name, requirement):
+    value = values[name]
+    shown = value.item() if value.ndim == 0 else value.tolist()
+    raise ValueError(f'`{name}` must {requirement}, got {shown}.')
+
+  for name in ('energy_lo', 'energy_hi'):
+    if name in values and not np.all(np.isfinite(values[name])):
+      fail(name, 'be finite')
+  if ('energy_lo' in values and 'energy_hi' in values and
+      not np.all(values['energy_hi'] > values['energy_lo'])):
+    raise ValueError('Need `energy_hi > energy_lo`, got energy_lo='
+                     f"{values['energy_lo'].tolist()} and energy_hi="
+                     f"{values['energy_hi'].tolist()}.")
+  for name in ('step_size', 'bias_gain_t0'):
+    if name in values and not np.all(values[name] > 0.):
+      fail(name, 'be positive')
+  if 'target_accept_prob' in values and not np.all(
+      (values['target_accept_prob'] > 0.) &
+      (values['target_accept_prob'] < 1.)):
+    fail('target_accept_prob', 'be in (0, 1)')
+  probs = arguments['target_bin_probs']
+  if probs is not None:
+    shape = tf.TensorShape(probs.shape if hasattr(probs, 'shape') else
+                           np.shape(probs))
+    if not shape.is_compatible_with([arguments['num_bins']]):
+      raise ValueError('`target_bin_probs` must have shape [num_bins] = '
+                       f"[{arguments['num_bins']}], got shape {shape}.")
+  if 'target_bin_probs' in values:
+    probs = values['target_bin_probs']
+    if not np.all(probs >= 0.):  # NaN fails too
+      fail('target_bin_probs', 'be non-negative')
+    if not abs(probs.sum() - 1.) <= _PROBS_SUM_TOLERANCE:
+      fail('target_bin_probs',
+           f'sum to 1 (within {_PROBS_SUM_TOLERANCE:g}; the sum is '
+           f'{probs.sum():.6g})')
+  return tuple(dynamic)
+
+
+def _argument_assertions(parameters, dynamic, dtype):
+  """`tf.debugging` assertions of the checks of `_check_static_arguments`.
+
+  Args:
+    parameters: `dict` of the kernel's arguments.
+    dynamic: names of the arguments whose values were not known when the
+      kernel was built (the others have been checked then).
+    dtype: float dtype of the comparisons.
+
+  Returns:
+    list of assertion ops (empty eagerly, where they have run already).
+  """
+  assertions = []
+
+  def cast(name):
+    return tf.cast(parameters[name], dtype)
+
+  for name in ('energy_lo', 'energy_hi'):
+    if name in dynamic:
+      assertions.append(tf.debugging.assert_all_finite(
+          cast(name), message=f'`{name}` must be finite.'))
+  if 'energy_lo' in dynamic or 'energy_hi' in dynamic:
+    assertions.append(tf.debugging.assert_greater(
+        cast('energy_hi'), cast('energy_lo'),
+        message='Need `energy_hi > energy_lo`.'))
+  for name in ('step_size', 'bias_gain_t0'):
+    if name in dynamic:
+      assertions.append(tf.debugging.assert_positive(
+          cast(name), message=f'`{name}` must be positive.'))
+  if 'target_accept_prob' in dynamic:
+    prob = cast('target_accept_prob')
+    assertions.append(tf.debugging.assert_positive(
+        prob, message='`target_accept_prob` must be in (0, 1).'))
+    assertions.append(tf.debugging.assert_less(
+        prob, tf.ones_like(prob),
+        message='`target_accept_prob` must be in (0, 1).'))
+  if 'target_bin_probs' in dynamic:
+    probs = cast('target_bin_probs')
+    assertions.append(tf.debugging.assert_non_negative(
+        probs, message='`target_bin_probs` must be non-negative.'))
+    assertions.append(tf.debugging.assert_less_equal(
+        tf.abs(tf.reduce_sum(probs) - 1.),
+        tf.constant(_PROBS_SUM_TOLERANCE, dtype),
+        message=f'`target_bin_probs` must sum to 1 (within '
+        f'{_PROBS_SUM_TOLERANCE:g}).'))
+  return assertions
 
 
 class WangLandau(tfp.mcmc.TransitionKernel):
@@ -421,53 +597,77 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                num_adaptation_steps=0,
                adaptation_window=10,
                adaptation_rate=3.0,
+               validate_args=False,
                name=None):
     """Creates the kernel.
 
     Args:
       energy_fn: callable `z -> [chains]` energies `E(z)`; must be
         differentiable for gradient-based inner kernels.
-      energy_lo: lower end `E_lo` of the binned energy range.
-      energy_hi: upper end `E_hi > E_lo`.
-      num_bins: number of bins `M`.
+      energy_lo: lower end `E_lo` of the binned energy range (finite).
+      energy_hi: upper end `E_hi > E_lo` (finite).
+      num_bins: Python int, number of bins `M >= 2` (with a single bin the
+        bias is a constant and the kernel is its inner kernel).
       step_size: initial step size of the inner kernel (positive).
       make_inner_kernel_fn: callable `(target_log_prob_fn, step_size) ->
         TransitionKernel`.
       shared_bias: if `True` one bias `[M]` is learned by all chains (updated
         with the chain average of the one-hot visits); else each chain has
         its own row, `[chains, M]`.
-      bias_gain_t0: `t0` of the gain `gamma_t = t0 / max(t0, t)`.
+      bias_gain_t0: `t0 > 0` of the gain `gamma_t = t0 / max(t0, t)`.
       num_bias_adaptation_steps: if not `None`, the bias is frozen after this
         many steps (the histogram keeps counting).
       initial_bias: optional initial `theta`, shape `[M]` or `[chains, M]`;
         zeros by default (only differences between bins matter).
       target_bin_probs: optional desired visiting distribution `omega` over
-        the bins (`[M]`, positive, summing to one); uniform by default (a
-        flat histogram). The update becomes
+        the bins (`[M]`, non-negative, summing to one within `1e-4`);
+        uniform by default (a flat histogram). The update becomes
         `theta <- theta + gamma_t (onehot(J) - omega)` and the chain spends
         the fraction `omega_j` of its time in bin `j` (Liang et al., 2007,
         allow any desired distribution, e.g. one that favours low energies).
         The importance weights are unchanged.
-      target_accept_prob: acceptance probability the step size is tuned to
-        (0.574 is optimal for MALA, about 0.234 for random-walk Metropolis,
-        0.65 for HMC).
+      target_accept_prob: acceptance probability in `(0, 1)` the step size
+        is tuned to (0.574 is optimal for MALA, about 0.234 for random-walk
+        Metropolis, 0.65 for HMC).
       num_adaptation_steps: the step size is adapted only during the first
         this many steps; 0 disables adaptation.
       adaptation_window: steps whose mean acceptance makes one update.
       adaptation_rate: gain `c` of the update
         `log h <- log h + c / sqrt(n) * (mean_accept - target)` applied at
         the end of the `n`-th window.
+      validate_args: Python `bool`. The arguments whose values are known
+        when the kernel is built (Python numbers, numpy arrays, eager or
+        constant tensors) are always checked, raising `ValueError`. With
+        `True`, the others (tensors computed in a graph) are checked by
+        assertions when the kernel's results are bootstrapped and at every
+        step (XLA drops the assertions); with `False` they are trusted.
       name: optional name prefixed to the ops.
+
+    Raises:
+      ValueError: for an argument known to be invalid when the kernel is
+        built: `num_bins` not a Python int of at least 2, non-finite
+        `energy_lo` or `energy_hi`, `energy_hi <= energy_lo`,
+        `step_size <= 0`, `bias_gain_t0 <= 0`, `target_accept_prob` outside
+        `(0, 1)`, `target_bin_probs` of another shape than `[num_bins]`, with
+        a negative entry or not summing to one within `1e-4`, or
+        `adaptation_window < 1`.
     """
-    if num_bins < 1:
-      raise ValueError('`num_bins` must be positive.')
-    lo_value = tf.get_static_value(tf.convert_to_tensor(energy_lo))
-    hi_value = tf.get_static_value(tf.convert_to_tensor(energy_hi))
-    if (lo_value is not None and hi_value is not None and
-        not float(hi_value) > float(lo_value)):
-      raise ValueError('Need `energy_hi > energy_lo`.')
+    num_bins_value = tf.get_static_value(num_bins)
+    if num_bins_value is None or np.ndim(num_bins_value) != 0 or int(
+        num_bins_value) != num_bins_value:
+      raise ValueError('`num_bins` must be a Python integer, got '
+                       f'{num_bins!r}.')
+    num_bins = int(num_bins_value)
+    if num_bins < 2:
+      raise ValueError(f'`num_bins` must be at least 2, got {num_bins}.')
     if adaptation_window < 1:
-      raise ValueError('`adaptation_window` must be positive.')
+      raise ValueError('`adaptation_window` must be positive, got '
+                       f'{adaptation_window}.')
+    self._dynamic_checks = _check_static_arguments(
+        energy_lo=energy_lo, energy_hi=energy_hi, num_bins=num_bins,
+        step_size=step_size, bias_gain_t0=bias_gain_t0,
+        target_bin_probs=target_bin_probs,
+        target_accept_prob=target_accept_prob)
     self._parameters = dict(
         energy_fn=energy_fn,
         energy_lo=energy_lo,
@@ -484,6 +684,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         num_adaptation_steps=num_adaptation_steps,
         adaptation_window=adaptation_window,
         adaptation_rate=adaptation_rate,
+        validate_args=validate_args,
         name=name,
     )
 
@@ -547,6 +748,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return self._parameters['adaptation_rate']
 
   @property
+  def validate_args(self):
+    return self._parameters['validate_args']
+
+  @property
   def name(self):
     return self._parameters['name']
 
@@ -559,6 +764,24 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return False
 
   # -------------------------------------------------------------- helpers
+  def _argument_assertions(self, dtype):
+    """Assertions on the arguments not known when the kernel was built.
+
+    Empty unless `validate_args`; built in the graph that uses them.
+    """
+    if not self.validate_args or not self._dynamic_checks:
+      return []
+    return _argument_assertions(self._parameters, self._dynamic_checks,
+                                dtype)
+
+  def _with_assertions(self, state):
+    """`state`, after the argument assertions when there are any."""
+    assertions = self._argument_assertions(state.dtype)
+    if not assertions:
+      return state
+    with tf.control_dependencies(assertions):
+      return tf.identity(state)
+
   def bin_index(self, energy):
     """`J(E)` for this kernel's range and bin count."""
     return energy_to_bin(energy, self.energy_lo, self.energy_hi,
@@ -645,6 +868,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     with tf.name_scope(self.name or 'wang_landau_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       (inner_seed,) = tfp.random.split_seed(seed, n=1, salt='wang_landau')
+      current_state = self._with_assertions(
+          tf.convert_to_tensor(current_state))
       previous = previous_kernel_results
       theta = previous.theta
       dtype = theta.dtype
@@ -731,7 +956,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     inner kernel's bootstrap evaluation is reused for `energy`.
     """
     with tf.name_scope(self.name or 'wang_landau_bootstrap_results'):
-      init_state = tf.convert_to_tensor(init_state)
+      init_state = self._with_assertions(tf.convert_to_tensor(init_state))
       dtype = init_state.dtype
       num_bins = self.num_bins
       num_chains = tf.shape(init_state)[0]
