@@ -98,11 +98,19 @@ def main(argv):
     sys.exit(status)
 
 
+_HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
+
+
 def parse_flags(argv):
   """absl's flag parsing, with a bad flag reported like every other bad input: one
   line naming it, exit status 2 (absl's own parser exits 1)."""
   try:
     return FLAGS(argv)
+  except SystemExit:
+    # absl prints the help text, then exits 1; asking for help is no failure.
+    if any(a.lstrip("-") in _HELP_FLAGS for a in argv[1:]):
+      sys.exit(0)
+    raise
   except flags.Error as e:
     message = " ".join(str(e).split()).removeprefix("ERROR:: ")
     print(f"error: {message} (see --helpfull)", file=sys.stderr)

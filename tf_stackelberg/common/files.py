@@ -120,7 +120,7 @@ def staged_directory(path, flag):
   if tf.io.gfile.exists(path) and not is_empty_directory(path):
     raise ConfigError(f"{flag}={path} already exists; remove it or choose another "
                       "directory (existing outputs are never overwritten)")
-  check_writable_directory(os.path.dirname(path) or ".", flag)
+  check_writable_directory(path, flag)
   tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
   try:
     with storage_errors(path):

@@ -230,7 +230,7 @@ class Trainer:
     command = text.shell_lines(["python", "-m", "tf_stackelberg.main"] + sys.argv[1:],
                                self.progress.width)
     return interrupt.Interrupted(
-        f"stopped at step {self.step} on request; checkpoint: {saved}\n"
+        f"stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
         f"The same command resumes the run:\n{command}")
 
   def finish(self):
