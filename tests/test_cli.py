@@ -60,6 +60,8 @@ def run_main(*args):
     ("--sampling.step_size=1e6",
      "error: --sampling.step_size=1000000.0 is above the limit of 10.0"),
     ("--sampling.wl_bins=1", "error: --sampling.wl_bins must be at least 2, got 1"),
+    ("--sampling.num_samples=1000000", "error: --sampling.num_samples x "
+     "--sampling.steps = 640,000,000 is above the limit of 250,000,000"),
 ])
 def test_bad_flags_are_rejected_before_any_work(tmp_path, capsys, flag, message):
   model_dir = tmp_path / "run"

@@ -35,6 +35,7 @@ _MAX_POINTS = 10_000_000
 _MAX_BATCH = 65536
 _MAX_EVAL_SAMPLES = 10_000_000
 _MAX_CHAINS = 1_000_000
+_MAX_CHAIN_STEPS = 250_000_000  # 1 GB of float32 energies
 
 # check name -> (test, what the value must be).
 _CHECKS = {
@@ -224,6 +225,12 @@ class SamplingConfig(Section):
 
   def validate(self):
     super().validate()
+    visits = self.num_samples * self.steps
+    if visits > _MAX_CHAIN_STEPS:
+      raise ConfigError(
+          f"{self.flag('num_samples')} x {self.flag('steps')} = {visits:,} is above the "
+          f"limit of {_MAX_CHAIN_STEPS:,} (the energy of every chain at every step is "
+          "kept for the diagnostics)")
     energy_range = self.wl_energy_range
     if energy_range and (len(energy_range) != 2 or energy_range[0] >= energy_range[1]):
       raise ConfigError(f"{self.flag('wl_energy_range')} must be two increasing "
