@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
+from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.console.text import format_duration
@@ -262,22 +263,25 @@ def save_images(run, results, directory, suffix=""):
     visualization.save_png(image, os.path.join(directory, f"{name}{suffix}.png"))
 
 
+@locks_model_dir
 def train(config, strategy):
   """Trains (or resumes) the run `config` describes; returns the final metrics.
 
   Raises:
-    ConfigError: `config.model_dir` holds a run with different settings.
+    ConfigError: `config.model_dir` holds a run with different settings, or no
+      checkpoint of it restores.
+    RunLockedError: another process trains in `config.model_dir`.
     TrainingDivergedError: a loss became non-finite (the last good checkpoint stays).
     Interrupted: Ctrl-C stopped the run (its checkpoint is written).
   """
-  existing = resolved.check_resolved(config)
+  write_flags = resolved.prepare_training(config)
   seed_everything(config)
   trainer = Trainer(config, strategy)
-  if not existing:
+  if write_flags:
     # Written once the model was built from the settings, so that settings the
     # builders refuse never lock the directory.
-    resolved.write_resolved(config)
-  every, total = config.eval.every, config.trainer.train_steps
+    write_flags()
+  total = config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
   print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
         f"({type(strategy).__name__}).", flush=True)
@@ -314,7 +318,7 @@ def _fit_all(trainer):
 def evaluate(config, strategy):
   """Evaluates the latest checkpoint of a trained run; returns the metrics."""
   run = Run(config, strategy)
-  step = run.restore(require=True)
+  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   results = run.evaluate()
   report = {"step": step, **evaluation.without_images(run.evaluators, results)}
   files.write_json(os.path.join(config.model_dir, f"eval_metrics_step{step}.json"),
