@@ -64,7 +64,7 @@ def test_terminal_width_reads_columns(monkeypatch):
   monkeypatch.setenv("COLUMNS", "120")
   assert text.terminal_width() == 119
   monkeypatch.delenv("COLUMNS")
-  assert text.terminal_width(io.StringIO()) == text.DEFAULT_WIDTH - 1
+  assert text.terminal_width(io.StringIO()) == text.LOG_WIDTH  # no terminal
 
 
 def test_bar():
@@ -203,8 +203,10 @@ def test_training_console_fits_80_columns_and_ctrl_c_checkpoints_and_resumes():
   assert not too_wide, too_wide
   # Live bar within the interval, then one line per interval.
   assert any("[" in s and "ETA" in s and " d " in s for s in segments), output
-  interval_lines = [s for s in segments if s.startswith("step ") and "steps/s" in s]
-  assert interval_lines[:2] == [s for s in interval_lines[:2] if "modes" in s]
+  interval_lines = [s for s in segments if s.startswith("step ") and " it/s " in s]
+  assert len(interval_lines) >= 2, output
+  # All the metrics fit in 80 columns at this size of run.
+  assert all(" modes " in s and " KL " in s for s in interval_lines), interval_lines
   stopped = [s for s in segments if s.startswith("error: stopped at step ")]
   assert len(stopped) == 1, output
   step = int(stopped[0].split()[4])

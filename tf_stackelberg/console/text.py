@@ -4,23 +4,26 @@ import os
 import shlex
 import shutil
 
-# Columns used when the width is unknown (not a terminal, no COLUMNS).
+# Columns of a terminal whose width cannot be read.
 DEFAULT_WIDTH = 80
+# Line length in logs (output that is no terminal).
+LOG_WIDTH = 120
 
 
 def terminal_width(stream=None):
-  """Usable columns of `stream`'s terminal (`COLUMNS` first), minus one so that a
-  full line never makes the cursor wrap."""
+  """Usable columns for `stream`: `COLUMNS` if set, else the terminal's width, minus
+  one so that a full line never makes the cursor wrap; `LOG_WIDTH` when `stream` is
+  no terminal (a log file does not wrap, and keeps every field)."""
   columns = os.environ.get("COLUMNS")
   if columns and columns.isdigit() and int(columns) > 0:
     width = int(columns)
+  elif stream is not None and hasattr(stream, "isatty") and stream.isatty():
+    try:
+      width = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+      width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
   else:
-    width = DEFAULT_WIDTH
-    if stream is not None and hasattr(stream, "fileno"):
-      try:
-        width = os.get_terminal_size(stream.fileno()).columns
-      except (OSError, ValueError):
-        width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return LOG_WIDTH
   return max(20, width - 1)
 
 

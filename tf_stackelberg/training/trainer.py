@@ -216,7 +216,7 @@ class Trainer:
     self.history.append({"step": self.step, "seconds": seconds, **losses, **scalars})
     files.write_json(self.history_path, self.history)
     self.progress.print(text.fit_groups(
-        [[f"step {self.step}/{self.total}", f"{steps / seconds:.0f} steps/s",
+        [[f"step {self.step}/{self.total}", f"{steps / seconds:.0f} it/s",
           f"ETA {text.format_duration(self.eta_seconds(self.step))}"],
          [self._loss_fields(losses)], evaluation.summary_fields(run.evaluators, results)],
         self.progress.width))
