@@ -1,12 +1,14 @@
 # `make run`: set up .venv and train the default run (configs/mog_ring.cfg).
 # `make test`: set up .venv and run the whole test suite.
+# `make eval|export|sample CONFIG=...`: the other modes on the run CONFIG trains;
+# `FLAGS='--sampling.sampler=rep'` adds flags to any of them.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/mog_ring.cfg
 
-.PHONY: setup run test benchmark clean
+.PHONY: setup run eval export sample test benchmark clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +19,10 @@ $(STAMP): setup.py
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m tf_stackelberg.main --flagfile=$(CONFIG)
+	$(PY) -m tf_stackelberg.main --flagfile=$(CONFIG) $(FLAGS)
+
+eval export sample: $(STAMP)
+	$(PY) -m tf_stackelberg.main --flagfile=$(CONFIG) --mode=$@ $(FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest tests

@@ -93,14 +93,14 @@ def traceable_sample_fn(n, seed):
 
 def test_batch_seeds_first_batch_uses_the_seed_itself():
   seed = tf.constant([4, 2], tf.int64)
-  batches = evaluation.batch_seeds(seed, 1000, 300)
+  batches = list(evaluation.batch_seeds(seed, 1000, 300))
   assert [n for n, _ in batches] == [300, 300, 300, 100]
   np.testing.assert_array_equal(batches[0][1].numpy(), [4, 2])
   for i, (_, batch_seed) in enumerate(batches[1:], start=1):
     np.testing.assert_array_equal(
         batch_seed.numpy(), tf.random.experimental.stateless_fold_in(seed, i).numpy())
   assert len({tuple(s.numpy()) for _, s in batches}) == 4
-  one = evaluation.batch_seeds(seed, 50, 300)
+  one = list(evaluation.batch_seeds(seed, 50, 300))
   assert [n for n, _ in one] == [50]
   np.testing.assert_array_equal(one[0][1].numpy(), [4, 2])
   assert [n for n, _ in evaluation.batch_seeds(seed, 600, 300)] == [300, 300]
@@ -135,9 +135,10 @@ def test_mixture_evaluator_formats_its_results():
   evaluator = MixtureEvaluator(ring(), K, num_samples=500)
   got = results(evaluator.evaluate(traceable_sample_fn, tf.constant([1, 1], tf.int64)))
   assert evaluator.format(got).startswith("samples: 500  modes: 8/8")
-  summary = evaluator.summary(got)
-  assert summary.startswith("modes 8/8, high quality ")
-  assert f"reverse KL {got['reverse_kl']:.4f}" in summary
+  fields = evaluator.summary_fields(got)
+  assert fields == ["modes 8/8", f"HQ {100 * got['high_quality']:.1f}%",
+                    f"KL {got['reverse_kl']:.4f}"]
+  assert evaluator.summary(got) == "  ".join(fields)
 
 
 # ------------------------------------------------------------------ registry

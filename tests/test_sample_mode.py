@@ -76,6 +76,6 @@ def test_existing_samples_are_never_overwritten(trained, tmp_path):
   out = tmp_path / "once"
   _sample(trained, out, **{"sampling.sampler": "none"})
   before = (out / "samples.npz").read_bytes()
-  with pytest.raises(ConfigError, match="--sampling.output_dir=.*already holds"):
+  with pytest.raises(ConfigError, match="--sampling.output_dir=.*already exists"):
     _sample(trained, out, **{"sampling.sampler": "rep"})
   assert (out / "samples.npz").read_bytes() == before

@@ -13,31 +13,48 @@ Settings resolve in the order: defaults (`tf_stackelberg/config/sections.py`) ->
 other modes load the settings the run was trained with from `MODEL_DIR/flags.json`;
 run-defining flags given explicitly must agree with them.
 
-Exit status: 0 on success, 1 for an unknown flag (absl), 2 for invalid settings or an
-unusable model or output directory, 3 when training stopped on a non-finite loss.
+Exit status: 0 on success; 1 when the environment fails (an unwritable or full
+directory); 2 for invalid settings, flags or input files, or an unusable run or output
+directory; 3 when training stopped on a non-finite loss; 4
+when a sampler failed its health check (its outputs are kept); 130 after Ctrl-C.
 """
 
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's INFO lines out of the log
+from tf_stackelberg.console import startup
 
-from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+startup.import_tensorflow_quietly()  # before anything else imports TensorFlow
 
-from tf_stackelberg.common.errors import ConfigError  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_stackelberg.config import flags as config_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_stackelberg.config import names, resolved  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_stackelberg.modes.registry import MODES  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tf_stackelberg.training.trainer import TrainingDivergedError  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+
+from tf_stackelberg.common.errors import ConfigError, StorageError
+from tf_stackelberg.config import flags as config_flags
+from tf_stackelberg.config import names, resolved
+from tf_stackelberg.console.interrupt import Interrupted
+from tf_stackelberg.modes.registry import MODES
+from tf_stackelberg.modes.sample import UnhealthySampling
+from tf_stackelberg.training.strategy import make_strategy
+from tf_stackelberg.training.trainer import TrainingDivergedError
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 config_flags.define_flags()
 FLAGS = flags.FLAGS
 
+EXIT_ENVIRONMENT = 1
 EXIT_BAD_CONFIG = 2
 EXIT_DIVERGED = 3
+EXIT_UNHEALTHY_SAMPLING = 4
+EXIT_INTERRUPTED = 130
+
+# Errors reported as one line, and their exit status.
+_EXIT_STATUS = ((ConfigError, EXIT_BAD_CONFIG), (StorageError, EXIT_ENVIRONMENT),
+                (TrainingDivergedError, EXIT_DIVERGED),
+                (UnhealthySampling, EXIT_UNHEALTHY_SAMPLING),
+                (Interrupted, EXIT_INTERRUPTED))
 
 
 def resolve(explicit=None):
@@ -65,17 +82,44 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # SavedModel/TF INFO chatter
   try:
     run_mode(resolve())
-  except ConfigError as e:
+  except KeyboardInterrupt:
+    print("\nerror: interrupted; files are written whole or not at all, so nothing "
+          "half-written was left", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+  except tuple(error for error, _ in _EXIT_STATUS) as e:
+    status = next(code for error, code in _EXIT_STATUS if isinstance(e, error))
     print(f"error: {e}", file=sys.stderr)
+    if status == EXIT_INTERRUPTED:
+      # Everything is written and closed; skip TensorFlow's teardown (about 2 s) so
+      # that Ctrl-C returns the prompt at once.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(status)  # pylint: disable=protected-access
+    sys.exit(status)
+
+
+_HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with a bad flag reported like every other bad input: one
+  line naming it, exit status 2 (absl's own parser exits 1)."""
+  try:
+    return FLAGS(argv)
+  except SystemExit:
+    # absl prints the help text, then exits 1; asking for help is no failure.
+    if any(a.lstrip("-") in _HELP_FLAGS for a in argv[1:]):
+      sys.exit(0)
+    raise
+  except flags.Error as e:
+    message = " ".join(str(e).split()).removeprefix("ERROR:: ")
+    print(f"error: {message} (see --helpfull)", file=sys.stderr)
     sys.exit(EXIT_BAD_CONFIG)
-  except TrainingDivergedError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(EXIT_DIVERGED)
 
 
 def run():
   """Console-script entry point (`tf_stackelberg ...`)."""
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,42 @@
-"""Errors that the command line reports as one line and an exit status."""
+"""Errors that the command line reports as one line and an exit status.
+
+* `ConfigError` (exit 2): a setting or an input file is invalid.
+* `StorageError` (exit 1): the environment refused a read or a write (permissions, a
+  full disk, a read-only file system).
+"""
+
+import errno
+
+import tensorflow as tf
 
 
 class ConfigError(ValueError):
   """A setting or an input file is invalid; the message names the flag or file."""
+
+
+class StorageError(RuntimeError):
+  """A file or directory cannot be written or read; the message names it and why."""
+
+
+# errno values that mean "the storage refused", not "the program is wrong".
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT,
+                   errno.EIO, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT}
+# Messages of TensorFlow's file-system errors, which carry no errno.
+_STORAGE_MESSAGES = ("No space left on device", "Read-only file system",
+                     "Permission denied", "Disk quota exceeded", "Not a directory",
+                     "Is a directory")
+
+
+def storage_reason(error):
+  """A short reason if `error` is a storage failure (OSError or TF file-system error),
+  else None."""
+  if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+    return error.strerror or str(error)
+  if isinstance(error, (tf.errors.OpError, OSError)):
+    message = getattr(error, "message", None) or str(error)
+    for text in _STORAGE_MESSAGES:
+      if text in message:
+        return text
+  if isinstance(error, tf.errors.PermissionDeniedError):
+    return "Permission denied"
+  return None

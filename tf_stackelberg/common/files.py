@@ -15,7 +15,31 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError, StorageError, storage_reason
 from tf_stackelberg.common.jsonable import to_jsonable
+
+
+@contextlib.contextmanager
+def storage_errors(path):
+  """Turns a storage failure (full disk, no permission, ...) inside the body into a
+  `StorageError` naming `path`; other errors pass unchanged."""
+  try:
+    yield
+  except (OSError, tf.errors.OpError) as e:
+    reason = storage_reason(e)
+    if reason is None:
+      raise
+    raise StorageError(f"cannot write {path}: {reason}") from e
+
+
+def _remove_quietly(path):
+  try:
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    elif tf.io.gfile.exists(path):
+      tf.io.gfile.remove(path)
+  except (OSError, tf.errors.OpError):
+    pass  # best effort: the original error matters more
 
 
 @contextlib.contextmanager
@@ -23,19 +47,91 @@ def atomic_write(path, mode="w"):
   """Context manager yielding a file object whose content replaces `path` on exit.
 
   If the body raises, the destination is left as it was and the temporary file is
-  removed.
+  removed. Storage failures raise `StorageError` naming `path`.
   """
   parent = os.path.dirname(path)
-  if parent:
-    tf.io.gfile.makedirs(parent)
+  tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+  with storage_errors(path):
+    if parent:
+      tf.io.gfile.makedirs(parent)
+    try:
+      with tf.io.gfile.GFile(tmp, mode) as f:
+        yield f
+      tf.io.gfile.rename(tmp, path, overwrite=True)
+    finally:
+      _remove_quietly(tmp)
+
+
+def _nearest_existing(path):
+  """`path` or its nearest ancestor that exists."""
+  while path and not tf.io.gfile.exists(path):
+    parent = os.path.dirname(path.rstrip("/"))
+    if parent == path:
+      break
+    path = parent
+  return path or "."
+
+
+def check_writable_directory(path, flag):
+  """Checks, without creating anything, that directory `path` can be created (if
+  needed) and written: a probe file is written and removed in `path`, or in its
+  nearest existing ancestor.
+
+  Called before any long work, so that a bad destination fails in a second, not after
+  training or sampling.
+
+  Raises:
+    ConfigError: `path` is empty, or it or an ancestor is a file.
+    StorageError: the directory cannot be written (permissions, read-only or full
+      file system).
+  """
+  if not path:
+    raise ConfigError(f"{flag} must name a directory, got an empty value")
+  existing = _nearest_existing(path)
+  if not tf.io.gfile.isdir(existing):
+    what = "is a file" if existing == path else f"has a file as a parent ({existing})"
+    raise ConfigError(f"{flag}={path} {what}, not a directory")
+  probe = os.path.join(existing, f".write-test-{uuid.uuid4().hex[:8]}")
+  try:
+    with tf.io.gfile.GFile(probe, "w") as f:
+      f.write("ok")
+  except (OSError, tf.errors.OpError) as e:
+    reason = storage_reason(e) or str(e).strip().splitlines()[0].split("; ")[-1]
+    raise StorageError(f"{flag}={path} is not writable ({existing}: {reason})") from e
+  finally:
+    _remove_quietly(probe)
+
+
+def is_empty_directory(path):
+  return tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path)
+
+
+@contextlib.contextmanager
+def staged_directory(path, flag):
+  """Yields a temporary directory beside `path` that becomes `path` when the body
+  succeeds, so that `path` appears complete or not at all (a full disk or a crash
+  leaves no half-written output that would block a retry).
+
+  Raises:
+    ConfigError: `path` already exists and is not empty (outputs are never replaced).
+    StorageError: the temporary directory cannot be written or renamed.
+  """
+  path = path.rstrip("/")
+  if tf.io.gfile.exists(path) and not is_empty_directory(path):
+    raise ConfigError(f"{flag}={path} already exists; remove it or choose another "
+                      "directory (existing outputs are never overwritten)")
+  check_writable_directory(path, flag)
   tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
   try:
-    with tf.io.gfile.GFile(tmp, mode) as f:
-      yield f
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    with storage_errors(path):
+      tf.io.gfile.makedirs(tmp)
+    yield tmp
+    with storage_errors(path):
+      if is_empty_directory(path):
+        tf.io.gfile.rmtree(path)
+      tf.io.gfile.rename(tmp, path)
   finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+    _remove_quietly(tmp)
 
 
 def write_json(path, value):

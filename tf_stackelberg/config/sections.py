@@ -18,15 +18,24 @@ from typing import Any, ClassVar, Dict, Tuple
 from tf_stackelberg.common.errors import ConfigError
 
 
-def _field(default, help_text, choices=None, check=None):
-  """A setting: default, help text, allowed values and a named check.
+def _field(default, help_text, choices=None, check=None, limit=None):
+  """A setting: default, help text, allowed values, a named check and a limit.
 
   `check` is one of 'positive', 'nonnegative', 'fraction' ([0, 1)), 'widths' (a
-  non-empty list of positive integers) or None.
+  non-empty list of positive integers), 'at_least_2' or None. `limit` is
+  `(largest value, why)`: larger values are refused before any work starts instead
+  of exhausting memory or time later.
   """
   return dataclasses.field(default=default, metadata={
-      "help": help_text, "choices": choices, "check": check})
+      "help": help_text, "choices": choices, "check": check, "limit": limit})
 
+
+# Limits of sizes that are allocated at once (see `_field`'s `limit`).
+_MAX_POINTS = 10_000_000
+_MAX_BATCH = 65536
+_MAX_EVAL_SAMPLES = 10_000_000
+_MAX_CHAINS = 1_000_000
+_MAX_CHAIN_STEPS = 250_000_000  # 1 GB of float32 energies
 
 # check name -> (test, what the value must be).
 _CHECKS = {
@@ -35,18 +44,28 @@ _CHECKS = {
     "fraction": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     "widths": (lambda v: bool(v) and all(w > 0 for w in v),
                "must be a non-empty list of positive widths"),
+    "at_least_2": (lambda v: v >= 2, "must be at least 2"),
 }
 
 
-def _check_value(flag, value, choices, check):
+def _shown(value):
+  return (",".join(map(str, value)) or "nothing") if isinstance(value, tuple) else value
+
+
+def _check_value(flag, value, metadata):
+  choices, check, limit = metadata["choices"], metadata["check"], metadata["limit"]
   if choices and value not in choices:
     raise ConfigError(f"{flag}={value!r} is not one of {', '.join(choices)}")
-  if check is None:
-    return
-  test, requirement = _CHECKS[check]
-  if not test(value):
-    shown = (",".join(map(str, value)) or "nothing") if isinstance(value, tuple) else value
-    raise ConfigError(f"{flag} {requirement}, got {shown}")
+  if check is not None:
+    test, requirement = _CHECKS[check]
+    if not test(value):
+      raise ConfigError(f"{flag} {requirement}, got {_shown(value)}")
+  if limit is not None:
+    largest, why = limit
+    values = value if isinstance(value, tuple) else (value,)
+    if any(v > largest for v in values):
+      raise ConfigError(f"{flag}={_shown(value)} is above the limit of {largest:,} "
+                        f"({why})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +82,7 @@ class Section:
   def validate(self):
     """Checks every field; raises `ConfigError` naming the first bad flag."""
     for field in dataclasses.fields(self):
-      _check_value(self.flag(field.name), getattr(self, field.name),
-                   field.metadata["choices"], field.metadata["check"])
+      _check_value(self.flag(field.name), getattr(self, field.name), field.metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +92,7 @@ class DataConfig(Section):
   dataset: str = _field("ring", "Dataset to learn (a name in the dataset registry).")
   size: int = _field(8000, "Points drawn once as the fixed training set of a "
                      "synthetic dataset; 0 draws fresh points for every batch.",
-                     check="nonnegative")
+                     check="nonnegative", limit=(_MAX_POINTS, "held in memory"))
   shuffle: bool = _field(False, "Reshuffle the fixed set every epoch (the reference "
                          "iterates it in a fixed order).")
   ring_modes: int = _field(8, "Number of modes of the ring.", check="positive")
@@ -142,7 +160,8 @@ class GameConfig(Section):
   shared_z: bool = _field(True, "One latent batch shared by all generators (reference) "
                           "instead of an independent batch per generator.")
   batch_size: int = _field(64, "Global batch size (real points per step; each "
-                           "generator makes this many fakes).", check="positive")
+                           "generator makes this many fakes).", check="positive",
+                           limit=(_MAX_BATCH, "K batches of fakes are held at once"))
   learning_rate: float = _field(2e-4, "Adam learning rate of both players.",
                                 check="positive")
   beta_1: float = _field(0.5, "Adam beta_1.", check="fraction")
@@ -155,7 +174,8 @@ class TrainerConfig(Section):
   name: ClassVar[str] = "trainer"
   defines_run: ClassVar[bool] = False
   train_steps: int = _field(25000, "Total training steps (a resumed run continues to "
-                            "it).", check="positive")
+                            "it).", check="positive",
+                            limit=(2**31 - 1, "steps are counted in int32 by Keras"))
   steps_per_execution: int = _field(100, "Train steps per compiled call.",
                                     check="positive")
   keep_checkpoints: int = _field(3, "Checkpoints kept in the model directory.",
@@ -169,7 +189,9 @@ class EvalConfig(Section):
   defines_run: ClassVar[bool] = False
   every: int = _field(1000, "Steps between evaluations, checkpoints and summaries "
                       "(a run also evaluates at its last step).", check="positive")
-  num_samples: int = _field(10000, "Model samples per evaluation.", check="positive")
+  num_samples: int = _field(10000, "Model samples per evaluation (drawn in batches of "
+                            "10,000).", check="positive",
+                            limit=(_MAX_EVAL_SAMPLES, "evaluation time"))
   evaluators: Tuple[str, ...] = _field((), "Evaluators to run (names in the evaluator "
                                        "registry); empty: the dataset's own.")
 
@@ -183,11 +205,16 @@ class SamplingConfig(Section):
                         "rep, ddls, mh, none.")
   output_dir: str = _field("", "Output directory of --mode=sample (default: "
                            "MODEL_DIR/samples_SAMPLER).")
-  num_samples: int = _field(10000, "Chains (one sample each).", check="positive")
+  num_samples: int = _field(10000, "Chains (one sample each); all chains advance "
+                            "together.", check="positive",
+                            limit=(_MAX_CHAINS, "every chain is held in memory"))
   steps: int = _field(640, "MCMC steps per chain.", check="positive")
-  step_size: float = _field(0.01, "Initial Langevin step size.", check="positive")
+  step_size: float = _field(0.01, "Initial Langevin step size.", check="positive",
+                            limit=(10.0, "latents are N(0, I) or U[-1, 1]: a longer "
+                                   "step is never accepted"))
   joint: bool = _field(True, "Also move the generator index k by Metropolis-Hastings.")
-  wl_bins: int = _field(50, "Wang-Landau energy bins.", check="positive")
+  wl_bins: int = _field(50, "Wang-Landau energy bins.", check="at_least_2",
+                        limit=(100000, "the bias has one entry per bin and chain"))
   wl_t0: float = _field(300.0, "SAMC gain constant: gain t0 / max(t0, t).",
                         check="positive")
   wl_energy_range: Tuple[float, ...] = _field((), "Fixed energy range LO,HI; empty "
@@ -198,6 +225,12 @@ class SamplingConfig(Section):
 
   def validate(self):
     super().validate()
+    visits = self.num_samples * self.steps
+    if visits > _MAX_CHAIN_STEPS:
+      raise ConfigError(
+          f"{self.flag('num_samples')} x {self.flag('steps')} = {visits:,} is above the "
+          f"limit of {_MAX_CHAIN_STEPS:,} (the energy of every chain at every step is "
+          "kept for the diagnostics)")
     energy_range = self.wl_energy_range
     if energy_range and (len(energy_range) != 2 or energy_range[0] >= energy_range[1]):
       raise ConfigError(f"{self.flag('wl_energy_range')} must be two increasing "
@@ -257,8 +290,9 @@ class Config:
   def validate(self, num_replicas: int = 1) -> "Config":
     """Checks every section and the rules that span sections; returns self."""
     for field in run_fields():
-      _check_value(f"--{field.name}", getattr(self, field.name),
-                   field.metadata["choices"], field.metadata["check"])
+      _check_value(f"--{field.name}", getattr(self, field.name), field.metadata)
+    if not self.model_dir.strip():
+      raise ConfigError("--model_dir must name a directory, got an empty value")
     for section in self.sections():
       section.validate()
     data, model, game = self.data, self.model, self.game

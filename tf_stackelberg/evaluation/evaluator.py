@@ -44,21 +44,25 @@ class Evaluator(abc.ABC):
     """A human-readable block of this evaluator's results ('' for none)."""
     return ""
 
-  def summary(self, results: Dict[str, Any]) -> str:  # pylint: disable=unused-argument
+  def summary_fields(self, results: Dict[str, Any]) -> List[str]:  # pylint: disable=unused-argument
+    """Short fields ('modes 8/8') of this evaluator's results for the console line,
+    most important first (the console leaves out what does not fit)."""
+    return []
+
+  def summary(self, results: Dict[str, Any]) -> str:
     """A short one-line summary of this evaluator's results ('' for none)."""
-    return ""
+    return "  ".join(self.summary_fields(results))
 
 
 def batch_seeds(seed, num_samples, batch_size):
-  """(size, seed) of each batch: the first batch uses `seed` itself, the others fold
-  in their index, so an evaluation that fits in one batch draws `sample_fn(n, seed)`."""
+  """Yields (size, seed) of each batch, lazily (a large evaluation never holds more
+  than one batch): the first batch uses `seed` itself, the others fold in their index,
+  so an evaluation that fits in one batch draws `sample_fn(n, seed)`."""
   seed = tf.cast(seed, tf.int64)
-  out = []
   for i, start in enumerate(range(0, num_samples, batch_size)):
     batch_seed = seed if i == 0 else tf.cast(
         tf.random.experimental.stateless_fold_in(seed, i), tf.int64)
-    out.append((min(batch_size, num_samples - start), batch_seed))
-  return out
+    yield min(batch_size, num_samples - start), batch_seed
 
 
 def build_evaluators(config, data_source, num_generators) -> List[Evaluator]:
@@ -104,6 +108,11 @@ def format_results(evaluators, results) -> str:
   return "\n".join(text for e in evaluators if (text := e.format(results[e.name])))
 
 
+def summary_fields(evaluators, results) -> List[str]:
+  """Every evaluator's summary fields, in order."""
+  return [field for e in evaluators for field in e.summary_fields(results[e.name])]
+
+
 def summary_line(evaluators, results) -> str:
   """Every evaluator's one-line summary, joined."""
-  return ", ".join(text for e in evaluators if (text := e.summary(results[e.name])))
+  return "  ".join(summary_fields(evaluators, results))

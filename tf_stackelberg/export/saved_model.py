@@ -21,6 +21,7 @@ import os
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError
 
 SIGNATURES = ("generate", "sample")
@@ -31,10 +32,18 @@ class ExportError(ConfigError):
 
 
 def check_destination(export_dir):
-  """Raises `ExportError` if `export_dir` exists (an export is never replaced)."""
+  """Checks, before any work, that `export_dir` can be written.
+
+  Raises:
+    ExportError: `export_dir` exists (an export is never replaced) or its parent is
+      a file.
+    StorageError: its parent directory cannot be written.
+  """
   if tf.io.gfile.exists(export_dir):
     raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
                       "another directory (an existing export is never overwritten)")
+  files.check_writable_directory(os.path.dirname(export_dir.rstrip("/")) or ".",
+                                 "--export_dir")
 
 
 def export_gan(gan, export_dir, extra_endpoints=None):
@@ -69,13 +78,8 @@ def export_gan(gan, export_dir, extra_endpoints=None):
       tf.TensorSpec([2], tf.int64, name="seed")])
   for name, (fn, signature) in (extra_endpoints or {}).items():
     archive.add_endpoint(name, fn, input_signature=signature)
-  # Write next to the destination and rename, so a failed export leaves nothing behind.
-  tmp = export_dir.rstrip("/") + ".tmp-export"
-  if tf.io.gfile.exists(tmp):
-    tf.io.gfile.rmtree(tmp)
-  parent = os.path.dirname(export_dir.rstrip("/"))
-  if parent:
-    tf.io.gfile.makedirs(parent)
-  archive.write_out(tmp, verbose=False)
-  tf.io.gfile.rename(tmp, export_dir)
+  # Written next to the destination and renamed, so a failed export leaves nothing.
+  with files.staged_directory(export_dir, "--export_dir") as staging:
+    with files.storage_errors(export_dir):
+      archive.write_out(staging, verbose=False)
   return export_dir

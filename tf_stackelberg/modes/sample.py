@@ -11,17 +11,23 @@ logs/           TensorBoard: acceptance and mean energy per step, the final ener
                 the Wang-Landau bias theta
 ```
 
-An existing `samples.npz` is never replaced: choose another `--sampling.output_dir`.
+The directory is written beside its destination and renamed into place when complete,
+so it appears whole or not at all; an existing, non-empty output directory is never
+replaced: choose another `--sampling.output_dir`. When the sampler's health check finds
+a problem (chains that barely moved, Wang-Landau visits piled up in an end bin), the
+outputs are still written, the problems are listed in `metrics.json`, and the command
+exits with status 4 (see `sampling.diagnostics.health_problems`).
 """
 
 import os
+import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg.common import files
-from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.console import text
+from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.modes.registry import register_mode
 from tf_stackelberg.sampling.sample import sample_latents
@@ -57,44 +63,73 @@ def _write_summaries(log_dir, diagnostics, energy):
       theta = np.asarray(theta)
       for index, value in enumerate(theta.reshape(-1, theta.shape[-1]).mean(0)):
         tf.summary.scalar("per_bin/wl_theta", float(value), step=index)
-  writer.flush()
+  writer.close()
+
+
+class UnhealthySampling(RuntimeError):
+  """The sampler's diagnostics failed; the outputs were written for inspection."""
 
 
 @register_mode("sample")
 def sample(config, strategy):
-  """Samples the run in `config.model_dir`; returns the metrics dict."""
+  """Samples the run in `config.model_dir`; returns the metrics dict.
+
+  Raises:
+    ConfigError: bad settings, or the output directory already holds outputs.
+    StorageError: the output directory cannot be written.
+    UnhealthySampling: the health check failed (outputs written).
+  """
   sampling = config.sampling
   out_dir = output_dir(config)
-  npz_path = os.path.join(out_dir, "samples.npz")
-  if tf.io.gfile.exists(npz_path):
-    raise ConfigError(
-        f"--sampling.output_dir={out_dir} already holds samples.npz; choose another "
-        "directory (existing samples are never overwritten)")
+  with files.staged_directory(out_dir, "--sampling.output_dir") as staging:
+    summary, problems = _sample_into(config, strategy, staging)
+  print(f"Wrote {out_dir}", flush=True)
+  if problems:
+    raise UnhealthySampling(
+        f"sampler {sampling.sampler} failed its health check (outputs kept in "
+        f"{out_dir}): " + "; ".join(problems))
+  return summary
+
+
+def _sample_into(config, strategy, out_dir):
+  """Runs the sampler and writes its outputs into `out_dir`; returns the summary and
+  the health problems."""
+  sampling = config.sampling
   run = Run(config, strategy)
   step = run.restore(require=True)
   model = latent.run_latent_model(run, sampling.calibrate)
-  progress = keras.utils.Progbar(sampling.steps, unit_name="step")
+  progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,
       tf.constant([config.seed, SAMPLING_SALT], tf.int32),
       latent.sampler_settings(sampling), chunk_steps=max(1, min(sampling.steps, 64)),
-      progress_callback=lambda done, total: progress.update(done),
+      progress_callback=lambda done, total: progress.update(
+          lambda: _progress_text(done, total, time.monotonic() - started,
+                                 progress.width)),
       jit_compile=config.runtime.jit_compile)
+  progress.clear()
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
-  files.write_npz(npz_path, z=np.asarray(result.z), k=k, x=x,
-                  energy=np.asarray(result.energy))
+  files.write_npz(os.path.join(out_dir, "samples.npz"), z=np.asarray(result.z), k=k,
+                  x=x, energy=np.asarray(result.energy))
+  problems = list(result.diagnostics.get("problems", []))
   summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
              "diagnostics": result.diagnostics}
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
   save_images(run, results, out_dir)
-  _write_summaries(os.path.join(out_dir, "logs"), result.diagnostics,
-                   np.asarray(result.energy))
+  with files.storage_errors(os.path.join(out_dir, "logs")):
+    _write_summaries(os.path.join(out_dir, "logs"), result.diagnostics,
+                     np.asarray(result.energy))
   print(f"Sampler {sampling.sampler} on step {step} of {config.model_dir}: acceptance "
         f"{float(result.diagnostics['acceptance_rate']):.3f}, energies visited "
         f"[{float(result.diagnostics['energy_min']):.2f}, "
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
-  print(f"Wrote {out_dir}", flush=True)
-  return summary
+  return summary, problems
+
+
+def _progress_text(done, total, seconds, width):
+  eta = (total - done) * seconds / done if done else None
+  return text.fit_fields([f"MCMC step {done}/{total}", text.bar(done / total, 30),
+                          f"ETA {text.format_duration(eta)}"], width)

@@ -7,11 +7,13 @@ import keras
 import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.config import resolved
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.game.builder import build_gan
+from tf_stackelberg.training import checkpoints
 
-CHECKPOINT_SUBDIR = "checkpoints"
+CHECKPOINT_SUBDIR = checkpoints.CHECKPOINT_SUBDIR
 # Stateless seed salt of the evaluation samples (distinct from training streams).
 EVAL_SALT = 7
 
@@ -45,6 +47,7 @@ class Run:
     gan: the compiled `StackelbergGAN`.
     evaluators: the `Evaluator`s of `--eval.evaluators` (or the dataset's).
     manager: the `tf.train.CheckpointManager` of `model_dir/checkpoints`.
+    trackables: the objects a checkpoint restores, by name.
   """
 
   def __init__(self, config, strategy):
@@ -66,13 +69,16 @@ class Run:
       self.gan = build_gan(config, self.data.element_shape)
     self.evaluators = evaluation.build_evaluators(config, self.data,
                                                   self.gan.num_generators)
-    self.checkpoint = tf.train.Checkpoint(
-        generator=_VariableSet(self.gan.generator),
-        discriminator=_VariableSet(self.gan.discriminator),
-        g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(config.model_dir, CHECKPOINT_SUBDIR),
-        max_to_keep=config.trainer.keep_checkpoints)
+    self.trackables = {
+        "generator": _VariableSet(self.gan.generator),
+        "discriminator": _VariableSet(self.gan.discriminator),
+        "g_optimizer": self.gan.g_optimizer, "d_optimizer": self.gan.d_optimizer}
+    # Saved with the weights so that every checkpoint describes its run.
+    self.checkpoint = tf.train.Checkpoint(**{
+        checkpoints.SETTINGS_NAME: checkpoints.settings_variable(config.run_settings()),
+        **self.trackables})
+    self.checkpoint_dir = checkpoints.directory_of(config.model_dir)
+    self._manager = None
     variables = self.gan.trainable_variables
     # One scalar to the host instead of every weight.
     self._all_finite = tf.function(lambda: tf.reduce_all(
@@ -86,15 +92,78 @@ class Run:
     """Whether every trainable weight is finite (checked in one compiled call)."""
     return bool(self._all_finite())
 
-  def restore(self, require=False):
-    """Restores the latest checkpoint; returns its step (0 if there is none)."""
-    latest = self.manager.latest_checkpoint
-    if latest is None:
+  @property
+  def manager(self):
+    # Made on first use: it reads the state file, which `restore` may repair first.
+    if self._manager is None:
+      self._manager = tf.train.CheckpointManager(
+          self.checkpoint, self.checkpoint_dir,
+          max_to_keep=self.config.trainer.keep_checkpoints)
+    return self._manager
+
+  def _restore_from(self, prefix):
+    """Restores every object from `prefix` (`ConfigError` if they do not fit)."""
+    # A new `tf.train.Checkpoint` per attempt keeps nothing of a failed one, and
+    # without the settings variable it restores checkpoints written before it.
+    try:
+      status = tf.train.Checkpoint(**self.trackables).restore(prefix)
+      status.assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:  # objects or shapes of another model
+      raise ConfigError(f"checkpoint {prefix} does not fit the model of these "
+                        f"settings ({str(e).strip().splitlines()[0][:200]})") from e
+    status.expect_partial()  # the stored settings are read on their own
+
+  def restore(self, require=False, repair=None):
+    """Restores the newest checkpoint that restores; returns its step (0 if there is
+    none).
+
+    Checkpoints are found from the state file and the `ckpt-N.index` files on disk.
+    A damaged one is skipped for the next older one, with one line each.
+
+    Args:
+      require: a checkpoint is required (`ConfigError` without one).
+      repair: move skipped checkpoints into `checkpoints/damaged/` and rewrite the
+        state file; default: in train mode (the other modes leave the directory as
+        it is).
+
+    Raises:
+      ConfigError: no checkpoint (with `require`), none restores, or one stores
+        other run-defining settings or does not fit the model.
+    """
+    repair = self.config.mode == "train" if repair is None else repair
+    try:
+      restored = checkpoints.restore_newest(
+          self.checkpoint_dir, self._restore_from,
+          lambda prefix, stored: resolved.check_stored(self.config, prefix, stored),
+          repair=repair, keep=self.config.trainer.keep_checkpoints)
+    except checkpoints.NoUsableCheckpointError as e:
+      if repair:
+        raise ConfigError(
+            f"{e}; nothing was moved or overwritten. To train this run again from "
+            f"step 0, move these files out of {self.checkpoint_dir}; or use another "
+            "--model_dir") from e
+      raise
+    if restored is None:
       if require:
         raise ConfigError(f"--model_dir={self.config.model_dir} holds no checkpoint "
                           "to load")
       return 0
-    self.checkpoint.restore(latest).assert_existing_objects_matched()
+    name = os.path.basename(restored.prefix)
+    damaged = os.path.join(self.checkpoint_dir, checkpoints.DAMAGED_SUBDIR)
+    for prefix, reason in restored.skipped:
+      moved = f"; moved its files to {damaged}/" if repair else ""
+      print(f"Skipped checkpoint {prefix}: {reason}; restored {name} (step "
+            f"{self.step}){moved}.", flush=True)
+    if restored.rebuilt_state:
+      names = [os.path.basename(p) for p in reversed(restored.found)]
+      found = (", ".join(names) if len(names) <= 4 else
+               f"{len(names)} checkpoints, {names[0]} to {names[-1]},")
+      rebuilt = " and rebuilt the state file" if repair else ""
+      print(f"No checkpoint state file in {self.checkpoint_dir} (or it lists none): "
+            f"found {found} on disk; restored {name} (step {self.step}){rebuilt}.",
+            flush=True)
+    if repair:
+      self._manager = None  # to read the repaired state file
     return self.step
 
   def evaluate(self):

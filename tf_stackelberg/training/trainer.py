@@ -29,6 +29,10 @@ import tensorflow as tf
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
+from tf_stackelberg.common.run_lock import locks_model_dir
+from tf_stackelberg.console import interrupt, text
+from tf_stackelberg.console.progress import ProgressLine
+from tf_stackelberg.console.text import format_duration
 from tf_stackelberg.config import resolved
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.training.run import Run, seed_everything
@@ -68,30 +72,40 @@ def _summarize(writer, step, values):
       tf.summary.scalar(name, value)
 
 
-def _progress_verbosity():
-  # A live progress bar on a terminal, one line per interval in logs.
-  return 1 if sys.stdout.isatty() else 2
+class _Console(keras.callbacks.Callback):
+  """Keras callback of a `Trainer`: the live progress line, the stop request (checked
+  after every compiled call) and the end of each evaluation interval."""
 
-
-class _IntervalEnd(keras.callbacks.Callback):
-  """Calls `fn(logs, seconds)` at the end of every epoch (= evaluation interval)."""
-
-  def __init__(self, fn):
+  def __init__(self, trainer):
     super().__init__()
-    self._fn = fn
+    self._trainer = trainer
     self._began = None
 
   def on_epoch_begin(self, epoch, logs=None):
     self._began = time.perf_counter()
 
+  def on_train_batch_end(self, batch, logs=None):
+    trainer = self._trainer
+    if trainer.stop.requested:
+      self.model.stop_training = True
+      return
+    # Keras passes the index of the last step of the call; the losses are read (a
+    # device-to-host copy) only when the line is redrawn.
+    trainer.progress.update(lambda: trainer.progress_text(batch + 1, logs))
+
   def on_epoch_end(self, epoch, logs=None):
-    self._fn(dict(logs or {}), time.perf_counter() - self._began)
+    self._trainer.end_interval(dict(logs or {}), time.perf_counter() - self._began)
+
+
+# The losses shown on the console (every loss is in TensorBoard and the history).
+MAIN_LOSSES = (("d", "d_loss"), ("g", "g_loss"))
 
 
 class Trainer:
-  """The state of one `train` call: the run, writers, history and the last results."""
+  """The state of one `train` call: the run, writers, history, console and the last
+  results."""
 
-  def __init__(self, config, strategy):
+  def __init__(self, config, strategy, stop=None, progress=None):
     self.run = Run(config, strategy)
     self.config = self.run.config  # as the run adjusted it to the strategy
     self.start = self.run.restore()
@@ -103,6 +117,14 @@ class Trainer:
     self.eval_writer = tf.summary.create_file_writer(os.path.join(logs_dir, "eval"))
     self.train_seconds = 0.0
     self.results = None
+    self.stop = stop or interrupt.StopRequest()
+    self.progress = progress or ProgressLine()
+    self._wall_start = None
+    self._interval_start = self.start
+
+  @property
+  def total(self):
+    return self.config.trainer.train_steps
 
   def _set_steps_per_execution(self, interval):
     """Keras runs whole blocks of `steps_per_execution` steps: an interval that is no
@@ -121,11 +143,37 @@ class Trainer:
     self._set_steps_per_execution(interval)
     data = self.run.data.batches(config.game.batch_size, config.seed,
                                  start_step=self.step, num_steps=num_steps)
+    if self._wall_start is None:
+      self._wall_start = time.perf_counter()
+    self._interval_start = self.step
     # Keras splits each global batch across the replicas of the strategy scope.
     self.run.gan.fit(data, epochs=first_interval + num_intervals,
                      initial_epoch=first_interval, steps_per_epoch=interval,
-                     callbacks=[_IntervalEnd(self.end_interval)],
-                     shuffle=False, verbose=_progress_verbosity())
+                     callbacks=[_Console(self)], shuffle=False, verbose=0)
+
+  def eta_seconds(self, step):
+    """Wall-clock seconds left for the whole run (evaluations included), from the
+    pace of this invocation so far; None before the first step."""
+    done = step - self.start
+    if done <= 0 or self._wall_start is None:
+      return None
+    return (self.total - step) * (time.perf_counter() - self._wall_start) / done
+
+  def _loss_fields(self, logs):
+    values = [f"{label} {text.format_number(logs[name])}"
+              for label, name in MAIN_LOSSES if name in logs]
+    return " ".join(values)
+
+  def progress_text(self, steps_in_interval, logs):
+    """The live line: step, a bar over the interval, the main losses and the ETA."""
+    step = self._interval_start + steps_in_interval
+    interval_end = min(self.total, (self._interval_start // self.config.eval.every + 1)
+                       * self.config.eval.every)
+    length = max(1, interval_end - self._interval_start)
+    return text.fit_fields(
+        [f"step {step}/{self.total}", text.bar(steps_in_interval / length, 22),
+         f"ETA {text.format_duration(self.eta_seconds(step))}",
+         self._loss_fields(logs or {})], self.progress.width)
 
   def _check_finite(self):
     run = self.run
@@ -140,17 +188,25 @@ class Trainer:
         f"after it, and the last good checkpoint is kept: {last}")
 
   def end_interval(self, logs, seconds):
-    """Check, checkpoint, evaluate and log (in this order: never save a NaN model)."""
-    run, config = self.run, self.config
+    """Check, checkpoint, evaluate and log (in this order: never save a NaN model).
+
+    After a stop request (Ctrl-C) the interval is cut short: the checkpoint is
+    written, and the evaluation is left to the resumed run.
+    """
+    run = self.run
+    self.progress.clear()
     self._check_finite()
     steps = run.step - self.step
+    if steps == 0:
+      return
     self.step = run.step
     self.train_seconds += seconds
     run.manager.save(checkpoint_number=self.step)
     losses = {name: float(value) for name, value in logs.items()}
     losses["steps_per_second"] = steps / seconds
     _summarize(self.train_writer, self.step, losses)
-
+    if self.stop.requested:
+      return
     self.results = results = run.evaluate()
     scalars = evaluation.scalars(run.evaluators, results)
     _summarize(self.eval_writer, self.step, scalars)
@@ -159,9 +215,24 @@ class Trainer:
         tf.summary.image(name, visualization.image_summary_tensor(image))
     self.history.append({"step": self.step, "seconds": seconds, **losses, **scalars})
     files.write_json(self.history_path, self.history)
-    summary = evaluation.summary_line(run.evaluators, results)
-    print(f"step {self.step}/{config.trainer.train_steps}: {summary} "
-          f"({steps / seconds:.1f} steps/s)", flush=True)
+    self.progress.print(text.fit_groups(
+        [[f"step {self.step}/{self.total}", f"{steps / seconds:.0f} it/s",
+          f"ETA {text.format_duration(self.eta_seconds(self.step))}"],
+         [self._loss_fields(losses)], evaluation.summary_fields(run.evaluators, results)],
+        self.progress.width))
+    self._interval_start = self.step
+
+  def interrupted(self):
+    """The `Interrupted` error after a stop request: where the run stopped and the
+    command that resumes it, wrapped to the terminal width."""
+    self.train_writer.flush()
+    self.eval_writer.flush()
+    saved = self.run.manager.latest_checkpoint or "none yet"
+    command = text.shell_lines(["python", "-m", "tf_stackelberg.main"] + sys.argv[1:],
+                               self.progress.width)
+    return interrupt.Interrupted(
+        f"stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
+        f"The same command resumes the run:\n{command}")
 
   def finish(self):
     """Final metrics, images and summary; returns the metrics."""
@@ -180,7 +251,7 @@ class Trainer:
     save_images(run, self.results, self.config.model_dir)
     print(evaluation.format_results(run.evaluators, self.results), flush=True)
     if trained:
-      print(f"Trained {trained} steps in {self.train_seconds:.1f} s "
+      print(f"Trained {trained} steps in {format_duration(self.train_seconds)} "
             f"({trained / self.train_seconds:.1f} steps/s; compilation included, "
             "evaluation excluded).", flush=True)
     return final
@@ -192,21 +263,25 @@ def save_images(run, results, directory, suffix=""):
     visualization.save_png(image, os.path.join(directory, f"{name}{suffix}.png"))
 
 
+@locks_model_dir
 def train(config, strategy):
   """Trains (or resumes) the run `config` describes; returns the final metrics.
 
   Raises:
-    ConfigError: `config.model_dir` holds a run with different settings.
+    ConfigError: `config.model_dir` holds a run with different settings, or no
+      checkpoint of it restores.
+    RunLockedError: another process trains in `config.model_dir`.
     TrainingDivergedError: a loss became non-finite (the last good checkpoint stays).
+    Interrupted: Ctrl-C stopped the run (its checkpoint is written).
   """
-  existing = resolved.check_resolved(config)
+  write_flags = resolved.prepare_training(config)
   seed_everything(config)
   trainer = Trainer(config, strategy)
-  if not existing:
+  if write_flags:
     # Written once the model was built from the settings, so that settings the
     # builders refuse never lock the directory.
-    resolved.write_resolved(config)
-  every, total = config.eval.every, config.trainer.train_steps
+    write_flags()
+  total = config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
   print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
         f"({type(strategy).__name__}).", flush=True)
@@ -215,21 +290,35 @@ def train(config, strategy):
   if trainer.start >= total:
     print(f"{config.model_dir} is already trained to step {trainer.start} "
           f"(--trainer.train_steps={total}).", flush=True)
-  # Consecutive intervals of equal length share one `fit` call.
-  pending = intervals(trainer.start, total, every)
-  while pending:
-    length = pending[0][1] - pending[0][0]
-    count = next((i for i, (a, b) in enumerate(pending) if b - a != length),
-                 len(pending))
-    trainer.fit(length * count, count, pending[0][0] // every)
-    pending = pending[count:]
+  return _fit_all(trainer)
+
+
+def _fit_all(trainer):
+  """Trains `trainer` to `--trainer.train_steps`; returns the final metrics.
+
+  Raises:
+    Interrupted: after Ctrl-C, once the checkpoint of the current step is written.
+  """
+  every = trainer.config.eval.every
+  with trainer.stop:
+    # Consecutive intervals of equal length share one `fit` call.
+    pending = intervals(trainer.start, trainer.total, every)
+    while pending and not trainer.stop.requested:
+      length = pending[0][1] - pending[0][0]
+      count = next((i for i, (a, b) in enumerate(pending) if b - a != length),
+                   len(pending))
+      trainer.fit(length * count, count, pending[0][0] // every)
+      pending = pending[count:]
+    if trainer.stop.requested:
+      trainer.progress.clear()
+      raise trainer.interrupted()
   return trainer.finish()
 
 
 def evaluate(config, strategy):
   """Evaluates the latest checkpoint of a trained run; returns the metrics."""
   run = Run(config, strategy)
-  step = run.restore(require=True)
+  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   results = run.evaluate()
   report = {"step": step, **evaluation.without_images(run.evaluators, results)}
   files.write_json(os.path.join(config.model_dir, f"eval_metrics_step{step}.json"),

@@ -90,10 +90,10 @@ class MixtureEvaluator(Evaluator):
   def format(self, results):
     return mixture_metrics.format_metrics(results)
 
-  def summary(self, results):
-    return (f"modes {results['modes']}/{results['num_modes_total']}, high quality "
-            f"{100 * results['high_quality']:.1f}%, reverse KL "
-            f"{results['reverse_kl']:.4f}")
+  def summary_fields(self, results):
+    return [f"modes {results['modes']}/{results['num_modes_total']}",
+            f"HQ {100 * results['high_quality']:.1f}%",
+            f"KL {results['reverse_kl']:.4f}"]
 
 
 @EVALUATORS.register("mixture")

@@ -12,8 +12,10 @@ def classifier_loss(fake_class_logits, global_batch_size):
   D learns to tell generators apart and the generators learn to be told apart, which
   pushes them onto different modes.
   """
-  num_games, batch = tf.shape(fake_class_logits)[0], tf.shape(fake_class_logits)[1]
-  labels = tf.broadcast_to(tf.range(num_games)[:, None], [num_games, batch])
-  per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=labels, logits=fake_class_logits)
+  num_games = tf.shape(fake_class_logits)[0]
+  # Cross-entropy written out: the sparse op's label-range Assert makes XLA log a
+  # warning on every compilation.
+  own_class = tf.one_hot(tf.range(num_games), num_games, dtype=fake_class_logits.dtype)
+  per_example = -tf.reduce_sum(
+      tf.nn.log_softmax(fake_class_logits) * own_class[:, None, :], axis=-1)
   return tf.reduce_sum(batch_mean(per_example, global_batch_size))

@@ -1,0 +1,225 @@
+"""The console: lines that fit the terminal, the live progress line, a quiet start-up,
+and Ctrl-C that stops at a step boundary with a checkpoint and says how to resume."""
+
+import io
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from conftest import REPO, run_cli
+from tf_stackelberg.console import interrupt, progress, startup, text
+
+
+# ------------------------------------------------------------------ text
+def test_format_duration():
+  assert text.format_duration(None) == "?"
+  assert text.format_duration(float("nan")) == "?"
+  assert text.format_duration(42.4) == "42s"
+  assert text.format_duration(185) == "3:05"
+  assert text.format_duration(3723) == "1:02:03"
+
+
+@pytest.mark.parametrize("value, shown", [
+    (0.69314, "0.6931"), (4.4093, "4.41"), (123.45, "123.5"), (2e-5, "2.00e-05"),
+    (-1.5, "-1.50"), (float("nan"), "nan"), (3e6, "3.00e+06")])
+def test_format_number_is_short(value, shown):
+  assert text.format_number(value) == shown
+
+
+def test_fit_fields_drops_what_does_not_fit_from_the_end():
+  fields = ["step 10/20", "ETA 3s", "d 1.39 g 0.69", "modes 8/8"]
+  assert text.fit_fields(fields, 80) == "step 10/20  ETA 3s  d 1.39 g 0.69  modes 8/8"
+  assert text.fit_fields(fields, 30) == "step 10/20  ETA 3s"
+  assert text.fit_fields(["x" * 50], 20) == ""
+
+
+def test_fit_groups_separates_groups_by_two_spaces():
+  groups = [["step 5/10", "3 steps/s"], ["d 1.00"], ["modes 8/8", "HQ 99.0%"]]
+  assert text.fit_groups(groups, 79) == "step 5/10 3 steps/s  d 1.00  modes 8/8 HQ 99.0%"
+  assert text.fit_groups(groups, 38) == "step 5/10 3 steps/s  d 1.00  modes 8/8"
+
+
+def test_shell_lines_wrap_a_command_at_the_width():
+  argv = ["python", "-m", "tf_stackelberg.main", "--flagfile=configs/mog_ring.cfg",
+          "--trainer.train_steps=20000", "--model_dir=/tmp/a b"]
+  lines = text.shell_lines(argv, 50).split("\n")
+  assert all(len(line) <= 50 for line in lines)
+  assert all(line.endswith(" \\") for line in lines[:-1])
+  assert "'--model_dir=/tmp/a b'" in lines[-1]  # quoted for the shell
+  joined = " ".join(line.rstrip("\\").strip() for line in lines)
+  assert joined.split() == ["python", "-m", "tf_stackelberg.main",
+                            "--flagfile=configs/mog_ring.cfg",
+                            "--trainer.train_steps=20000", "'--model_dir=/tmp/a", "b'"]
+
+
+def test_terminal_width_reads_columns(monkeypatch):
+  monkeypatch.setenv("COLUMNS", "120")
+  assert text.terminal_width() == 119
+  monkeypatch.delenv("COLUMNS")
+  assert text.terminal_width(io.StringIO()) == text.LOG_WIDTH  # no terminal
+
+
+def test_bar():
+  assert text.bar(0.5, 12) == "[#####.....]"
+  assert text.bar(2.0, 6) == "[####]"
+
+
+# ------------------------------------------------------------------ progress line
+class _Clock:
+
+  def __init__(self):
+    self.now = 0.0
+
+  def __call__(self):
+    return self.now
+
+
+def test_progress_line_redraws_in_place_at_most_five_times_a_second():
+  stream, clock = io.StringIO(), _Clock()
+  line = progress.ProgressLine(stream, live=True, clock=clock)
+  calls = []
+
+  def make(i):
+    calls.append(i)
+    return f"step {i}"
+
+  for i in range(10):
+    line.update(lambda i=i: make(i))
+    clock.now += 0.0625
+  # Built only when drawn: at t = 0, 0.25, 0.5 (at least 0.2 s apart).
+  assert calls == [0, 4, 8]
+  line.print("done")
+  out = stream.getvalue()
+  assert out.startswith("\rstep 0") and out.endswith("\r      \rdone\n")
+  assert "\n" not in out[:-1]
+
+
+def test_progress_line_is_silent_when_not_a_terminal():
+  stream = io.StringIO()
+  line = progress.ProgressLine(stream)  # a StringIO is no terminal
+  assert not line.live
+  line.update(lambda: "never built")
+  line.print("kept")
+  assert stream.getvalue() == "kept\n"
+
+
+def test_progress_line_cuts_to_the_width(monkeypatch):
+  monkeypatch.setenv("COLUMNS", "30")
+  stream = io.StringIO()
+  line = progress.ProgressLine(stream, live=True)
+  line.update(lambda: "x" * 100)
+  line.print("y" * 100)
+  assert all(len(part) <= 29 for part in stream.getvalue().replace("\n", "\r").split("\r"))
+
+
+# ------------------------------------------------------------------ start-up
+def test_known_start_up_lines_are_noise():
+  assert startup.is_noise("I0000 00:00:1 123 cudart_stub.cc:31] Could not find cuda "
+                          "drivers on your machine, GPU will not be used.")
+  assert startup.is_noise("E0000 00:00:1 5 cuda_platform.cc:52] failed call to cuInit: "
+                          "INTERNAL: CUDA error")
+  assert not startup.is_noise("E0000 some_kernel.cc:1] Out of memory")
+
+
+def test_help_prints_no_tensorflow_start_up_lines():
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run([sys.executable, "-m", "tf_stackelberg.main", "--help"],
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+  assert "Command-line entry point" in result.stdout
+  assert result.stderr == ""
+
+
+# ------------------------------------------------------------------ stop request
+def test_first_ctrl_c_sets_the_flag_and_the_second_raises():
+  stream = io.StringIO()
+  with interrupt.StopRequest(stream) as stop:
+    assert not stop.requested
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)  # let the interpreter run the handler
+    assert stop.requested
+    assert "Ctrl-C again" in stream.getvalue()
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(1)
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ------------------------------------------------------------------ the CLI in a terminal
+def _run_in_terminal(args, columns, interrupt_when=None, timeout=300):
+  """Runs the CLI with its output on a pseudo-terminal `columns` wide; sends SIGINT
+  once the output contains `interrupt_when`. Returns (exit status, output)."""
+  master, slave = pty.openpty()
+  env = dict(os.environ, COLUMNS=str(columns), TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.Popen([sys.executable, "-m", "tf_stackelberg.main", *args], cwd=REPO,
+                          stdin=slave, stdout=slave, stderr=slave, env=env,
+                          start_new_session=True)
+  os.close(slave)
+  out, sent, deadline = b"", False, time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    ready, _, _ = select.select([master], [], [], 0.1)
+    if ready:
+      try:
+        data = os.read(master, 65536)
+      except OSError:  # the child closed the terminal
+        break
+      if not data:
+        break
+      out += data
+    elif proc.poll() is not None:
+      break
+    if interrupt_when and not sent and interrupt_when.encode() in out:
+      os.killpg(proc.pid, signal.SIGINT)
+      sent = True
+  proc.wait(timeout=60)
+  os.close(master)
+  return proc.returncode, out.decode(errors="replace")
+
+
+def _screen_segments(output):
+  """What a terminal shows: every piece between newlines and carriage returns."""
+  return [part for line in output.replace("\r\n", "\n").split("\n")
+          for part in line.split("\r")]
+
+
+def test_training_console_fits_80_columns_and_ctrl_c_checkpoints_and_resumes():
+  # A short directory name, so that the printed paths fit too.
+  model_dir = tempfile.mkdtemp(prefix="tsg") + "/run"
+  args = ["--flagfile=configs/mog_ring.cfg", "--trainer.train_steps=100000",
+          "--eval.every=200", "--trainer.steps_per_execution=20",
+          "--eval.num_samples=1000", f"--model_dir={model_dir}"]
+  status, output = _run_in_terminal(args, 80, interrupt_when="step 400/100000")
+  assert status == 130, output
+  segments = _screen_segments(output)
+  too_wide = [s for s in segments if len(s) > 80]
+  assert not too_wide, too_wide
+  # Live bar within the interval, then one line per interval.
+  assert any("[" in s and "ETA" in s and " d " in s for s in segments), output
+  interval_lines = [s for s in segments if s.startswith("step ") and " it/s " in s]
+  assert len(interval_lines) >= 2, output
+  # All the metrics fit in 80 columns at this size of run.
+  assert all(" modes " in s and " KL " in s for s in interval_lines), interval_lines
+  stopped = [s for s in segments if s.startswith("error: stopped at step ")]
+  assert len(stopped) == 1, output
+  step = int(stopped[0].split()[4])
+  assert step > 400 and step % 20 == 0  # a step boundary after the second interval
+  assert "The same command resumes the run:" in output
+  assert "Traceback" not in output
+  checkpoints = [f for f in os.listdir(os.path.join(model_dir, "checkpoints"))
+                 if f.endswith(".index")]
+  assert f"ckpt-{step}.index" in checkpoints
+
+  # The same command (with a nearer end) resumes from the step it stopped at.
+  result = run_cli(*args[:1], f"--trainer.train_steps={step + 40}", *args[2:],
+                   check=True)
+  assert f"Resuming {model_dir} from step {step}." in result.stdout
+  with open(os.path.join(model_dir, "metrics.json")) as f:
+    assert json.load(f)["step"] == step + 40
