@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import tiny_config
 from tf_stackelberg.common.errors import ConfigError
-from tf_stackelberg.modes.sample import sample
+from tf_stackelberg.modes.sample import UnhealthySampling, sample
 from tf_stackelberg.training import trainer
 
 
@@ -79,3 +79,27 @@ def test_existing_samples_are_never_overwritten(trained, tmp_path):
   with pytest.raises(ConfigError, match="--sampling.output_dir=.*already exists"):
     _sample(trained, out, **{"sampling.sampler": "rep"})
   assert (out / "samples.npz").read_bytes() == before
+
+
+def test_too_few_steps_are_refused_before_any_work(trained, tmp_path):
+  with pytest.raises(ConfigError, match=r"--sampling.steps=1 is too few for "
+                     r"--sampling.sampler=wl: it needs at least 2"):
+    _sample(trained, tmp_path / "one", **{"sampling.steps": 1})
+  assert not (tmp_path / "one").exists()
+  # One step is enough for the other samplers.
+  summary = _sample(trained, tmp_path / "rep", **{"sampling.sampler": "rep",
+                                                  "sampling.steps": 1})
+  assert summary["diagnostics"]["num_steps"] == 1
+
+
+def test_an_energy_range_never_reached_fails_the_health_check_and_keeps_outputs(
+    trained, tmp_path):
+  out = tmp_path / "unreached"
+  with pytest.raises(UnhealthySampling, match="--sampling.wl_energy_range") as error:
+    _sample(trained, out, **{"sampling.wl_energy_range": (100.0, 200.0),
+                             "sampling.calibrate": False})
+  assert f"outputs kept in {out}" in str(error.value)
+  with open(out / "metrics.json") as f:
+    problems = json.load(f)["diagnostics"]["problems"]
+  assert problems and all(p in str(error.value) for p in problems)
+  assert (out / "samples.npz").exists()

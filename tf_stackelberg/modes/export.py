@@ -19,6 +19,7 @@ def default_export_dir(config):
 def export(config, strategy):
   """Exports the run in `config.model_dir`; returns the export directory."""
   path = default_export_dir(config)
+  latent.check_steps(config.sampling)
   check_destination(path)  # before the model is built and calibrated
   run = Run(config, strategy)
   step = run.restore(require=True)

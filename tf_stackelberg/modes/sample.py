@@ -80,6 +80,7 @@ def sample(config, strategy):
     UnhealthySampling: the health check failed (outputs written).
   """
   sampling = config.sampling
+  latent.check_steps(sampling)
   out_dir = output_dir(config)
   with files.staged_directory(out_dir, "--sampling.output_dir") as staging:
     summary, problems = _sample_into(config, strategy, staging)

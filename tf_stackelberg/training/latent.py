@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from tf_stackelberg.sampling.calibration import calibrate
 from tf_stackelberg.sampling.energy import LatentModel
-from tf_stackelberg.sampling.settings import SamplerSettings
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.sampling.settings import SamplerSettings, min_num_steps
 
 # Stateless seed salt of the calibration data, distinct from the other streams.
 CALIBRATION_SALT = 11
@@ -47,3 +48,12 @@ def sampler_settings(sampling):
                          num_bins=sampling.wl_bins, t0=sampling.wl_t0,
                          energy_range=tuple(sampling.wl_energy_range) or None,
                          resample=sampling.wl_resample)
+
+
+def check_steps(sampling):
+  """Refuses, before any work, a `--sampling.steps` too small for the sampler."""
+  needed = min_num_steps(sampling.sampler, sampler_settings(sampling))
+  if sampling.steps < needed:
+    raise ConfigError(f"--sampling.steps={sampling.steps} is too few for "
+                      f"--sampling.sampler={sampling.sampler}: it needs at least "
+                      f"{needed}")
