@@ -156,7 +156,7 @@ def test_first_ctrl_c_sets_the_flag_and_the_second_raises():
 # ------------------------------------------------------------------ the CLI in a terminal
 def _run_in_terminal(args, columns, interrupt_when=None, timeout=300):
   """Runs the CLI with its output on a pseudo-terminal `columns` wide; sends SIGINT
-  once the output contains `interrupt_when`. Returns (exit status, output)."""
+  once `interrupt_when(output so far)` holds. Returns (exit status, output)."""
   master, slave = pty.openpty()
   env = dict(os.environ, COLUMNS=str(columns), TF_CPP_MIN_LOG_LEVEL="2")
   proc = subprocess.Popen([sys.executable, "-m", "tf_stackelberg.main", *args], cwd=REPO,
@@ -176,7 +176,7 @@ def _run_in_terminal(args, columns, interrupt_when=None, timeout=300):
       out += data
     elif proc.poll() is not None:
       break
-    if interrupt_when and not sent and interrupt_when.encode() in out:
+    if interrupt_when and not sent and interrupt_when(out.decode(errors="replace")):
       os.killpg(proc.pid, signal.SIGINT)
       sent = True
   proc.wait(timeout=60)
@@ -196,7 +196,9 @@ def test_training_console_fits_80_columns_and_ctrl_c_checkpoints_and_resumes():
   args = ["--flagfile=configs/mog_ring.cfg", "--trainer.train_steps=100000",
           "--eval.every=200", "--trainer.steps_per_execution=20",
           "--eval.num_samples=1000", f"--model_dir={model_dir}"]
-  status, output = _run_in_terminal(args, 80, interrupt_when="step 400/100000")
+  # Interrupted once the second interval line is out.
+  status, output = _run_in_terminal(args, 80,
+                                    interrupt_when=lambda out: out.count(" it/s ") >= 2)
   assert status == 130, output
   segments = _screen_segments(output)
   too_wide = [s for s in segments if len(s) > 80]
@@ -205,8 +207,8 @@ def test_training_console_fits_80_columns_and_ctrl_c_checkpoints_and_resumes():
   assert any("[" in s and "ETA" in s and " d " in s for s in segments), output
   interval_lines = [s for s in segments if s.startswith("step ") and " it/s " in s]
   assert len(interval_lines) >= 2, output
-  # All the metrics fit in 80 columns at this size of run.
-  assert all(" modes " in s and " KL " in s for s in interval_lines), interval_lines
+  # The first metrics fit in 80 columns; the last ones are left out when needed.
+  assert all(" modes " in s for s in interval_lines), interval_lines
   stopped = [s for s in segments if s.startswith("error: stopped at step ")]
   assert len(stopped) == 1, output
   step = int(stopped[0].split()[4])
