@@ -55,13 +55,16 @@ import os
 import sys
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Silence TensorFlow's start-up chatter; the table is the output.
+from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top
+
+startup.import_tensorflow_quietly()
 
 import keras  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.config.sections import Config  # pylint: disable=g-import-not-at-top
@@ -132,7 +135,7 @@ def train_gan(args):
   gan = build_gan(config, data.element_shape)
   start = time.time()
   gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
-          verbose=0)
+          shuffle=False, verbose=0)
   return gan, data.spec, time.time() - start
 
 

@@ -58,11 +58,13 @@ import os
 import sys
 import time
 
-# Silence TensorFlow's start-up chatter; the table is the output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # Run against the checkout this file belongs to, installed or not.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Silence TensorFlow's start-up chatter; the table is the output.
+from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+startup.import_tensorflow_quietly()
 
 # pylint: disable=wrong-import-position
 import keras
