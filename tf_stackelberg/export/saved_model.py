@@ -16,7 +16,6 @@ Example:
   out["samples"], out["generator"]
 """
 
-import os
 
 import keras
 import tensorflow as tf
@@ -42,8 +41,7 @@ def check_destination(export_dir):
   if tf.io.gfile.exists(export_dir):
     raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
                       "another directory (an existing export is never overwritten)")
-  files.check_writable_directory(os.path.dirname(export_dir.rstrip("/")) or ".",
-                                 "--export_dir")
+  files.check_writable_directory(export_dir, "--export_dir")
 
 
 def export_gan(gan, export_dir, extra_endpoints=None):
