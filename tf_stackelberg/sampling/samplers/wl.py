@@ -58,9 +58,9 @@ weights 8,098 of 10,000), the former 25 / 56.2% / 0.267 with as many chains
 (only 3,270 distinct states among the 10,000 draws), REP-GAN
 25 / 55.2% / 0.255. Those figures predate the initial states' quantile in
 the range rule (step 2), which raises `E_hi` there from 11.2 to 12.3 and
-gives 25 / 55.4% / 0.110 (Kish size 7,876). Freezing makes the weights exact, and the trajectory
-reservoirs and the shaped `omega` keep the weights' effective sample size
-high.
+gives 25 / 55.4% / 0.110 (Kish size 7,876). Freezing makes the weights
+exact, and the trajectory reservoirs and the shaped `omega` keep the
+weights' effective sample size high.
 
 Cost: one energy-and-gradient evaluation per chain and step, warm-up
 included, plus the bootstraps of the two phases (and one per generator move
