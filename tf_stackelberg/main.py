@@ -14,9 +14,10 @@ other modes load the settings the run was trained with from `MODEL_DIR/flags.jso
 run-defining flags given explicitly must agree with them.
 
 Exit status: 0 on success; 1 when the environment fails (an unwritable or full
-directory); 2 for invalid settings, flags or input files, or an unusable run or output
-directory; 3 when training stopped on a non-finite loss; 4
-when a sampler failed its health check (its outputs are kept); 130 after Ctrl-C.
+directory); 2 for invalid settings, flags or input files, an unusable run or output
+directory, or a run directory in use by another training; 3 when training stopped on a
+non-finite loss; 4 when a sampler failed its health check (its outputs are kept); 130
+after Ctrl-C.
 """
 
 import os

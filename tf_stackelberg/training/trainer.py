@@ -4,7 +4,10 @@ A run lives in one model directory:
 
 ```none
 MODEL_DIR/flags.json            resolved nested settings (a resumed run must match them)
-MODEL_DIR/checkpoints/          tf.train.Checkpoint of both players and optimizers
+MODEL_DIR/checkpoints/          tf.train.Checkpoint of both players, both optimizers
+                                and the run-defining settings (`checkpoints.py`)
+MODEL_DIR/checkpoints/damaged/  checkpoints that failed to restore, kept aside
+MODEL_DIR/.lock                 held while a training runs (`common/run_lock.py`)
 MODEL_DIR/logs/{train,eval}/    TensorBoard scalars and the evaluators' images
 MODEL_DIR/eval_history.json     the losses and scalar metrics of every evaluation
 MODEL_DIR/metrics.json          every evaluator's results at the end of training
@@ -16,7 +19,9 @@ checkpoints at its last step too. After each interval the first non-finite loss 
 inside the compiled step) stops the run, the weights are checked once before they are
 saved, a checkpoint is written and the evaluators run. Every batch and latent is a
 function of (seed, step), so a run restarted from its last checkpoint continues exactly
-as if it had never stopped.
+as if it had never stopped. Ctrl-C ends the current compiled call, checkpoints that
+step and raises `Interrupted` with the command that resumes the run (docs/design.md
+section 2.3).
 """
 
 import math
