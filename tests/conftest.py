@@ -39,6 +39,21 @@ def run_cli(*args, timeout=600, check=False):
   return result
 
 
+def run_main(*args):
+  """Runs the command line's `main` in this process (flags parsed into the global flag
+  values, as `app.run` does); returns its exit status (0 when it returned normally)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg import main as main_lib  # pylint: disable=g-import-not-at-top
+  flags.FLAGS(["prog", *args])
+  try:
+    main_lib.main(["prog"])
+  except SystemExit as e:
+    return e.code
+  finally:
+    flags.FLAGS.unparse_flags()
+  return 0
+
+
 @pytest.fixture
 def default_strategy():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

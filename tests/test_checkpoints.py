@@ -12,10 +12,8 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
-from conftest import tiny_config
-from tf_stackelberg import main as main_lib
+from conftest import run_main, tiny_config
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config import resolved
 from tf_stackelberg.training import checkpoints, trainer
@@ -139,18 +137,6 @@ def _assert_same(expected, got):
 def _state(config):
   state = tf.train.get_checkpoint_state(os.path.join(config.model_dir, "checkpoints"))
   return [checkpoints.number(p) for p in state.all_model_checkpoint_paths]
-
-
-def run_main(*args):
-  """The command line's `main` in this process; its exit status."""
-  flags.FLAGS(["prog", *args])
-  try:
-    main_lib.main(["prog"])
-  except SystemExit as e:
-    return e.code
-  finally:
-    flags.FLAGS.unparse_flags()
-  return 0
 
 
 # ------------------------------------------------------------------ damaged checkpoint

@@ -18,24 +18,11 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from conftest import REPO, run_cli
-from tf_stackelberg import main as main_lib
+from conftest import REPO, run_cli, run_main
+from tf_stackelberg import main  # pylint: disable=unused-import (defines the flags)
 
 TINY = ["--trainer.train_steps=200", "--eval.every=100",
         "--trainer.steps_per_execution=50", "--eval.num_samples=1000"]
-
-
-def run_main(*args):
-  """Runs the command line's `main` in this process; returns its exit status (0 when
-  it returned normally)."""
-  flags.FLAGS(["prog", *args])
-  try:
-    main_lib.main(["prog"])
-  except SystemExit as e:
-    return e.code
-  finally:
-    flags.FLAGS.unparse_flags()
-  return 0
 
 
 # ------------------------------------------------------------------ refusals

@@ -11,10 +11,10 @@ import os
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from conftest import run_cli, run_main
 from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError, StorageError, storage_reason
-from test_cli import TINY, run_main
+from test_cli import TINY
 
 READ_ONLY = "/sys/tf_stackelberg_test"
 

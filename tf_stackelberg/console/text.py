@@ -54,18 +54,10 @@ def format_number(value):
   return f"{value:.4f}" if magnitude < 1 else f"{value:.2f}"
 
 
-def fit_fields(fields, width, separator="  "):
-  """Joins `fields` (most important first) into a line of at most `width`
-  characters, leaving out the fields that do not fit from the end."""
-  line = ""
-  for field in fields:
-    if not field:
-      continue
-    candidate = f"{line}{separator}{field}" if line else field
-    if len(candidate) > width:
-      break
-    line = candidate
-  return line[:width]
+def fit_fields(fields, width):
+  """Joins `fields` (most important first) with two spaces into a line of at most
+  `width` characters, leaving out the fields that do not fit from the end."""
+  return fit_groups([[field] for field in fields], width)
 
 
 def fit_groups(groups, width):

@@ -37,7 +37,6 @@ from tf_stackelberg.common import files
 from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
-from tf_stackelberg.console.text import format_duration
 from tf_stackelberg.config import resolved
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.training.run import Run, seed_everything
@@ -256,7 +255,7 @@ class Trainer:
     save_images(run, self.results, self.config.model_dir)
     print(evaluation.format_results(run.evaluators, self.results), flush=True)
     if trained:
-      print(f"Trained {trained} steps in {format_duration(self.train_seconds)} "
+      print(f"Trained {trained} steps in {text.format_duration(self.train_seconds)} "
             f"({trained / self.train_seconds:.1f} steps/s; compilation included, "
             "evaluation excluded).", flush=True)
     return final
