@@ -383,3 +383,21 @@ def test_reference_multi_branch_parameter_count():
   assert count(gen.trainable_variables) == 8 * (per_branch + per_branch_bn)
   assert count(gen.non_trainable_variables) == 8 * per_branch_bn  # moving mean, var
   assert [n.norm.epsilon for n in gen.norms[1:]] == [0.8] * 3
+
+
+def test_mlp_generator_batchnorm_normalises_each_generator_over_the_batch():
+  # BatchNorm after the second hidden layer: in training mode each generator's
+  # pre-activation features have batch mean 0 and variance v / (v + eps) per feature.
+  gen = EnsembleMLPGenerator(num_generators=3, hidden=(8, 16), output_shape=(4,),
+                             output_activation_name="linear", batchnorm_epsilon=1e-5)
+  z = tf.random.stateless_normal([256, 5], [1, 2])
+  out_train = gen(z, training=True)
+  out_infer = gen(z, training=False)
+  assert out_train.shape == (3, 256, 4)
+  assert gen.norms[0] is None and gen.norms[1] is not None
+  # Inference uses the moving statistics, which start at (0, 1): outputs differ.
+  assert not np.allclose(out_train.numpy(), out_infer.numpy())
+  h = tf.nn.leaky_relu(gen.hidden_layers[0](z), alpha=0.2)
+  normed = gen.norms[1](gen.hidden_layers[1](h), training=True).numpy()
+  np.testing.assert_allclose(normed.mean(axis=1), 0.0, atol=1e-4)
+  np.testing.assert_allclose(normed.var(axis=1), 1.0, atol=1e-3)

@@ -120,13 +120,18 @@ class ModelConfig(Section):
   latent_dim: int = _field(2, "Dimension of the latent z ~ N(0, I).", check="positive")
   generator_hidden: Tuple[int, ...] = _field((32,), "Hidden widths of each generator.",
                                              check="widths")
+  generator_batchnorm: bool = _field(False, "BatchNorm (epsilon "
+                                     "--model.batchnorm_epsilon) after every hidden "
+                                     "layer of the mlp generators but the first, as "
+                                     "the MNIST seeds.")
   generator_output: str = _field("tanh", "Output activation of the generators.",
                                  ("tanh", "linear"))
   num_branches: int = _field(8, "Branches of the multi-branch generator.",
                              check="positive")
   branch_hidden: Tuple[int, ...] = _field((128, 256, 512, 1024),
                                           "Hidden widths of each branch.", check="widths")
-  batchnorm_epsilon: float = _field(0.8, "BatchNorm epsilon of the branches.",
+  batchnorm_epsilon: float = _field(0.8, "BatchNorm epsilon of the branches and of "
+                                    "the mlp generators' BatchNorm.",
                                     check="positive")
   discriminator_hidden: Tuple[int, ...] = _field(
       (512, 256), "Hidden widths of the discriminator.", check="widths")
