@@ -29,7 +29,7 @@ TINY = ["--trainer.train_steps=200", "--eval.every=100",
 @pytest.mark.parametrize("flag, message", [
     ("--game.batch_size=-4", "error: --game.batch_size must be positive, got -4"),
     ("--data.dataset=spiral",
-     "error: --data.dataset='spiral' is not a known dataset (known: grid, ring)"),
+     "error: --data.dataset='spiral' is not a known dataset (known: "),
     ("--model.num_generators=0", "error: --model.num_generators must be positive"),
     ("--model.generator_hidden=32,x", "error: --model.generator_hidden=32,x: expected"),
     ("--data.size=32", "error: --data.size=32 is smaller than --game.batch_size=64"),

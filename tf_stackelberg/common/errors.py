@@ -1,6 +1,8 @@
 """Errors that the command line reports as one line and an exit status.
 
 * `ConfigError` (exit 2): a setting or an input file is invalid.
+* `DataError` (exit 2): a dataset is missing, truncated or corrupt; the message says
+  where data was looked for and how to provide it.
 * `StorageError` (exit 1): the environment refused a read or a write (permissions, a
   full disk, a read-only file system).
 """
@@ -12,6 +14,10 @@ import tensorflow as tf
 
 class ConfigError(ValueError):
   """A setting or an input file is invalid; the message names the flag or file."""
+
+
+class DataError(ConfigError):
+  """A dataset is missing or damaged; the message names the files and the remedy."""
 
 
 class StorageError(RuntimeError):

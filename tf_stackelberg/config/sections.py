@@ -74,6 +74,9 @@ class Section:
 
   name: ClassVar[str] = ""
   defines_run: ClassVar[bool] = True
+  #: Fields of a run-defining section that may still change when a run resumes
+  #: (where data is found, not what it is).
+  free_on_resume: ClassVar[Tuple[str, ...]] = ()
 
   def flag(self, field_name: str) -> str:
     """The command-line flag of `field_name`, e.g. '--trainer.train_steps'."""
@@ -89,7 +92,22 @@ class Section:
 class DataConfig(Section):
   """What to learn."""
   name: ClassVar[str] = "data"
-  dataset: str = _field("ring", "Dataset to learn (a name in the dataset registry).")
+  free_on_resume: ClassVar[Tuple[str, ...]] = ("source", "data_dir", "offline_dir")
+  dataset: str = _field("ring", "Dataset to learn (a name in the dataset registry): "
+                        "ring, grid, mnist, fashion_mnist, stacked_mnist, cifar10, "
+                        "celeb_a, imagenet32.")
+  source: str = _field("auto", "Where image data comes from: auto (a prepared TFDS "
+                       "dataset in --data.data_dir, else the offline copy in "
+                       "--data.offline_dir; never the network), offline (only the "
+                       "offline copy) or tfds (tfds.load, downloading if needed).",
+                       ("auto", "offline", "tfds"))
+  data_dir: str = _field("", "TFDS data directory, also the cache of the prepared "
+                         "offline copies (default: $TFDS_DATA_DIR, else "
+                         "~/tensorflow_datasets).")
+  offline_dir: str = _field("", "Folder of the offline copies (mnist/, "
+                            "fashion_mnist/, cifar10/; default: "
+                            "$TF_STACKELBERG_DATA, else ../shared/data beside the "
+                            "project).")
   size: int = _field(8000, "Points drawn once as the fixed training set of a "
                      "synthetic dataset; 0 draws fresh points for every batch.",
                      check="nonnegative", limit=(_MAX_POINTS, "held in memory"))
@@ -324,8 +342,9 @@ class Config:
     """The settings that define the run (compared when a run resumes)."""
     values = {f.name: getattr(self, f.name) for f in run_fields()
               if f.name not in self.RUN_FIELDS_FREE_ON_RESUME}
-    values.update({s.name: dataclasses.asdict(s) for s in self.sections()
-                   if s.defines_run})
+    values.update({s.name: {k: v for k, v in dataclasses.asdict(s).items()
+                            if k not in s.free_on_resume}
+                   for s in self.sections() if s.defines_run})
     return _plain(values)
 
 

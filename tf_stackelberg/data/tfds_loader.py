@@ -1,0 +1,225 @@
+"""Finds a dataset's data (TFDS cache, offline copy, or a TFDS download) and loads a
+split into memory as uint8 arrays.
+
+`--data.source` chooses where data comes from:
+
+* `auto` (default): the TFDS dataset if it is already prepared in `--data.data_dir`,
+  else the offline copy in `--data.offline_dir` (prepared into the cache on first use).
+  Never touches the network: a missing dataset is an error that says where data was
+  looked for and how to provide it (an offline `tfds.load` retries for minutes).
+* `offline`: only the offline copy.
+* `tfds`: `tfds.load` as usual, downloading and preparing the dataset if needed.
+"""
+
+import contextlib
+import fcntl
+import glob
+import os
+import sys
+import time
+import zipfile
+
+import numpy as np
+import tensorflow as tf
+
+from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import DataError, StorageError
+
+SOURCES = ("auto", "offline", "tfds")
+# The default offline folder: `../shared/data` beside the project's root folder.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+DEFAULT_OFFLINE_DIR = os.path.join(os.path.dirname(_PROJECT_ROOT), "shared", "data")
+OFFLINE_DIR_ENV = "TF_STACKELBERG_DATA"
+
+
+def _tfds():
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  return tfds
+
+
+def data_dir(config):
+  """The TFDS cache: `--data.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  if config.data_dir:
+    return os.path.expanduser(config.data_dir)
+  return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+
+
+def offline_dir(config):
+  """The folder of offline copies: `--data.offline_dir`, else $TF_STACKELBERG_DATA,
+  else `../shared/data` beside the project."""
+  return os.path.expanduser(config.offline_dir or os.environ.get(OFFLINE_DIR_ENV)
+                            or DEFAULT_OFFLINE_DIR)
+
+
+def _offline_spec(name):
+  from tf_stackelberg.data.offline import builders  # pylint: disable=import-outside-toplevel
+  return builders.OFFLINE.get(name)
+
+
+def _missing_offline_files(config, name):
+  spec = _offline_spec(name)
+  if spec is None:
+    return None, []
+  folder = os.path.join(offline_dir(config), spec[1])
+  return folder, [f for f in spec[2] if not os.path.isfile(os.path.join(folder, f))]
+
+
+@contextlib.contextmanager
+def _preparation_lock(directory, name):
+  """Holds an exclusive lock on `directory/.name.lock`: two runs that start together
+  would otherwise prepare the same dataset into the same folder and break each other."""
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, f".{name}.lock"), "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _offline_builder(config, name, announce=True):
+  """The prepared offline builder of `name` (preparing it from the files once)."""
+  builder_cls, folder_name, _ = _offline_spec(name)
+  builder = builder_cls(data_dir=data_dir(config))
+  if builder.is_prepared():
+    return builder
+  with _preparation_lock(data_dir(config), builder.name):
+    builder = builder_cls(data_dir=data_dir(config))  # another run may have finished
+    if not builder.is_prepared():
+      _prepare(config, name, builder, os.path.join(offline_dir(config), folder_name),
+               announce)
+  return builder
+
+
+def _prepare(config, name, builder, folder, announce):
+  if announce:
+    print(f"Preparing {name} from {folder} into {data_dir(config)} (once) ...",
+          file=sys.stderr, flush=True)
+  start = time.time()
+  try:
+    builder.download_and_prepare(download_config=_tfds().download.DownloadConfig(
+        manual_dir=folder, try_download_gcs=False))
+  except DataError:
+    raise
+  except (OSError, ValueError) as e:
+    raise DataError(f"cannot prepare {name} from {folder} into "
+                    f"{data_dir(config)}: {e}") from e
+  if announce:
+    print(f"Prepared {name} in {time.time() - start:.0f} s.", file=sys.stderr,
+          flush=True)
+
+
+def _not_found(config, name, tfds_name):
+  folder, missing = _missing_offline_files(config, name)
+  looked = [f"no prepared TFDS dataset {tfds_name} in {data_dir(config)} "
+            "(--data.data_dir)"]
+  if folder is None:
+    looked.append(f"{name} has no offline copy")
+  else:
+    looked.append(f"offline copy: {folder} lacks {', '.join(missing)} "
+                  "(--data.offline_dir)")
+  remedy = (f"run with --data.source=tfds to download it through "
+            f"tensorflow-datasets (needs network)")
+  if folder is not None:
+    remedy += f", or put the files in {folder}"
+  return DataError(f"dataset {name} not found: {'; '.join(looked)}. To provide it, "
+                   f"{remedy}.")
+
+
+def _prepared_versions(config, tfds_name):
+  """Versions of `tfds_name` prepared in the data directory (looked up on disk, since
+  constructing a builder creates its folder)."""
+  pattern = os.path.join(data_dir(config), *tfds_name.split("/"), "*",
+                         "dataset_info.json")
+  return glob.glob(pattern)
+
+
+def builder_for(config, name, tfds_name):
+  """The prepared TFDS builder `--data.source` resolves to for dataset `name`.
+
+  Args:
+    config: the `DataConfig`.
+    name: the project's dataset name ('mnist').
+    tfds_name: the TFDS name ('mnist', 'imagenet_resized/32x32').
+
+  Raises:
+    DataError: nothing found (with where it looked and how to provide the data), or
+      the offline files are damaged.
+  """
+  source = config.source
+  if source == "tfds":
+    builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
+    if not builder.is_prepared():
+      builder.download_and_prepare()
+    return builder
+  if source == "auto" and _prepared_versions(config, tfds_name):
+    builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
+    if builder.is_prepared():
+      return builder
+  folder, missing = _missing_offline_files(config, name)
+  if folder is None or missing:
+    raise _not_found(config, name, tfds_name)
+  return _offline_builder(config, name)
+
+
+def _decoded_cache(builder, split, cache_key):
+  """Where the decoded arrays of a split are kept (beside TFDS's own folders)."""
+  return os.path.join(os.path.dirname(os.path.dirname(os.fspath(builder.data_dir))),
+                      "tf_stackelberg_decoded", builder.name, str(builder.version),
+                      f"{split}{cache_key}.npz")
+
+
+def load_split(builder, split, preprocess=None, batch_size=1024, label_key="label",
+               cache_key=""):
+  """(images uint8 `[N, H, W, C]`, labels int64 `[N]` or None) of one split.
+
+  The decoded arrays are kept in the data directory (decoding 60,000 PNG files takes
+  seconds; reading them back, a fraction of one). `cache_key` must change whenever
+  `preprocess` does.
+
+  Args:
+    builder: a prepared TFDS builder.
+    split: 'train' or 'test' (any TFDS split string).
+    preprocess: optional `uint8 image [h, w, c] -> uint8 [H, W, C]` applied in the
+      pipeline (e.g. the centre crop and resize of CelebA).
+    batch_size: examples decoded per batch.
+    label_key: feature holding the label, or None.
+    cache_key: a name of `preprocess` for the decoded cache ('' without one).
+  """
+  cache = _decoded_cache(builder, split, cache_key)
+  if os.path.exists(cache):
+    try:
+      with np.load(cache) as stored:
+        return stored["images"], (stored["labels"] if label_key else None)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+      pass  # a damaged cache is rebuilt below
+  images, labels = _decode_split(builder, split, preprocess, batch_size, label_key)
+  try:
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    files.write_npz(cache, images=images, labels=labels if label_key else np.zeros(0))
+  except (StorageError, OSError):
+    pass  # a read-only data directory only costs the decoding next time
+  return images, labels
+
+
+def _decode_split(builder, split, preprocess, batch_size, label_key):
+  def select(example):
+    image = example["image"]
+    if preprocess is not None:
+      image = preprocess(image)
+    label = (tf.cast(example[label_key], tf.int64) if label_key
+             else tf.constant(-1, tf.int64))
+    return image, label
+
+  dataset = builder.as_dataset(split=split, shuffle_files=False)
+  dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True).batch(batch_size).prefetch(2)
+  images, labels = [], []
+  for image_batch, label_batch in dataset.as_numpy_iterator():
+    images.append(image_batch)
+    labels.append(label_batch)
+  if not images:
+    raise DataError(f"split {split!r} of {builder.name} in {builder.data_dir} is empty")
+  return (np.concatenate(images).astype(np.uint8),
+          np.concatenate(labels) if label_key else None)
