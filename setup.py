@@ -15,6 +15,10 @@ setuptools.setup(
         "tf-keras==2.21.0",
         "keras==3.15.1",
         "tensorboard==2.21.0",
+        "tensorflow-datasets==4.9.10",
+        # Needed by tensorflow-datasets 4.9.10 but not declared by it.
+        "importlib_resources==7.1.0",
+        "pillow==13.0.0",
         "absl-py==2.5.1",
         "numpy==2.4.6",
         "matplotlib==3.11.2",

@@ -56,6 +56,8 @@ def test_wang_landau_sampling_writes_samples_metrics_plot_and_summaries(trained,
   assert summary["mixture"]["modes"] == saved["mixture"]["modes"]
   png = tf.io.decode_png(tf.io.read_file(str(out / "samples.png")))
   assert png.shape[-1] == 3
+  histogram = tf.io.decode_png(tf.io.read_file(str(out / "energy_histogram.png")))
+  assert histogram.shape == (320, 480, 3)
   tags = _tags(str(out / "logs"))
   assert len(tags["chain/acceptance"]) == 40 and len(tags["chain/mean_energy"]) == 40
   assert tags["per_bin/wl_theta"] == list(range(10))
@@ -70,6 +72,8 @@ def test_baseline_samplers_run_from_the_command_path(trained, tmp_path, sampler)
   assert summary["mixture"]["num_samples"] == 200
   with np.load(tmp_path / sampler / "samples.npz") as data:
     assert np.isfinite(data["x"]).all()
+  # Every sampler draws its visited energies ('none': the prior draws' energies).
+  assert (tmp_path / sampler / "energy_histogram.png").exists()
 
 
 def test_existing_samples_are_never_overwritten(trained, tmp_path):

@@ -5,7 +5,10 @@ Writes into `--sampling.output_dir` (default `MODEL_DIR/samples_SAMPLER`):
 ```none
 samples.npz     z, k (generator index), x = G_k(z), energy of every sample
 metrics.json    the evaluators' results on the samples and the sampler's diagnostics
-samples.png     the evaluators' images (for 2-D data: the samples over the real data)
+samples.png     the evaluators' images (for 2-D data: the samples over the real data;
+                for images: a grid, row k made by generator k)
+energy_histogram.png  the energies the chains visited (the main phase's visits per
+                bin: the Wang-Landau paper's Fig. 1 view for one sampler)
 logs/           TensorBoard: acceptance and mean energy per step, the final energy
                 histogram, and per-bin curves (x axis = bin index) of the visits and of
                 the Wang-Landau bias theta
@@ -25,6 +28,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg import visualization
 from tf_stackelberg.common import files
 from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
@@ -119,6 +123,7 @@ def _sample_into(config, strategy, out_dir):
              "diagnostics": result.diagnostics}
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
   save_images(run, results, out_dir)
+  _save_energy_histogram(out_dir, sampling.sampler, result.diagnostics)
   with files.storage_errors(os.path.join(out_dir, "logs")):
     _write_summaries(os.path.join(out_dir, "logs"), result.diagnostics,
                      np.asarray(result.energy))
@@ -128,6 +133,19 @@ def _sample_into(config, strategy, out_dir):
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return summary, problems
+
+
+def _save_energy_histogram(out_dir, sampler, diagnostics):
+  """`energy_histogram.png`: the visits per energy bin of the main phase."""
+  counts = np.asarray(diagnostics.get("energy_histogram", []), np.float64)
+  edges = np.asarray(diagnostics.get("bin_edges", []), np.float64)
+  if counts.sum() <= 0 or edges.size != counts.size + 1 or not np.all(np.diff(edges) > 0):
+    return  # no chains moved (e.g. --sampling.sampler=none): nothing to draw
+  centres = (edges[:-1] + edges[1:]) / 2
+  image = visualization.energy_histograms(
+      {sampler: centres}, bins=edges, weights={sampler: counts},
+      title=f"energies visited by {sampler}")
+  visualization.save_png(image, os.path.join(out_dir, "energy_histogram.png"))
 
 
 def _progress_text(done, total, seconds, width):

@@ -34,6 +34,18 @@ def _energies(energies):
   return out
 
 
+def _weights(weights, name, energies):
+  """The finite-energy entries of `weights[name]` (None without weights)."""
+  if weights is None:
+    return None
+  values = np.asarray(energies[name], np.float64).reshape(-1)
+  w = np.asarray(weights[name], np.float64).reshape(-1)
+  if w.shape != values.shape:
+    raise ValueError(f"`weights[{name!r}]` has {w.size} values for {values.size} "
+                     "energies.")
+  return w[np.isfinite(values)]
+
+
 def _bin_edges(bins, values):
   """Common bin edges for all samplers: `bins` equal bins over the pooled range, or given edges."""
   if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
@@ -56,7 +68,7 @@ def _bin_edges(bins, values):
 
 
 def energy_histograms(energies, bins=50, title=None, density=True, log_scale=False,
-                      xlabel="latent energy", size=(480, 320)):
+                      xlabel="latent energy", size=(480, 320), weights=None):
   """Overlaid histograms of the energies each sampler visited.
 
   Every sampler gets one palette colour (in the mapping's order), drawn as a
@@ -73,6 +85,8 @@ def energy_histograms(energies, bins=50, title=None, density=True, log_scale=Fal
     log_scale: logarithmic y axis (shows the rarely visited tails).
     xlabel: x-axis label.
     size: `(width, height)` of the image in pixels.
+    weights: optional mapping `{sampler name: weights}` of the same shapes as the
+      energies, e.g. visit counts when `energies` holds bin centres.
 
   Returns:
     `uint8` array of shape `[height, width, 3]`.
@@ -93,8 +107,9 @@ def energy_histograms(energies, bins=50, title=None, density=True, log_scale=Fal
   top = 30 if title else 12
   with _figure.canvas(width, height) as fig:
     ax = _figure.add_axes(fig, left, top, width - left - right, height - top - bottom)
-    histograms = [np.histogram(values, bins=edges, density=density)[0]
-                  for _, values in samplers]
+    histograms = [np.histogram(values, bins=edges, density=density,
+                               weights=_weights(weights, name, energies))[0]
+                  for name, values in samplers]
     sampler_colors = [colors.as_float(colors.generator_color(i)) for i in range(len(samplers))]
     # Fills first, outlines on top: no sampler's outline is hidden by another's fill.
     for counts, color in zip(histograms, sampler_colors):
