@@ -21,7 +21,8 @@ from tf_stackelberg.sampling.registry import SAMPLERS
 
 # registry, its flag, names it must know (at least).
 REGISTRIES = [
-    (DATASETS, "--data.dataset", {"ring", "grid"}),
+    (DATASETS, "--data.dataset", {"ring", "grid", "mnist", "fashion_mnist", "cifar10",
+                                  "stacked_mnist", "celeb_a", "imagenet32"}),
     (GENERATORS, "--model.generator", {"mlp", "multi_branch"}),
     (DISCRIMINATORS, "--model.discriminator", {"mlp"}),
     (LOSSES, "--loss.family", {"non_saturating", "hinge", "wasserstein",

@@ -147,11 +147,30 @@ def write_bytes(path, data):
     f.write(data)
 
 
+class _WriteOnly:
+  """A file seen without `seek` and `tell`: `zipfile` then streams its members
+  instead of seeking back (which a GFile open for writing refuses)."""
+
+  def __init__(self, f):
+    self._f = f
+
+  def write(self, data):
+    data = bytes(data)
+    self._f.write(data)
+    return len(data)
+
+  def read(self, *unused):  # numpy.savez takes objects with `read` as files
+    raise io.UnsupportedOperation("write-only")
+
+  def flush(self):
+    self._f.flush()
+
+
 def write_npz(path, **arrays):
-  """Writes numpy arrays as an `.npz` archive atomically."""
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  write_bytes(path, buffer.getvalue())
+  """Writes numpy arrays as an `.npz` archive atomically, streamed to the file (a
+  4 GB array is not copied into memory first)."""
+  with atomic_write(path, "wb") as f:
+    np.savez(_WriteOnly(f), **arrays)
 
 
 def read_json(path):

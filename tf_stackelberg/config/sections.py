@@ -108,9 +108,14 @@ class DataConfig(Section):
                             "fashion_mnist/, cifar10/; default: "
                             "$TF_STACKELBERG_DATA, else ../shared/data beside the "
                             "project).")
-  size: int = _field(8000, "Points drawn once as the fixed training set of a "
-                     "synthetic dataset; 0 draws fresh points for every batch.",
+  size: int = _field(8000, "Examples drawn once as the fixed training set of a "
+                     "synthetic dataset (ring, grid: points; stacked_mnist: digit "
+                     "triples, 128000 in PacGAN); 0 draws fresh ones for every "
+                     "batch.",
                      check="nonnegative", limit=(_MAX_POINTS, "held in memory"))
+  image_size: int = _field(64, "Side of the celeb_a images: a 108x108 centre "
+                           "crop resized to image_size x image_size (64 in DCGAN).",
+                           check="positive", limit=(108, "the size of the crop"))
   shuffle: bool = _field(False, "Reshuffle the fixed set every epoch (the reference "
                          "iterates it in a fixed order).")
   ring_modes: int = _field(8, "Number of modes of the ring.", check="positive")

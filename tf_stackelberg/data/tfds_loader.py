@@ -111,20 +111,33 @@ def _prepare(config, name, builder, folder, announce):
 
 
 def _not_found(config, name, tfds_name):
+  """The `DataError` of a dataset that `--data.source` finds nowhere: where data was
+  looked for, and how to provide it."""
   folder, missing = _missing_offline_files(config, name)
-  looked = [f"no prepared TFDS dataset {tfds_name} in {data_dir(config)} "
-            "(--data.data_dir)"]
+  looked = []
+  if config.source == "auto":
+    looked.append(f"no prepared TFDS dataset {tfds_name} in {data_dir(config)} "
+                  "(--data.data_dir)")
   if folder is None:
-    looked.append(f"{name} has no offline copy")
+    looked.append(f"{name} has no offline copy (there are offline copies of "
+                  f"{', '.join(sorted(_offline_names()))} only)")
   else:
     looked.append(f"offline copy: {folder} lacks {', '.join(missing)} "
                   "(--data.offline_dir)")
-  remedy = (f"run with --data.source=tfds to download it through "
-            f"tensorflow-datasets (needs network)")
+  remedy = ("run with --data.source=tfds to download it through tensorflow-datasets "
+            "(needs network)")
   if folder is not None:
     remedy += f", or put the files in {folder}"
+  if config.source == "offline":
+    remedy += (", or use --data.source=auto to read a TFDS dataset prepared in "
+               f"{data_dir(config)}")
   return DataError(f"dataset {name} not found: {'; '.join(looked)}. To provide it, "
                    f"{remedy}.")
+
+
+def _offline_names():
+  from tf_stackelberg.data.offline import builders  # pylint: disable=import-outside-toplevel
+  return builders.OFFLINE.keys()
 
 
 def _prepared_versions(config, tfds_name):
@@ -149,10 +162,7 @@ def builder_for(config, name, tfds_name):
   """
   source = config.source
   if source == "tfds":
-    builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
-    if not builder.is_prepared():
-      builder.download_and_prepare()
-    return builder
+    return _tfds_builder(config, tfds_name)
   if source == "auto" and _prepared_versions(config, tfds_name):
     builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
     if builder.is_prepared():
@@ -161,6 +171,22 @@ def builder_for(config, name, tfds_name):
   if folder is None or missing:
     raise _not_found(config, name, tfds_name)
   return _offline_builder(config, name)
+
+
+def _tfds_builder(config, tfds_name):
+  """`tfds.builder(tfds_name)`, downloaded and prepared if it is not yet."""
+  builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
+  if not builder.is_prepared():
+    try:
+      builder.download_and_prepare()
+    except Exception as e:  # pylint: disable=broad-except
+      # TFDS raises many types (checksum, quota, HTTP, manual-download errors); the
+      # user needs the dataset, the directory and the reason in one line.
+      reason = " ".join(str(e).split())[:500] or type(e).__name__
+      raise DataError(f"--data.source=tfds: tensorflow-datasets could not download "
+                      f"and prepare {tfds_name} into {data_dir(config)} "
+                      f"(--data.data_dir): {type(e).__name__}: {reason}") from e
+  return builder
 
 
 def _decoded_cache(builder, split, cache_key):
@@ -174,8 +200,10 @@ def load_split(builder, split, preprocess=None, batch_size=1024, label_key="labe
                cache_key=""):
   """(images uint8 `[N, H, W, C]`, labels int64 `[N]` or None) of one split.
 
-  The decoded arrays are kept in the data directory (decoding 60,000 PNG files takes
-  seconds; reading them back, a fraction of one). `cache_key` must change whenever
+  The decoded arrays are kept in the data directory beside the prepared dataset
+  (decoding 60,000 PNG files takes seconds; reading them back, a fraction of one);
+  a builder with no `dataset_info.json` on disk (e.g. under
+  `tfds.testing.mock_data`) is decoded every time. `cache_key` must change whenever
   `preprocess` does.
 
   Args:
@@ -187,14 +215,18 @@ def load_split(builder, split, preprocess=None, batch_size=1024, label_key="labe
     label_key: feature holding the label, or None.
     cache_key: a name of `preprocess` for the decoded cache ('' without one).
   """
-  cache = _decoded_cache(builder, split, cache_key)
-  if os.path.exists(cache):
+  on_disk = os.path.isfile(os.path.join(os.fspath(builder.data_dir),
+                                        "dataset_info.json"))
+  cache = _decoded_cache(builder, split, cache_key) if on_disk else None
+  if cache and os.path.exists(cache):
     try:
       with np.load(cache) as stored:
         return stored["images"], (stored["labels"] if label_key else None)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
       pass  # a damaged cache is rebuilt below
   images, labels = _decode_split(builder, split, preprocess, batch_size, label_key)
+  if cache is None:
+    return images, labels
   try:
     os.makedirs(os.path.dirname(cache), exist_ok=True)
     files.write_npz(cache, images=images, labels=labels if label_key else np.zeros(0))
@@ -213,13 +245,35 @@ def _decode_split(builder, split, preprocess, batch_size, label_key):
     return image, label
 
   dataset = builder.as_dataset(split=split, shuffle_files=False)
+  count = int(dataset.cardinality())
   dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True).batch(batch_size).prefetch(2)
-  images, labels = [], []
-  for image_batch, label_batch in dataset.as_numpy_iterator():
-    images.append(image_batch)
-    labels.append(label_batch)
-  if not images:
-    raise DataError(f"split {split!r} of {builder.name} in {builder.data_dir} is empty")
-  return (np.concatenate(images).astype(np.uint8),
-          np.concatenate(labels) if label_key else None)
+                        deterministic=True)
+  image_shape = dataset.element_spec[0].shape
+  dataset = dataset.batch(batch_size).prefetch(2)
+  if count > 0 and image_shape.is_fully_defined():
+    # One array filled in place: ImageNet32's 3.9 GB are not held twice.
+    images = np.empty((count, *image_shape), np.uint8)
+    labels = np.empty(count, np.int64)
+    filled = 0
+    for image_batch, label_batch in dataset.as_numpy_iterator():
+      n = len(image_batch)
+      if filled + n > count:
+        raise DataError(f"split {split!r} of {builder.name} in {builder.data_dir} "
+                        f"holds more examples than the {count:,} it declares")
+      images[filled:filled + n] = image_batch
+      labels[filled:filled + n] = label_batch
+      filled += n
+    if filled != count:
+      raise DataError(f"split {split!r} of {builder.name} in {builder.data_dir} "
+                      f"holds {filled:,} examples, not the {count:,} it declares")
+  else:
+    image_list, label_list = [], []
+    for image_batch, label_batch in dataset.as_numpy_iterator():
+      image_list.append(image_batch)
+      label_list.append(label_batch)
+    if not image_list:
+      raise DataError(f"split {split!r} of {builder.name} in {builder.data_dir} "
+                      "is empty")
+    images = np.concatenate(image_list).astype(np.uint8)
+    labels = np.concatenate(label_list)
+  return images, (labels if label_key else None)

@@ -19,6 +19,7 @@ OFFLINE_DIR/cifar10/cifar10-jpeg.zip   members train/<class>/<n>.jpg, test/<clas
 
 import io
 import os
+import struct
 import zipfile
 import zlib
 
@@ -35,6 +36,29 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 CIFAR10_ZIP = "cifar10-jpeg.zip"
+#: Images per split of the CIFAR-10 zip; a zip with other counts is refused.
+CIFAR10_SPLIT_SIZES = {"train": 50000, "test": 10000}
+
+
+def _png_chunk(tag, data):
+  return (struct.pack(">I", len(data)) + tag + data
+          + struct.pack(">I", zlib.crc32(tag + data)))
+
+
+def encode_png(image):
+  """uint8 `[H, W, C]` (C = 1: grey, 3: RGB) as PNG bytes, lossless.
+
+  The builders hand TFDS encoded images: its own encoder runs one eager TensorFlow
+  op per image, and preparing MNIST took about a minute. This writes the PNG
+  directly (rows unfiltered, zlib level 6), several times faster.
+  """
+  height, width, channels = image.shape
+  rows = np.zeros((height, 1 + width * channels), np.uint8)  # filter byte 0: none
+  rows[:, 1:] = image.reshape(height, width * channels)
+  header = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 3: 2}[channels], 0, 0, 0)
+  return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+          + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+          + _png_chunk(b"IEND", b""))
 
 
 class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -63,7 +87,7 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _generate_examples(self, images, labels):
     for i, (image, label) in enumerate(zip(images, labels)):
-      yield i, {"image": image[..., None], "label": int(label)}
+      yield i, {"image": encode_png(image[..., None]), "label": int(label)}
 
 
 class OfflineMnist(_IdxBuilder, skip_registration=True):
@@ -127,7 +151,8 @@ class OfflineCifar10(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
             raise DataError(f"{path}: member {member} is damaged ({e})") from e
           stem = os.path.splitext(member)[0].replace("/", "_")
-          yield member, {"id": stem, "image": _decode_jpeg(data, member, path),
+          yield member, {"id": stem,
+                         "image": encode_png(_decode_jpeg(data, member, path)),
                          "label": label}
     except (zipfile.BadZipFile, OSError) as e:
       raise DataError(f"{path} is not a readable zip file ({e})") from e
@@ -151,7 +176,7 @@ def _cifar_members(path):
     split, label, _ = parts
     if split in members and label in CIFAR10_CLASSES:
       members[split].append((name, CIFAR10_CLASSES.index(label)))
-  for split, expected in (("train", 50000), ("test", 10000)):
+  for split, expected in CIFAR10_SPLIT_SIZES.items():
     if len(members[split]) != expected:
       raise DataError(f"{path} holds {len(members[split]):,} {split} images in "
                       f"{split}/<class>/*.jpg, expected {expected:,}")
