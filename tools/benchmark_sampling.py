@@ -236,7 +236,7 @@ def time_kernels(args, gan, calibration):
   def energy_fn(z):
     return energy(z, tf.zeros([num_chains], tf.int32))
 
-  z0 = tf.random.stateless_normal([num_chains, gan.latent_dim], seed=[3, 3])
+  z0 = gan.latent_prior.sample([num_chains, gan.latent_dim], tf.constant([3, 3]))
   lo, hi = wl_lib.energy_range_from_warmup(energy_fn(z0))
   kernels = {
       'mala': wl_lib.make_mala_kernel(lambda z: -energy_fn(z),

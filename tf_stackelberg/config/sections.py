@@ -140,7 +140,13 @@ class ModelConfig(Section):
                               "discriminator registry).")
   num_generators: int = _field(8, "K, the number of generators (1 = plain GAN).",
                                check="positive")
-  latent_dim: int = _field(2, "Dimension of the latent z ~ N(0, I).", check="positive")
+  latent_dim: int = _field(2, "Dimension of the latent z ~ p0 "
+                           "(--model.latent_distribution).", check="positive")
+  latent_distribution: str = _field("normal", "Latent prior p0 of the generators: "
+                                    "normal is N(0, I), uniform is U[-1, 1]^latent_dim "
+                                    "(the CIFAR-10 setting of the Stackelberg GAN "
+                                    "paper). Training, the model's samples and the "
+                                    "latent samplers all use it.", ("normal", "uniform"))
   generator_hidden: Tuple[int, ...] = _field((32,), "Hidden widths of each generator.",
                                              check="widths")
   generator_batchnorm: bool = _field(False, "BatchNorm (epsilon "

@@ -9,9 +9,11 @@ energy range and desired bin probabilities from the warm-up, frozen bias,
 weighted trajectory reservoirs, importance resampling). `n` (the number of
 chains and of samples) and `steps` (transitions per chain) are tensors at
 serving time; what is fixed at export time is the model, including the
-calibration of its discriminator logit, and the sampler settings (a fixed
-`energy_range` among them, if one is given). The graph runs without XLA;
-compiled runs of `sample_latents` use another random number algorithm.
+calibration of its discriminator logit and its latent prior (the chains'
+initial states and MH-GAN's proposals are drawn from it), and the sampler
+settings (a fixed `energy_range` among them, if one is given). The graph
+runs without XLA; compiled runs of `sample_latents` use another random
+number algorithm.
 
 Signature: `n` int32 scalar, `steps` int32 scalar, `seed` int64 `[2]` (as
 the model's `sample(n, seed)`) -> `{'samples': [n, D], 'generator': int32 [n],

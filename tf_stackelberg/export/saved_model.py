@@ -6,7 +6,8 @@ The exported module has two serving signatures:
   the output of generator k[i] at latent z[i].
 * `sample(n, seed)`: n int32 scalar, seed int64 `[2]` (stateless) ->
   {'samples': `[n, D]`, 'generator': int32 `[n]`}: the generator index is drawn
-  uniformly and z ~ N(0, I), exactly as `StackelbergGAN.sample`.
+  uniformly and z from the model's latent prior p0 (`--model.latent_distribution`),
+  exactly as `StackelbergGAN.sample`; `generate` expects latents of the same prior.
 
 `--mode=export` adds `mcmc_sample(n, steps, seed)` (see `mcmc_endpoint`).
 

@@ -37,6 +37,7 @@ def build_gan(config, data_shape, generator=None):
                        shared_z=config.game.shared_z,
                        update_order=config.game.update_order,
                        classifier_weight=config.loss.classifier_weight, seed=config.seed,
+                       latent_prior=config.model.latent_distribution,
                        name="stackelberg_gan")
   game = config.game
 

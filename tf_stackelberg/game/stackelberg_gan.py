@@ -12,6 +12,7 @@ import tensorflow as tf
 from tf_stackelberg.game.losses.classifier import classifier_loss
 from tf_stackelberg.game.losses.non_saturating import non_saturating
 from tf_stackelberg.models.ensemble import select_generator
+from tf_stackelberg.models.latent_prior import get_latent_prior
 
 UPDATE_ORDERS = ("g_first", "d_first", "simultaneous")
 _NO_STEP = tf.int64.max  # "no such step"
@@ -57,7 +58,7 @@ class StackelbergGAN(keras.Model):
       `num_generators` attribute.
     discriminator: model mapping x `[N, ...]` to (logits `[N]`, class logits `[N, K]` or
       None).
-    latent_dim: dimension of z ~ N(0, I).
+    latent_dim: dimension of the latent z ~ p0.
     loss: the `LossFamily` of each game (default: non-saturating).
     shared_z: one z batch for all K generators (reference) or one per generator.
     update_order: 'g_first' (reference MoG/MNIST: G step, then a D step on fakes
@@ -66,6 +67,8 @@ class StackelbergGAN(keras.Model):
     classifier_weight: beta of the K-way classifier loss (needs the D's class head).
     seed: seed of the latents drawn in training (stateless in (seed, step, replica), so
       a resumed run draws exactly what an uninterrupted one would).
+    latent_prior: p0, a `LatentPrior` or its name ('normal': N(0, I), the default;
+      'uniform': U[-1, 1]^latent_dim), for the latents of training and `sample`.
 
   Example:
     gan = StackelbergGAN(build_generator(cfg), build_discriminator(cfg), latent_dim=2)
@@ -76,7 +79,8 @@ class StackelbergGAN(keras.Model):
   """
 
   def __init__(self, generator, discriminator, latent_dim, loss=None, shared_z=True,
-               update_order="g_first", classifier_weight=0.0, seed=0, **kwargs):
+               update_order="g_first", classifier_weight=0.0, seed=0, latent_prior=None,
+               **kwargs):
     super().__init__(**kwargs)
     if update_order not in UPDATE_ORDERS:
       raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
@@ -91,6 +95,7 @@ class StackelbergGAN(keras.Model):
     self.update_order = update_order
     self.classifier_weight = float(classifier_weight)
     self.seed = seed
+    self.latent_prior = get_latent_prior(latent_prior)
     # Drives predict() on plain latents (which generator to use); training is stateless.
     self.seed_generator = keras.random.SeedGenerator(seed)
     self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -140,10 +145,10 @@ class StackelbergGAN(keras.Model):
     return select_generator(self.generator(z, training=training), k)
 
   def sample(self, num_samples, seed):
-    """`num_samples` draws of the model (k uniform, z ~ N(0, I)) with a stateless seed
+    """`num_samples` draws of the model (k uniform, z ~ p0) with a stateless seed
     `[2]`. Returns (samples, generator index)."""
     z_seed, k_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    z = tf.random.stateless_normal([num_samples, self.latent_dim], z_seed)
+    z = self.latent_prior.sample([num_samples, self.latent_dim], z_seed)
     k = tf.random.stateless_uniform([num_samples], k_seed, 0, self.num_generators,
                                     dtype=tf.int32)
     return self.generate(z, k), k
@@ -172,11 +177,11 @@ class StackelbergGAN(keras.Model):
     return tf.random.experimental.stateless_fold_in(seed, salt + _replica())
 
   def _latents(self, batch_size):
-    """z for this step."""
+    """z ~ p0 for this step."""
     seed = self._step_seed()
     shape = ([batch_size, self.latent_dim] if self.shared_z else
              [self.num_generators, batch_size, self.latent_dim])
-    return tf.random.stateless_normal(shape, seed)
+    return self.latent_prior.sample(shape, seed)
 
   def _discriminate(self, real, fakes):
     """One D pass over real `[B, ...]` (optional) and fakes `[K, B, ...]`."""

@@ -1,1 +1,1 @@
-"""Generator and discriminator architectures, registered by name."""
+"""Generator and discriminator architectures, registered by name, and the latent prior."""

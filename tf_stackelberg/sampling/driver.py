@@ -309,10 +309,10 @@ class Driver(object):
 class Chains(object):
   """The chains of one sampling run and the kernels run on them.
 
-  The chains start from `z ~ N(0, I)` and a uniform generator index `k`,
-  drawn from the run's seed. With `joint` (the setting, and more than one
-  generator) the state is `[k, z]` and the generator index moves too;
-  otherwise the state is `z` and every chain keeps its `k`.
+  The chains start from `z ~ p0` (the model's prior) and a uniform generator
+  index `k`, drawn from the run's seed. With `joint` (the setting, and more
+  than one generator) the state is `[k, z]` and the generator index moves
+  too; otherwise the state is `z` and every chain keeps its `k`.
 
   Args:
     model: `energy.LatentModel`.
@@ -334,8 +334,8 @@ class Chains(object):
     self.joint = bool(settings.joint) and model.num_generators > 1
     self.seeds = Seeds(*tfp.random.split_seed(
         stateless_seed(seed), n=5, salt='sample_latents'))
-    z = tf.random.stateless_normal([num_chains, model.latent_dim],
-                                   seed=self.seeds.z, dtype=model.dtype)
+    z = model.prior.sample([num_chains, model.latent_dim], self.seeds.z,
+                           dtype=model.dtype)
     k = tf.random.stateless_uniform([num_chains], seed=self.seeds.k, minval=0,
                                     maxval=model.num_generators,
                                     dtype=tf.int32)

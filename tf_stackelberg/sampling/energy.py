@@ -1,8 +1,8 @@
 """Latent-space energy of a trained GAN and discriminator calibration.
 
-A generator ``G`` with latent prior ``p0 = N(0, I)`` and a discriminator whose
-logit ``d`` approximates ``log p_data(x) / p_G(x)`` define an energy on the
-latent space,
+A generator ``G`` with latent prior ``p0`` (``N(0, I)`` or ``U[-1, 1]^D``, see
+`tf_stackelberg.models.latent_prior`) and a discriminator whose logit ``d``
+approximates ``log p_data(x) / p_G(x)`` define an energy on the latent space,
 
 ```none
 E(z, k) = -log p0(z) - d_c(G_k(z)),        d_c = a * d + b,
@@ -10,9 +10,17 @@ E(z, k) = -log p0(z) - d_c(G_k(z)),        d_c = a * d + b,
 
 whose Boltzmann density ``exp(-E)`` pushed through the generator corrects the
 generator's samples toward the data distribution when ``d_c`` is accurate.
-``-log p0`` keeps its normalising constant (``D/2 log 2 pi`` for a latent of
-``D`` numbers), so energies are comparable with the ranges quoted in the
-literature.
+``-log p0`` keeps its normalising constant (``D/2 log 2 pi`` for a normal
+latent of ``D`` numbers, ``D log 2`` for a uniform one), so energies are
+comparable with the ranges quoted in the literature.
+
+Outside a bounded support the energy is ``+inf``: the prior term is infinite
+there, while the generator is evaluated at the nearest point of the support
+(``p0.clip(z)``), so that the critic and the gradient of the energy stay
+finite. A Metropolis-Hastings move to such a point has acceptance ratio
+``exp(-inf) = 0`` and is rejected (TFP's `MetropolisHastings` turns any
+non-finite log acceptance ratio into ``-inf``); the chains start inside the
+support, so the energy of a current state is always finite.
 
 The GAN enters only through two callables, so this module does not depend on
 any particular model class:
@@ -22,15 +30,19 @@ any particular model class:
 * ``logit_fn(x) -> [B]``: discriminator logits (a trailing axis of size one is
   accepted and squeezed).
 
-`LatentModel` bundles them with the sizes of the latent space and the
-calibration of the logit (see `calibration`).
+`LatentModel` bundles them with the sizes of the latent space, the
+calibration of the logit (see `calibration`) and the prior.
 """
 
 import dataclasses
-import math
 from typing import Any, Callable, Optional, Tuple
 
 import tensorflow as tf
+
+from tf_stackelberg.models.latent_prior import get_latent_prior
+from tf_stackelberg.models.latent_prior import LatentPrior
+from tf_stackelberg.models.latent_prior import NormalPrior
+from tf_stackelberg.models.latent_prior import standard_normal_log_prob
 
 __all__ = [
     'LatentModel',
@@ -39,27 +51,10 @@ __all__ = [
     'standard_normal_log_prob',
 ]
 
-_HALF_LOG_TWO_PI = 0.5 * math.log(2. * math.pi)
 
-
-def standard_normal_log_prob(z):
-  """Log density of ``N(0, I)`` at each row of ``z`` (all non-leading axes).
-
-  Args:
-    z: float `Tensor` of shape `[B, ...]`.
-
-  Returns:
-    `Tensor` of shape `[B]`, including the normalising constant.
-  """
-  z = tf.convert_to_tensor(z)
-  flat = tf.reshape(z, [tf.shape(z)[0], -1])
-  dim = tf.cast(tf.shape(flat)[-1], z.dtype)
-  return (-0.5 * tf.reduce_sum(tf.square(flat), axis=-1)
-          - dim * tf.constant(_HALF_LOG_TWO_PI, z.dtype))
-
-
-def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None):
-  """Builds `energy(z, k) = -log N(z; 0, I) - (a * logit_fn(generate_fn(z, k)) + b)`.
+def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
+                   prior=None):
+  """Builds `energy(z, k) = -log p0(z) - (a * logit_fn(generate_fn(z, k)) + b)`.
 
   Args:
     generate_fn: callable `(z, k) -> x` as described in the module docstring.
@@ -67,12 +62,17 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None):
     calibration: optional pair `(a, b)` (e.g. from `calibration.calibrate`); the
       default `None` means `(1, 0)`, i.e. the raw logit.
     name: optional name scope for the ops.
+    prior: the latent prior `p0`: a `LatentPrior` or its name (default
+      normal). For a bounded prior `generate_fn` sees `p0.clip(z)` and the
+      energy is `+inf` outside the support.
 
   Returns:
     `energy(z, k)`: `z` float `[B, latent_dim]`; `k` int `[B]` or a scalar
     (broadcast to every row). Returns the energies, shape `[B]`, dtype of `z`.
-    The returned callable carries the calibration as attribute `calibration`.
+    The returned callable carries the calibration as attribute `calibration`
+    and the prior as attribute `prior`.
   """
+  prior = get_latent_prior(prior)
   if calibration is None:
     scale, shift = 1., 0.
   else:
@@ -85,12 +85,13 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None):
       z = tf.convert_to_tensor(z)
       batch = tf.shape(z)[:1]
       k = tf.broadcast_to(tf.cast(k, tf.int32), batch)
-      logits = logit_fn(generate_fn(z, k))
+      logits = logit_fn(generate_fn(prior.clip(z), k))
       logits = tf.reshape(tf.cast(logits, z.dtype), batch)
       critic = scale * logits + shift
-      return -standard_normal_log_prob(z) - critic
+      return -prior.log_prob(z) - critic
 
   energy.calibration = (scale, shift)
+  energy.prior = prior
   return energy
 
 
@@ -114,6 +115,9 @@ class LatentModel:
     calibration: optional `(a, b)` of the calibrated logit `a * d + b`;
       `None` uses the raw logit.
     dtype: float dtype of the latents.
+    prior: the latent prior `p0` (`LatentPrior`, or its name), normal by
+      default: the prior term of the energy, the chains' initial states and
+      MH-GAN's proposals.
   """
   generate_fn: Callable[..., Any]
   logit_fn: Callable[..., Any]
@@ -121,6 +125,7 @@ class LatentModel:
   num_generators: int = 1
   calibration: Optional[Tuple[float, float]] = None
   dtype: Any = tf.float32
+  prior: LatentPrior = NormalPrior()
 
   def __post_init__(self):
     for name in ('latent_dim', 'num_generators'):
@@ -132,7 +137,9 @@ class LatentModel:
       scale, shift = self.calibration
       object.__setattr__(self, 'calibration', (float(scale), float(shift)))
     object.__setattr__(self, 'dtype', tf.as_dtype(self.dtype))
+    object.__setattr__(self, 'prior', get_latent_prior(self.prior))
 
   def energy_fn(self):
     """`energy(z, k)` of this model (`make_energy_fn`)."""
-    return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration)
+    return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration,
+                          prior=self.prior)

@@ -11,7 +11,7 @@ and returns them with their samples `x = G_k(z)`, energies and diagnostics:
 | `'rep'` | MALA on `E` (REP-GAN) with a fixed step |
 | `'ddls'` | unadjusted Langevin on `E` (DDLS) with a fixed step |
 | `'mh'` | independence Metropolis-Hastings with prior proposals (MH-GAN) |
-| `'none'` | no chain: `z ~ N(0, I)`, `k` uniform, i.e. the generator itself |
+| `'none'` | no chain: `z ~ p0`, `k` uniform, i.e. the generator itself |
 
 One chain per returned sample: `num_samples` chains make `num_steps`
 transitions in parallel, and their final states are returned, except for
@@ -26,6 +26,12 @@ the state and moves by Metropolis-Hastings (`joint.JointGeneratorKernel`; for
 samples. Otherwise each chain keeps the `k` it was given (uniformly at
 random), so the output has a uniform generator index and
 `z | k ~ exp(-E(z, k))`.
+
+The chains start from the model's latent prior `p0` (`LatentModel.prior`).
+With a bounded prior (`U[-1, 1]^D`) they stay in its box: `'rep'` and
+`'wl'` reject the Langevin proposals outside it (their energy is infinite),
+`'mh'` proposes from `p0` itself, and `'ddls'`, which has no rejection,
+reflects its steps at the faces (`samplers/ddls.py`).
 
 Execution (`driver`): compiled `tf.while_loop`s, chunk by chunk; the same
 seed gives the same samples for a given `jit_compile` whatever the chunking.
@@ -106,7 +112,7 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
   Args:
     sampler: a name in `registry.SAMPLERS` (`SAMPLERS.names()`).
     model: `energy.LatentModel`: generator, discriminator logit, latent
-      dimension, number of generators, calibration.
+      dimension, number of generators, calibration, latent prior.
     num_samples: number of chains and of returned samples (an int, or an
       int32 scalar `Tensor` inside a `tf.function`).
     num_steps: transitions per chain, every phase of the sampler included

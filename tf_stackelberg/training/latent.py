@@ -31,10 +31,11 @@ def calibrate_run(run, num_points=CALIBRATION_POINTS):
 
 
 def latent_model(gan, calibration=None):
-  """The `LatentModel` of a `StackelbergGAN`, with an optional calibration `(a, b)`."""
+  """The `LatentModel` of a `StackelbergGAN` (with its latent prior), with an optional
+  calibration `(a, b)`."""
   generate_fn, logit_fn = gan_callables(gan)
   return LatentModel(generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
-                     calibration)
+                     calibration, prior=gan.latent_prior)
 
 
 def run_latent_model(run, with_calibration=True):

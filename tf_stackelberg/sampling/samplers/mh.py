@@ -1,8 +1,10 @@
 """`'mh'`: MH-GAN, independence Metropolis-Hastings with prior proposals.
 
-Proposals `z' ~ p0 = N(0, I)` (independent of the current state) are accepted
-with probability `min(1, exp(d_c(G(z')) - d_c(G(z))))`: the
-Metropolis-Hastings rule for `pi ~ exp(-E) = p0 exp(d_c)` with proposal `p0`.
+Proposals `z' ~ p0` (the model's latent prior, independent of the current
+state) are accepted with probability `min(1, exp(d_c(G(z')) - d_c(G(z))))`:
+the Metropolis-Hastings rule for `pi ~ exp(-E) = p0 exp(d_c)` with proposal
+`p0`. Proposals lie in the prior's support by construction, also for a
+bounded prior.
 It is `tfp.mcmc.MetropolisHastings` around `IndependenceProposal`, which
 draws the proposal and reports the proposal-density correction
 `log p0(z) - log p0(z')` as its `log_acceptance_correction`. Discriminator
@@ -16,12 +18,13 @@ References:
 """
 
 import collections
+import functools
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_stackelberg.models.latent_prior import get_latent_prior
 from tf_stackelberg.sampling.energy import log_prob_from_energy
-from tf_stackelberg.sampling.energy import standard_normal_log_prob
 from tf_stackelberg.sampling.registry import SAMPLERS
 
 __all__ = [
@@ -44,7 +47,7 @@ class IndependenceProposalResults(
 class IndependenceProposal(tfp.mcmc.TransitionKernel):
   """Proposes from the generator's prior; wrap in `MetropolisHastings`.
 
-  For a state `z` the proposal is `z' ~ N(0, I)`, independent of `z`, and
+  For a state `z` the proposal is `z' ~ p0`, independent of `z`, and
   `log_acceptance_correction = log q(z) - log q(z') = log p0(z) - log p0(z')`,
   so that `MetropolisHastings` accepts with
   `min(1, pi(z') p0(z) / (pi(z) p0(z')))`; for `log pi = log p0 + d_c(G(z))`
@@ -52,14 +55,15 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
 
   With `num_generators=K` the state is the list `[k, z]` (`k` int32
   `[chains]`) and the proposal is the sampling distribution of a
-  `K`-generator model, `k' ~ Uniform{0..K-1}`, `z' ~ N(0, I)`; the uniform
+  `K`-generator model, `k' ~ Uniform{0..K-1}`, `z' ~ p0`; the uniform
   factor cancels in the correction. `target_log_prob_fn` then takes
   `(k, z)`.
 
   One forward evaluation of the target (no gradient) per step.
   """
 
-  def __init__(self, target_log_prob_fn, num_generators=None, name=None):
+  def __init__(self, target_log_prob_fn, num_generators=None, name=None,
+               prior=None):
     """Creates the kernel.
 
     Args:
@@ -68,11 +72,14 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
       num_generators: `None` for a state `z`, or the number `K >= 1` of
         generators for a joint state `[k, z]`.
       name: optional name prefixed to the ops.
+      prior: the proposal `p0`, a `LatentPrior` or its name (default
+        normal).
     """
     if num_generators is not None and num_generators < 1:
       raise ValueError('`num_generators` must be positive.')
     self._parameters = dict(target_log_prob_fn=target_log_prob_fn,
-                            num_generators=num_generators, name=name)
+                            num_generators=num_generators, name=name,
+                            prior=get_latent_prior(prior))
 
   @property
   def parameters(self):
@@ -89,6 +96,10 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
   @property
   def name(self):
     return self._parameters['name']
+
+  @property
+  def prior(self):
+    return self._parameters['prior']
 
   @property
   def is_calibrated(self):
@@ -113,8 +124,7 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
       z_seed, k_seed = tfp.random.split_seed(seed, n=2,
                                              salt='independence_proposal')
       k, z = self._split(current_state)
-      proposed_z = tf.random.stateless_normal(tf.shape(z), seed=z_seed,
-                                              dtype=z.dtype)
+      proposed_z = self.prior.sample(tf.shape(z), z_seed, dtype=z.dtype)
       if k is None:
         proposed_state = proposed_z
         proposed_k = None
@@ -123,8 +133,7 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
             tf.shape(k), seed=k_seed, minval=0, maxval=self.num_generators,
             dtype=tf.int32)
         proposed_state = [proposed_k, proposed_z]
-      correction = (standard_normal_log_prob(z) -
-                    standard_normal_log_prob(proposed_z))
+      correction = self.prior.log_prob(z) - self.prior.log_prob(proposed_z)
       return proposed_state, IndependenceProposalResults(
           log_acceptance_correction=correction,
           target_log_prob=self._log_prob(proposed_k, proposed_z),
@@ -141,7 +150,7 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
           seed=tf.zeros([2], tf.int32))
 
 
-def make_mh_kernel(energy_fn, num_generators=None):
+def make_mh_kernel(energy_fn, num_generators=None, prior=None):
   """MH-GAN: `MetropolisHastings(IndependenceProposal(-E))` for `exp(-E)`.
 
   Args:
@@ -149,15 +158,19 @@ def make_mh_kernel(energy_fn, num_generators=None):
       `num_generators`.
     num_generators: if given, the state is `[k, z]` and proposals draw `k`
       uniformly as well (see `IndependenceProposal`).
+    prior: the latent prior `p0` the proposals are drawn from (the prior of
+      the energy), a `LatentPrior` or its name (default normal).
 
   Returns:
     `tfp.mcmc.MetropolisHastings`.
   """
   if num_generators is None:
-    proposal = IndependenceProposal(log_prob_from_energy(energy_fn))
+    proposal = IndependenceProposal(log_prob_from_energy(energy_fn),
+                                    prior=prior)
   else:
     proposal = IndependenceProposal(lambda k, z: -energy_fn(z, k),
-                                    num_generators=num_generators)
+                                    num_generators=num_generators,
+                                    prior=prior)
   return tfp.mcmc.MetropolisHastings(proposal)
 
 
@@ -167,5 +180,6 @@ def mh(chains):
 
   One forward evaluation of the energy per chain and step, no gradient.
   """
-  return chains.final_states(make_mh_kernel, make_joint_kernel=make_mh_kernel,
+  make_kernel = functools.partial(make_mh_kernel, prior=chains.model.prior)
+  return chains.final_states(make_kernel, make_joint_kernel=make_kernel,
                              gradient=False)

@@ -1,4 +1,4 @@
-"""`'none'`: no chain; the generator itself (`z ~ N(0, I)`, `k` uniform)."""
+"""`'none'`: no chain; the generator itself (`z ~ p0`, `k` uniform)."""
 
 import tensorflow as tf
 

@@ -1,5 +1,10 @@
 """`'rep'`: REP-GAN, MALA on the latent energy with a fixed step.
 
+On a bounded prior (`U[-1, 1]^D`) a proposal outside the box has energy
+`+inf` (`energy.make_energy_fn`) and log acceptance ratio `-inf`, so it is
+rejected and the chain stays in the box; the drift there is finite, as the
+generator is evaluated at the clipped point.
+
 Reference: Yifei Wang et al. Reparameterized sampling for generative
 adversarial networks. ECML PKDD, 2021 (640 steps with `s = 0.01`).
 """

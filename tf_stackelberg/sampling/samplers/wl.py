@@ -48,6 +48,12 @@ Every chain makes `num_steps` transitions in all, in two phases:
    `resample=False` returns the kept states with their normalised log
    weights instead.
 
+On a bounded prior (`U[-1, 1]^D`) MALA's proposals outside the box have
+energy `+inf` and are rejected, in the warm-up and in the flattened run
+(whose biased target at such a proposal is `-inf - theta[M - 1]`). The
+chains start in the box, so every energy they hold is finite, and so is the
+automatic range.
+
 The same function serves `sample_latents` and the exported `mcmc_sample`
 endpoint. It was chosen by measurement on the grid benchmark
 (`tools/benchmark_sampling.py`, seed 0, 10,000 samples x 640 steps) over the
