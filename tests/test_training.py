@@ -3,6 +3,7 @@ summaries, the eval mode and quality."""
 
 import json
 import os
+import shutil
 import re
 
 import numpy as np
@@ -212,6 +213,26 @@ def test_finished_run_is_not_trained_again_and_evaluates(whole_run, default_stra
   png = tf.io.decode_png(tf.io.read_file(os.path.join(config.model_dir,
                                                       "samples_step300.png")))
   assert png.shape[-1] == 3
+
+
+def test_eval_of_all_checkpoints_gives_the_curves_training_logged(
+    tmp_path, whole_run, default_strategy):
+  # --eval.checkpoints=all evaluates checkpoints 100, 200 and 300 with the fixed
+  # evaluation seed: the scalars training logged at those steps come back.
+  model_dir = str(tmp_path / "copy")
+  shutil.copytree(whole_run.model_dir, model_dir)
+  config = whole_run.replace(mode="eval", model_dir=model_dir,
+                             **{"eval.checkpoints": "all"})
+  report = trainer.evaluate(config, default_strategy)
+  assert report["step"] == 300
+  curves = _read(os.path.join(model_dir, "eval_curves.json"))
+  assert [c["step"] for c in curves] == [100, 200, 300]
+  logged = {h["step"]: h for h in _history(model_dir)}
+  for point in curves:
+    for name in ("modes", "high_quality", "reverse_kl"):
+      assert point[name] == pytest.approx(logged[point["step"]][name], abs=1e-9)
+    assert os.path.exists(os.path.join(model_dir,
+                                       f"eval_metrics_step{point['step']}.json"))
 
 
 def test_eval_needs_a_checkpoint(tmp_path, default_strategy):

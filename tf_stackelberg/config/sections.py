@@ -228,6 +228,11 @@ class EvalConfig(Section):
                             limit=(_MAX_EVAL_SAMPLES, "evaluation time"))
   evaluators: Tuple[str, ...] = _field((), "Evaluators to run (names in the evaluator "
                                        "registry); empty: the dataset's own.")
+  checkpoints: str = _field("latest", "Checkpoints --mode=eval evaluates: the latest, "
+                            "or all kept ones, oldest first (learning curves of "
+                            "evaluators added after training, in "
+                            "MODEL_DIR/eval_curves.json and TensorBoard).",
+                            ("latest", "all"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -166,6 +166,17 @@ class Run:
       self._manager = None  # to read the repaired state file
     return self.step
 
+  def checkpoint_prefixes(self):
+    """The checkpoints of the run directory, newest first."""
+    return checkpoints.find(self.checkpoint_dir)[0]
+
+  def restore_prefix(self, prefix):
+    """Restores the checkpoint `prefix` (`ConfigError` if it stores other settings or
+    does not fit); returns its step."""
+    resolved.check_stored(self.config, prefix, checkpoints.read_settings(prefix))
+    self._restore_from(prefix)
+    return self.step
+
   def evaluate(self):
     """Runs the evaluators on fresh model samples; {evaluator: {name: value}}."""
     seed = tf.constant([self.config.seed, EVAL_SALT], tf.int64)

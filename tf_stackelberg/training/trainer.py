@@ -39,6 +39,7 @@ from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.config import resolved
 from tf_stackelberg.evaluation import evaluator as evaluation
+from tf_stackelberg.training import checkpoints
 from tf_stackelberg.training.run import Run, seed_everything
 
 HISTORY_FILE = "eval_history.json"
@@ -320,9 +321,18 @@ def _fit_all(trainer):
 
 
 def evaluate(config, strategy):
-  """Evaluates the latest checkpoint of a trained run; returns the metrics."""
+  """Evaluates the latest checkpoint of a trained run (or, with
+  `--eval.checkpoints=all`, every kept checkpoint); returns the metrics of the last."""
   run = Run(config, strategy)
   step = run.restore(require=True, repair=False)  # evaluation only reads the run
+  if config.eval.checkpoints == "all":
+    return _evaluate_all(run)
+  return _evaluate_restored(run, step)[0]
+
+
+def _evaluate_restored(run, step):
+  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images."""
+  config = run.config
   results = run.evaluate()
   report = {"step": step, **evaluation.without_images(run.evaluators, results)}
   files.write_json(os.path.join(config.model_dir, f"eval_metrics_step{step}.json"),
@@ -330,4 +340,27 @@ def evaluate(config, strategy):
   save_images(run, results, config.model_dir, suffix=f"_step{step}")
   print(f"Checkpoint at step {step}:")
   print(evaluation.format_results(run.evaluators, results), flush=True)
+  return report, results
+
+
+def _evaluate_all(run):
+  """Every kept checkpoint, oldest first: reports, `eval_curves.json` (the scalars of
+  each step) and TensorBoard scalars under `logs/eval_checkpoints`."""
+  config = run.config
+  curves, report = [], None
+  writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs",
+                                                      "eval_checkpoints"))
+  for prefix in reversed(run.checkpoint_prefixes()):
+    try:
+      run.restore_prefix(prefix)
+    except (checkpoints.DamagedCheckpointError, tf.errors.OpError) as e:
+      print(f"Skipped checkpoint {prefix}: {checkpoints.describe_error(e)}.",
+            flush=True)
+      continue
+    report, results = _evaluate_restored(run, run.step)
+    values = evaluation.scalars(run.evaluators, results)
+    curves.append({"step": run.step, **values})
+    _summarize(writer, run.step, values)
+    files.write_json(os.path.join(config.model_dir, "eval_curves.json"), curves)
+  writer.close()
   return report
