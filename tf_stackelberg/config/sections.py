@@ -217,6 +217,12 @@ class EvalConfig(Section):
                             limit=(_MAX_EVAL_SAMPLES, "evaluation time"))
   evaluators: Tuple[str, ...] = _field((), "Evaluators to run (names in the evaluator "
                                        "registry); empty: the dataset's own.")
+  classifier_dir: str = _field("", "Folder of the evaluation classifiers that "
+                               "tools/train_classifier.py trains (DATASET.keras; "
+                               "default: $TF_STACKELBERG_CLASSIFIERS, else "
+                               "~/.cache/tf_stackelberg/classifiers).")
+  inception_weights: str = _field("", "Keras InceptionV3 weights file (.h5) for the "
+                                  "'inception' evaluator; never downloaded.")
 
 
 @dataclasses.dataclass(frozen=True)
