@@ -27,7 +27,8 @@ REGISTRIES = [
     (DISCRIMINATORS, "--model.discriminator", {"mlp"}),
     (LOSSES, "--loss.family", {"non_saturating", "hinge", "wasserstein",
                                "least_squares"}),
-    (EVALUATORS, "--eval.evaluators", {"mixture", "scatter"}),
+    (EVALUATORS, "--eval.evaluators", {"mixture", "scatter", "samples", "classifier",
+                                       "inception", "stacked_mnist"}),
     (MODES, "--mode", {"train", "eval", "export", "sample"}),
     (SAMPLERS, "--sampling.sampler", {"wl", "rep", "ddls", "mh", "none"}),
 ]

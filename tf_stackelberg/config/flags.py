@@ -39,11 +39,25 @@ def _define(name, field, flag_values):
                       flag_values=flag_values)
 
 
-def define_flags(flag_values=FLAGS):
-  """Defines one flag per setting (idempotent)."""
+def define_flags(flag_values=FLAGS, only=None):
+  """Defines one flag per setting (idempotent); `only`: just these flag names
+  ('data.source'), for tools that take a few of the settings."""
   for name, field in _flag_fields():
-    if name not in flag_values:
+    if name not in flag_values and (only is None or name in only):
       _define(name, field, flag_values)
+
+
+def config_from_some_flags(names, flag_values=FLAGS) -> Config:
+  """`Config()` with the settings of the flags `names` (defined by
+  `define_flags(only=names)`) read from the parsed flags, validated."""
+  fields = dict(_flag_fields())
+  values = {}
+  for name in names:
+    raw = flag_values[name].value
+    field = fields[name]
+    values[name] = (_parse_list(name, field, raw) if isinstance(field.default, tuple)
+                    else raw)
+  return Config().replace(**values).validate()
 
 
 def _parse_list(name, field, raw):

@@ -233,6 +233,12 @@ class EvalConfig(Section):
                             "evaluators added after training, in "
                             "MODEL_DIR/eval_curves.json and TensorBoard).",
                             ("latest", "all"))
+  classifier_dir: str = _field("", "Folder of the evaluation classifiers that "
+                               "tools/train_classifier.py trains (DATASET.keras; "
+                               "default: $TF_STACKELBERG_CLASSIFIERS, else "
+                               "~/.cache/tf_stackelberg/classifiers).")
+  inception_weights: str = _field("", "Keras InceptionV3 weights file (.h5) for the "
+                                  "'inception' evaluator; never downloaded.")
 
 
 @dataclasses.dataclass(frozen=True)

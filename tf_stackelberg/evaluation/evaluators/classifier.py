@@ -1,0 +1,283 @@
+"""`classifier`: classifier score, FID, KID, label coverage, label KL and the
+per-generator label table of model samples, with the data set's own classifier
+(docs/design.md sections 9.1 and 9.3).
+
+`FeatureEvaluator` is generic over a `FeatureNetwork` (class scores and features of
+one forward pass): the `inception` evaluator is the same class over InceptionV3. Model
+samples are drawn and passed through the network in one compiled call per batch, and
+only the scores, features and generator indices come back to the host, where the
+plain functions of `tf_stackelberg.metrics.image_metrics` finish. The features of the
+real reference images are computed once per evaluator and kept.
+"""
+
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.evaluation import classifiers
+from tf_stackelberg.evaluation.evaluator import Evaluator, batch_seeds
+from tf_stackelberg.evaluation.networks import FeatureNetwork
+from tf_stackelberg.evaluation.registry import EVALUATORS
+from tf_stackelberg.metrics import image_metrics
+
+# Samples per split of the classifier score, at least (at most SCORE_SPLITS splits).
+_MIN_SPLIT = 100
+# KID: random subsets and their size (Binkowski et al. use 100 subsets of 1000).
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+# A dominant class or a class listed for a generator: at least this share of its
+# samples.
+_SHOWN_SHARE = 0.05
+# Classes whose counts the per-generator table shows as columns, at most.
+_MAX_COLUMNS = 10
+
+
+def score_splits(num_samples: int) -> int:
+  """Splits of the classifier score: up to 10, each of at least 100 samples."""
+  return max(1, min(classifiers.SCORE_SPLITS, num_samples // _MIN_SPLIT))
+
+
+def clip_images(images):
+  """Samples as they are shown: in [-1, 1] (what `to_uint8` writes)."""
+  return tf.clip_by_value(tf.cast(images, tf.float32), -1.0, 1.0)
+
+
+class FeatureEvaluator(Evaluator):
+  """Feature and label metrics of `num_samples` model samples against real images.
+
+  Args:
+    network: the `FeatureNetwork`.
+    real_images: real images `[M, H, W, C]` in `[-1, 1]`, or a function returning
+      them (called at the first evaluation): the reference of FID and KID.
+    num_generators: K.
+    num_samples: model samples per evaluation.
+    name: the registry name ('classifier', 'inception').
+    score_name: the name of the classifier score ('classifier_score',
+      'inception_score').
+    prefix: prefix of 'fid', 'kid' ('' or 'inception_').
+    class_names: the data set's classes; given, the evaluator reports the predicted
+      label histogram, coverage, KL to uniform and the `[K, C]` per-generator table
+      (the network's classes must be the data set's).
+    batch_size: samples per compiled call (default: the network's).
+    kid_subsets, kid_subset_size: KID's subsets.
+  """
+
+  def __init__(self, network: FeatureNetwork,
+               real_images: Union[np.ndarray, Callable[[], np.ndarray]],
+               num_generators: int, num_samples: int = 10000,
+               name: str = "classifier", score_name: str = "classifier_score",
+               prefix: str = "", class_names: Sequence[str] = (),
+               batch_size: Optional[int] = None, kid_subsets: int = KID_SUBSETS,
+               kid_subset_size: int = KID_SUBSET_SIZE):
+    self.network = network
+    self.name = name
+    self.score_name = score_name
+    self.prefix = prefix
+    self.class_names = tuple(class_names)
+    self.with_labels = bool(self.class_names)
+    if self.with_labels and network.num_classes != len(self.class_names):
+      raise ConfigError(f"{network.name} has {network.num_classes} classes, the data "
+                        f"set {len(self.class_names)}")
+    self.num_generators = int(num_generators)
+    self.num_samples = int(num_samples)
+    self.batch_size = int(batch_size or network.batch_size)
+    self.kid_subsets = int(kid_subsets)
+    self.kid_subset_size = int(kid_subset_size)
+    names = ((score_name,) if network.has_scores else ()) + (prefix + "fid",
+                                                            prefix + "kid")
+    if self.with_labels:
+      names += ("label_coverage", "label_kl")
+    self.scalar_names = names
+    self._real_images = real_images
+    self._real = None  # (features, mean, covariance), made on first use
+    self._call = tf.function(lambda x: network(clip_images(x)), autograph=False)
+    self._draws = {}  # (sample_fn, n) -> compiled draw + network
+
+  # ------------------------------------------------------------ network outputs
+  def _compiled_draw(self, sample_fn, n):
+    """One compiled function: draw `n` samples, pass them through the network."""
+    key = (sample_fn, n)
+    if key not in self._draws:
+      def draw(seed):
+        x, k = sample_fn(n, seed)
+        scores, features = self.network(clip_images(x))
+        return scores, features, k
+      self._draws[key] = tf.function(draw, autograph=False)
+    return self._draws[key]
+
+  def _outputs_of(self, images):
+    """(scores or None, features) of images, batch by batch, as NumPy."""
+    images = np.asarray(images)
+    parts = [self._call(images[i:i + self.batch_size])
+             for i in range(0, len(images), self.batch_size)]
+    return _concatenate(parts)
+
+  def real_statistics(self):
+    """(features, mean, covariance) of the real reference images (computed once)."""
+    if self._real is None:
+      images = self._real_images() if callable(self._real_images) else self._real_images
+      features = self._outputs_of(images)[1]
+      self._real = (features,) + image_metrics.feature_statistics(features)
+      self._real_images = None  # the features are all that is needed
+    return self._real
+
+  # ------------------------------------------------------------ results
+  def _results(self, scores, features, k):
+    real_features, real_mu, real_sigma = self.real_statistics()
+    n = len(features)
+    result = {"num_samples": n, "num_real": len(real_features)}
+    if scores is not None:
+      splits = score_splits(n)
+      mean, std = image_metrics.classifier_score_splits(
+          scores, splits, from_logits=self.network.from_logits)
+      result.update({self.score_name: mean, f"{self.score_name}_std": std,
+                     "score_splits": splits})
+    mu, sigma = image_metrics.feature_statistics(features)
+    result[self.prefix + "fid"] = image_metrics.frechet_distance(mu, sigma, real_mu,
+                                                                 real_sigma)
+    kid, kid_std = image_metrics.kid(features, real_features, self.kid_subsets,
+                                     self.kid_subset_size)
+    result.update({self.prefix + "kid": kid, self.prefix + "kid_std": kid_std})
+    if self.with_labels:
+      num_classes = len(self.class_names)
+      labels = image_metrics.predicted_labels(scores)
+      histogram = image_metrics.label_histogram(labels, num_classes)
+      table = image_metrics.per_generator_label_histogram(
+          labels, k, self.num_generators, num_classes)
+      result.update({
+          "label_coverage": image_metrics.label_coverage(histogram),
+          "num_classes": num_classes,
+          "label_kl": image_metrics.kl_to_uniform(histogram),
+          "class_names": list(self.class_names),
+          "label_histogram": [int(c) for c in histogram],
+          "per_generator_labels": [[int(c) for c in row] for row in table]})
+    result["network"] = {"name": self.network.name, **self.network.info}
+    yield from result.items()
+
+  def evaluate(self, sample_fn, seed, step=0):
+    parts = [self._compiled_draw(sample_fn, n)(s)
+             for n, s in batch_seeds(seed, self.num_samples, self.batch_size)]
+    scores, features = _concatenate([p[:2] for p in parts])
+    k = np.concatenate([p[2].numpy() for p in parts])
+    return self._results(scores, features, k)
+
+  def evaluate_samples(self, x, k, step=0):
+    scores, features = self._outputs_of(x)
+    return self._results(scores, features, np.asarray(k))
+
+  # ------------------------------------------------------------ reports
+  def format(self, results):
+    info = results["network"]
+    about = info["name"]
+    if "test_accuracy" in info:
+      about += f", test accuracy {100 * info['test_accuracy']:.2f}%"
+    if "description" in info:
+      about += f", trained on {info['description']}"
+    fields = []
+    if self.score_name in results:
+      fields.append(f"{self.score_name.replace('_', ' ')}: "
+                    f"{results[self.score_name]:.3f} +- "
+                    f"{results[self.score_name + '_std']:.3f}")
+    fields += [f"FID: {results[self.prefix + 'fid']:.3f}",
+               f"KID: {results[self.prefix + 'kid']:.5f} +- "
+               f"{results[self.prefix + 'kid_std']:.5f}"]
+    lines = [f"{self.name} ({about}): {results['num_samples']} samples vs "
+             f"{results['num_real']} real test images",
+             "  ".join(fields)]
+    if self.with_labels:
+      lines += _label_lines(results)
+    return "\n".join(lines)
+
+  def summary_fields(self, results):
+    fields = []
+    if self.with_labels:
+      fields += [f"classes {results['label_coverage']}/{results['num_classes']}",
+                 f"KL {results['label_kl']:.3f}"]
+    if self.score_name in results:
+      short = "score" if self.score_name == "classifier_score" else "IS"
+      fields.append(f"{short} {results[self.score_name]:.2f}")
+    fields.append(f"{'FID' if not self.prefix else 'iFID'} "
+                  f"{results[self.prefix + 'fid']:.2f}")
+    return fields
+
+
+def _concatenate(parts):
+  """NumPy (scores or None, features) from per-batch tensor pairs."""
+  scores = (None if parts[0][0] is None
+            else np.concatenate([p[0].numpy() for p in parts]))
+  return scores, np.concatenate([p[1].numpy() for p in parts])
+
+
+def _label_lines(results):
+  """The label lines of `format`: coverage, histogram, per-generator table."""
+  names = results["class_names"]
+  histogram = results["label_histogram"]
+  lines = [f"classes: {results['label_coverage']}/{results['num_classes']}  label KL "
+           f"to uniform: {results['label_kl']:.4f}",
+           "samples per predicted class: " + "  ".join(
+               f"{name}:{count}" for name, count in zip(names, histogram))]
+  table = np.asarray(results["per_generator_labels"])
+  if len(table) < 2:
+    return lines
+  columns = len(names) <= _MAX_COLUMNS
+  header = f"{'generator':>9}  {'samples':>7}  {'dominant':>10}  {'share':>6}"
+  header += "".join(f"  {name[:6]:>6}" for name in names) if columns else (
+      "  classes with >= 5%")
+  lines += [header, "-" * len(header)]
+  for g, row in enumerate(table):
+    total = int(row.sum())
+    dominant = int(np.argmax(row)) if total else None
+    line = (f"{g:>9}  {total:>7}  "
+            f"{'-' if dominant is None else names[dominant][:10]:>10}  "
+            f"{100 * row[dominant] / total if total else 0.0:>5.1f}%")
+    if columns:
+      line += "".join(f"  {int(c):>6}" for c in row)
+    else:
+      shown = [names[c] for c in np.flatnonzero(row >= _SHOWN_SHARE * max(total, 1))]
+      line += "  " + (",".join(shown) or "-")
+    lines.append(line)
+  return lines
+
+
+def image_data(config, data_source, evaluator):
+  """`data_source` if it is labelled image data, else `ConfigError`."""
+  if not hasattr(data_source, "num_classes") or len(data_source.element_shape) != 3:
+    raise ConfigError(f"--eval.evaluators: '{evaluator}' needs an image dataset, not "
+                      f"--data.dataset={config.data.dataset}")
+  return data_source
+
+
+def real_images_of(data_source, num_samples):
+  """A function returning the real reference images: `num_samples` test images (all
+  of them if there are fewer), the same subset every time."""
+  count = min(int(num_samples), data_source.num_examples("test"))
+  return lambda: data_source.examples("test", count)[0]
+
+
+def check_input_shape(network, element_shape, flag_hint):
+  """`ConfigError` when the network's input does not take the data's images."""
+  expected = tuple(network.model.inputs[0].shape[1:])
+  if expected != tuple(element_shape):
+    raise ConfigError(f"{network.name} takes images of shape {expected}, the data has "
+                      f"{tuple(element_shape)} ({flag_hint})")
+
+
+@EVALUATORS.register("classifier")
+def classifier(config, data_source, num_generators):
+  """Needs labelled image data and its cached classifier (tools/train_classifier.py)."""
+  data = image_data(config, data_source, "classifier")
+  if data.name in classifiers.CLASSIFIER_OF:
+    raise ConfigError(f"--eval.evaluators: 'classifier' does not evaluate "
+                      f"{data.name}, whose images hold several "
+                      f"{classifiers.CLASSIFIER_OF[data.name]} images; use "
+                      f"'{data.name}'")
+  if data.num_classes < 2:
+    raise ConfigError(f"--eval.evaluators: 'classifier' needs class labels, and "
+                      f"{data.name} has none")
+  network = classifiers.load_classifier(data.name, config.eval.classifier_dir)
+  check_input_shape(network, data.element_shape, "--eval.classifier_dir")
+  return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
+                          num_generators, config.eval.num_samples,
+                          class_names=data.class_names)
