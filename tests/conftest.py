@@ -8,6 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
+from tf_stackelberg.config.sections import DataConfig  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.data import tfds_loader  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.data.registry import DATASETS  # pylint: disable=g-import-not-at-top
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The settings of `tiny_config`, as flag names.
@@ -58,3 +62,72 @@ def run_main(*args):
 def default_strategy():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf.distribute.get_strategy()
+
+
+# ------------------------------------------------------------------ image data
+# The real offline data is prepared once per test session into a temporary TFDS data
+# directory (MNIST: 20-40 s); a copy already prepared in the user's cache is linked
+# instead. TF_STACKELBERG_FRESH_DATA=1 prepares everything afresh, as on a clean
+# machine.
+FRESH_ENV = "TF_STACKELBERG_FRESH_DATA"
+
+
+def _link_prepared(user_dir, directory, builder_cls):
+  """Links the prepared `builder_cls` of `user_dir` (and its decoded arrays) into
+  `directory`; False if it is not prepared there."""
+  version = str(builder_cls.VERSION)
+  source = os.path.join(user_dir, builder_cls.name, version)
+  if not os.path.isfile(os.path.join(source, "dataset_info.json")):
+    return False
+  os.makedirs(os.path.join(directory, builder_cls.name))
+  os.symlink(source, os.path.join(directory, builder_cls.name, version))
+  decoded = ("tf_stackelberg_decoded", builder_cls.name, version)
+  for split in ("train", "test"):
+    npz = os.path.join(user_dir, *decoded, f"{split}.npz")
+    if os.path.isfile(npz):  # a file link: a rebuilt cache replaces the link only
+      os.makedirs(os.path.join(directory, *decoded), exist_ok=True)
+      os.symlink(npz, os.path.join(directory, *decoded, f"{split}.npz"))
+  return True
+
+
+@pytest.fixture(scope="session")
+def offline_data_dir(tmp_path_factory):
+  """(TFDS data directory, names of the datasets linked from the user's cache)."""
+  directory = str(tmp_path_factory.mktemp("tfds_data"))
+  linked = set()
+  from tf_stackelberg.data.offline import builders  # pylint: disable=import-outside-toplevel
+  if not os.environ.get(FRESH_ENV):
+    user_dir = tfds_loader.data_dir(DataConfig())
+    for name, (builder_cls, _, _) in builders.OFFLINE.items():
+      if _link_prepared(user_dir, directory, builder_cls):
+        linked.add(name)
+  return directory, linked
+
+
+def offline_config(data_dir, dataset="mnist", **values):
+  """The `DataConfig` of `dataset` read from the offline copies into `data_dir`."""
+  return DataConfig(dataset=dataset, source="offline", data_dir=data_dir, **values)
+
+
+@pytest.fixture(scope="session")
+def mnist(offline_data_dir):
+  return DATASETS.get("mnist")(offline_config(offline_data_dir[0]))
+
+
+
+
+@pytest.fixture(scope="session")
+def mnist_classifier_dir(tmp_path_factory, offline_data_dir):
+  """A classifier cache with an MNIST classifier that tools/train_classifier.py trains
+  on 4000 examples for one epoch (about 90% test accuracy)."""
+  directory = str(tmp_path_factory.mktemp("classifiers"))
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "train_classifier.py"),
+       "--dataset=mnist", "--train_examples=4000", "--epochs=1", "--batch_size=32",
+       f"--eval.classifier_dir={directory}", "--data.source=offline",
+       f"--data.data_dir={offline_data_dir[0]}"],
+      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+      text=True, timeout=600)
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert "MNIST: test accuracy" in result.stdout
+  return directory

@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import gcs_utils
 
-from conftest import run_main
+from conftest import FRESH_ENV, offline_config, run_main
 from tf_stackelberg.common.errors import DataError
 from tf_stackelberg.config.sections import DataConfig
 from tf_stackelberg.data import idx, images as images_lib, tfds_loader
@@ -38,7 +38,6 @@ from tf_stackelberg.data.images import ImageData, epoch_batches, to_uint8
 from tf_stackelberg.data.offline import builders
 from tf_stackelberg.data.registry import DATASETS
 
-FRESH_ENV = "TF_STACKELBERG_FRESH_DATA"
 OFFLINE_DIR = tfds_loader.offline_dir(DataConfig())
 
 
@@ -67,46 +66,6 @@ def no_download(monkeypatch):
 
 
 # ------------------------------------------------------------------ real data
-def _link_prepared(user_dir, directory, builder_cls):
-  """Links the prepared `builder_cls` of `user_dir` (and its decoded arrays) into
-  `directory`; False if it is not prepared there."""
-  version = str(builder_cls.VERSION)
-  source = os.path.join(user_dir, builder_cls.name, version)
-  if not os.path.isfile(os.path.join(source, "dataset_info.json")):
-    return False
-  os.makedirs(os.path.join(directory, builder_cls.name))
-  os.symlink(source, os.path.join(directory, builder_cls.name, version))
-  decoded = ("tf_stackelberg_decoded", builder_cls.name, version)
-  for split in ("train", "test"):
-    npz = os.path.join(user_dir, *decoded, f"{split}.npz")
-    if os.path.isfile(npz):  # a file link: a rebuilt cache replaces the link only
-      os.makedirs(os.path.join(directory, *decoded), exist_ok=True)
-      os.symlink(npz, os.path.join(directory, *decoded, f"{split}.npz"))
-  return True
-
-
-@pytest.fixture(scope="session")
-def offline_data_dir(tmp_path_factory):
-  """(TFDS data directory, names of the datasets linked from the user's cache)."""
-  directory = str(tmp_path_factory.mktemp("tfds_data"))
-  linked = set()
-  if not os.environ.get(FRESH_ENV):
-    user_dir = tfds_loader.data_dir(DataConfig())
-    for name, (builder_cls, _, _) in builders.OFFLINE.items():
-      if _link_prepared(user_dir, directory, builder_cls):
-        linked.add(name)
-  return directory, linked
-
-
-def offline_config(data_dir, dataset="mnist", **values):
-  return DataConfig(dataset=dataset, source="offline", data_dir=data_dir, **values)
-
-
-@pytest.fixture(scope="session")
-def mnist(offline_data_dir):
-  return DATASETS.get("mnist")(offline_config(offline_data_dir[0]))
-
-
 @pytest.fixture(scope="session")
 def fashion_mnist(offline_data_dir):
   return DATASETS.get("fashion_mnist")(offline_config(offline_data_dir[0],

@@ -35,30 +35,8 @@ def mnist_config(**values):
 
 
 @pytest.fixture(scope="session")
-def mnist():
-  """MNIST from the prepared cache (or the offline copy); never the network."""
-  return DATASETS.get("mnist")(mnist_config().data)
-
-
-@pytest.fixture(scope="session")
-def classifier_dir(tmp_path_factory, mnist):  # pylint: disable=redefined-outer-name,unused-argument
-  """A classifier cache with an MNIST classifier trained by the tool, on 4000
-  examples for one epoch (about 90% test accuracy)."""
-  directory = str(tmp_path_factory.mktemp("classifiers"))
-  result = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "train_classifier.py"),
-       "--dataset=mnist", "--train_examples=4000", "--epochs=1", "--batch_size=32",
-       f"--eval.classifier_dir={directory}", "--data.source=auto"],
-      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
-      text=True, timeout=600)
-  assert result.returncode == 0, result.stdout + result.stderr
-  assert "MNIST: test accuracy" in result.stdout
-  return directory
-
-
-@pytest.fixture(scope="session")
-def network(classifier_dir):  # pylint: disable=redefined-outer-name
-  return classifiers.load_classifier("mnist", classifier_dir)
+def network(mnist_classifier_dir):  # pylint: disable=redefined-outer-name
+  return classifiers.load_classifier("mnist", mnist_classifier_dir)
 
 
 def label_generators(labels):
@@ -67,10 +45,10 @@ def label_generators(labels):
 
 
 # ------------------------------------------------------------------ the classifier
-def test_the_tool_writes_the_classifier_and_its_report(classifier_dir, network):  # pylint: disable=redefined-outer-name
-  path = os.path.join(classifier_dir, "mnist.keras")
+def test_the_tool_writes_the_classifier_and_its_report(mnist_classifier_dir, network):  # pylint: disable=redefined-outer-name
+  path = os.path.join(mnist_classifier_dir, "mnist.keras")
   assert os.path.isfile(path)
-  report = classifiers.files.read_json(os.path.join(classifier_dir, "mnist.json"))
+  report = classifiers.files.read_json(os.path.join(mnist_classifier_dir, "mnist.json"))
   assert report["dataset"] == "mnist"
   assert report["train_examples"] == 4000
   assert report["test_examples"] == 10000
@@ -113,8 +91,8 @@ def test_a_missing_classifier_names_the_command_that_builds_it(tmp_path, monkeyp
     classifiers.load_classifier("mnist")
 
 
-def test_image_data_defaults_to_the_classifier_and_samples(classifier_dir, mnist):  # pylint: disable=redefined-outer-name
-  config = mnist_config(**{"eval.classifier_dir": classifier_dir,
+def test_image_data_defaults_to_the_classifier_and_samples(mnist_classifier_dir, mnist):  # pylint: disable=redefined-outer-name
+  config = mnist_config(**{"eval.classifier_dir": mnist_classifier_dir,
                            "eval.num_samples": 500})
   evaluators = evaluation.build_evaluators(config, mnist, K)
   assert [e.name for e in evaluators] == ["classifier", "samples"]

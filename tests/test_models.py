@@ -401,3 +401,16 @@ def test_mlp_generator_batchnorm_normalises_each_generator_over_the_batch():
   normed = gen.norms[1](gen.hidden_layers[1](h), training=True).numpy()
   np.testing.assert_allclose(normed.mean(axis=1), 0.0, atol=1e-4)
   np.testing.assert_allclose(normed.var(axis=1), 1.0, atol=1e-3)
+
+
+def test_batchnorm_variable_paths_do_not_depend_on_models_built_before():
+  # Checkpoints key variables by path; a model built after another one in the same
+  # process must have the same paths.
+  def paths():
+    gen = EnsembleMLPGenerator(num_generators=2, hidden=(4, 8, 8), output_shape=(3,),
+                               batchnorm_epsilon=0.8, name="generator")
+    gen(tf.zeros([1, 2]))
+    return sorted(v.path for v in gen.variables)
+  first, second = paths(), paths()
+  assert first == second
+  assert "generator/bn_2/batch_normalization/moving_mean" in first

@@ -64,7 +64,13 @@ class EnsembleBatchNorm(keras.layers.Layer):
 
   def __init__(self, epsilon=0.8, momentum=0.9, **kwargs):
     super().__init__(**kwargs)
-    self.norm = keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum)
+    # A fixed name: Keras numbers unnamed layers per process, and checkpoints key
+    # variables by path, so a second model built in the same process (evaluation
+    # after training, a test) would otherwise look for other names. The name is the
+    # one a fresh process gave the first such layer, which keeps the checkpoints of
+    # generators with one BatchNorm (the MNIST seeds) readable.
+    self.norm = keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum,
+                                                name="batch_normalization")
 
   def call(self, inputs, training=False):
     k, f = inputs.shape[0], inputs.shape[-1]
