@@ -501,3 +501,17 @@ def test_sample_is_deterministic_in_its_seed(untrained_gan):
   # Uniform over generators: counts within 5 standard errors.
   counts = np.bincount(k1.numpy(), minlength=K)
   assert np.all(np.abs(counts - 500 / K) < 5 * np.sqrt(500 * (1 / K) * (1 - 1 / K)))
+
+
+def test_learning_rates_per_player():
+  from tf_stackelberg.config.sections import Config as _Config  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.game.builder import build_gan as _build_gan  # pylint: disable=import-outside-toplevel
+  # The CIFAR-10 seed: 1e-5 for the generators, 5e-6 for the discriminator.
+  config = _Config().replace(**{"game.generator_learning_rate": 1e-5,
+                                "game.discriminator_learning_rate": 5e-6})
+  gan = _build_gan(config, (2,))
+  assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-5)
+  assert float(gan.d_optimizer.learning_rate) == pytest.approx(5e-6)
+  shared = _build_gan(_Config(), (2,))  # 0 means --game.learning_rate
+  assert float(shared.g_optimizer.learning_rate) == pytest.approx(2e-4)
+  assert float(shared.d_optimizer.learning_rate) == pytest.approx(2e-4)

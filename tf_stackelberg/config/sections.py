@@ -196,8 +196,15 @@ class GameConfig(Section):
   batch_size: int = _field(64, "Global batch size (real points per step; each "
                            "generator makes this many fakes).", check="positive",
                            limit=(_MAX_BATCH, "K batches of fakes are held at once"))
-  learning_rate: float = _field(2e-4, "Adam learning rate of both players.",
-                                check="positive")
+  learning_rate: float = _field(2e-4, "Adam learning rate of both players (unless "
+                                "set per player below).", check="positive")
+  generator_learning_rate: float = _field(0.0, "Adam learning rate of the generators "
+                                          "(0: --game.learning_rate).",
+                                          check="nonnegative")
+  discriminator_learning_rate: float = _field(0.0, "Adam learning rate of the "
+                                              "discriminator (0: "
+                                              "--game.learning_rate).",
+                                              check="nonnegative")
   beta_1: float = _field(0.5, "Adam beta_1.", check="fraction")
   beta_2: float = _field(0.999, "Adam beta_2.", check="fraction")
 

@@ -41,11 +41,12 @@ def build_gan(config, data_shape, generator=None):
                        name="stackelberg_gan")
   game = config.game
 
-  def adam():
-    return keras.optimizers.Adam(game.learning_rate, beta_1=game.beta_1,
-                                 beta_2=game.beta_2)
+  def adam(learning_rate):
+    return keras.optimizers.Adam(learning_rate or game.learning_rate,
+                                 beta_1=game.beta_1, beta_2=game.beta_2)
 
-  gan.compile(g_optimizer=adam(), d_optimizer=adam(),
+  gan.compile(g_optimizer=adam(game.generator_learning_rate),
+              d_optimizer=adam(game.discriminator_learning_rate),
               steps_per_execution=config.trainer.steps_per_execution, jit_compile=False)
   # Keras turns XLA off whenever TF op determinism is on, because some XLA ops have no
   # deterministic kernel on GPU. The game's ops (dense layers, elementwise maps and
