@@ -1,6 +1,6 @@
 """Tests for the image evaluators (tf_stackelberg.evaluation.evaluators.classifier,
 stacked_mnist, inception) and the evaluation classifiers: real MNIST test images as
-"samples" with a fixed generator assignment, a classifier trained once per session by
+"samples" with a fixed generator assignment, a classifier trained once per test run by
 tools/train_classifier.py on a few thousand examples, the error that names the command
 for a missing classifier, Stacked-MNIST mode counting on constructed digit triples,
 and InceptionV3 from randomly initialised weights in a temporary file."""
