@@ -1,6 +1,6 @@
 """Tests for the image evaluators (tf_stackelberg.evaluation.evaluators.classifier,
 stacked_mnist, inception) and the evaluation classifiers: real MNIST test images as
-"samples" with a fixed generator assignment, a classifier trained once per session by
+"samples" with a fixed generator assignment, a classifier trained once per test run by
 tools/train_classifier.py on a few thousand examples, the error that names the command
 for a missing classifier, Stacked-MNIST mode counting on constructed digit triples,
 and InceptionV3 from randomly initialised weights in a temporary file."""
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data.registry import DATASETS
@@ -48,7 +49,7 @@ def label_generators(labels):
 def test_the_tool_writes_the_classifier_and_its_report(mnist_classifier_dir, network):  # pylint: disable=redefined-outer-name
   path = os.path.join(mnist_classifier_dir, "mnist.keras")
   assert os.path.isfile(path)
-  report = classifiers.files.read_json(os.path.join(mnist_classifier_dir, "mnist.json"))
+  report = files.read_json(os.path.join(mnist_classifier_dir, "mnist.json"))
   assert report["dataset"] == "mnist"
   assert report["train_examples"] == 4000
   assert report["test_examples"] == 10000
@@ -250,6 +251,7 @@ def test_stacked_mnist_evaluate_draws_from_the_sampling_function():
 
 
 # ------------------------------------------------------------------ InceptionV3
+@pytest.mark.slow
 def test_inception_from_a_weights_file_gives_score_fid_and_kid(tmp_path, mnist):  # pylint: disable=redefined-outer-name
   path = str(tmp_path / "inception.weights.h5")
   keras.utils.set_random_seed(0)

@@ -35,6 +35,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError, StorageError
 from tf_stackelberg.config import flags as config_flags
 from tf_stackelberg.data.images import ImageData
@@ -63,13 +64,17 @@ config_flags.define_flags(only=SHARED_FLAGS)
 FLAGS = flags.FLAGS
 
 
-def load_data(dataset, config):
-  """The `ImageData` of `dataset` (`ConfigError` for other data)."""
+def check_dataset(dataset):
+  """`ConfigError` unless `dataset` is registered and has a classifier of its own."""
   DATASETS.check(dataset, flag="--dataset")
   if dataset in classifiers.CLASSIFIER_OF:
     raise ConfigError(f"--dataset={dataset} is evaluated with the classifier of "
                       f"{classifiers.CLASSIFIER_OF[dataset]}: run "
                       f"{classifiers.build_command(dataset)}")
+
+
+def load_data(dataset, config):
+  """The `ImageData` of `dataset` (`ConfigError` for other data)."""
   data = DATASETS.get(dataset)(config.replace(**{"data.dataset": dataset}).data)
   if not isinstance(data, ImageData) or data.num_classes < 2:
     raise ConfigError(f"--dataset={dataset} is not a labelled image data set")
@@ -80,10 +85,14 @@ def run(argv=None):
   """Trains, reports and saves; returns the report."""
   del argv
   config = config_flags.config_from_some_flags(SHARED_FLAGS)
+  check_dataset(FLAGS.dataset)
   output = FLAGS.output or classifiers.classifier_path(FLAGS.dataset,
                                                        config.eval.classifier_dir)
+  flag = "--output" if FLAGS.output else "--eval.classifier_dir"
   if not output.endswith(".keras"):
     raise ConfigError(f"--output={output} must end in .keras")
+  # Checked before the training, not after it.
+  files.check_writable_directory(os.path.dirname(os.path.abspath(output)), flag)
   data = load_data(FLAGS.dataset, config)
   print(f"Training the {data.description} classifier on "
         f"{FLAGS.train_examples or data.num_examples('train')} training examples.",
@@ -91,7 +100,7 @@ def run(argv=None):
   model, report = classifiers.train_classifier(
       data, epochs=FLAGS.epochs or None, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
       train_examples=FLAGS.train_examples)
-  classifiers.save_classifier(model, report, output)
+  classifiers.save_classifier(model, report, output, flag)
   print(f"{data.description}: test accuracy {100 * report['test_accuracy']:.2f}% "
         f"({report['test_examples']} test images), classifier score of the real test "
         f"images {report['real_classifier_score']:.3f} +- "

@@ -68,7 +68,7 @@ ARCHITECTURES: Dict[str, Architecture] = {
     "fashion_mnist": Architecture(blocks=((32, 1), (64, 1)), features=128,
                                   dropout=0.3, epochs=6),
     "cifar10": Architecture(blocks=((32, 1), (64, 1), (128, 1)), features=256,
-                            dropout=0.3, epochs=5, flip=True),
+                            dropout=0.0, epochs=6, flip=True),
 }
 # Other data sets: by the number of channels.
 _BY_CHANNELS = {1: ARCHITECTURES["fashion_mnist"], 3: ARCHITECTURES["cifar10"]}
@@ -206,13 +206,14 @@ def train_classifier(data, epochs: Optional[int] = None, batch_size: int = 128,
   return model, report
 
 
-def save_classifier(model: keras.Model, report: Dict[str, Any], path: str) -> str:
+def save_classifier(model: keras.Model, report: Dict[str, Any], path: str,
+                    flag: str = "--output") -> str:
   """Writes the model to `path` (`.keras`) and the report beside it (`.json`), each
-  whole or not at all; returns `path`."""
+  whole or not at all; returns `path`. `flag` is the setting named in errors."""
   if not path.endswith(".keras"):
-    raise ConfigError(f"a classifier file must end in .keras, got {path}")
+    raise ConfigError(f"{flag}: a classifier file must end in .keras, got {path}")
   directory = os.path.dirname(os.path.abspath(path))
-  files.check_writable_directory(directory, "--output")
+  files.check_writable_directory(directory, flag)
   os.makedirs(directory, exist_ok=True)
   tmp = f"{path[:-len('.keras')]}.tmp-{uuid.uuid4().hex[:8]}.keras"
   try:

@@ -45,7 +45,7 @@ class FeatureNetwork:
 
   def __call__(self, images):
     """(scores `[N, C]` or None, features `[N, D]`) of images in `[-1, 1]`."""
-    x = tf.convert_to_tensor(images, tf.float32)
+    x = tf.cast(images, tf.float32)
     if self.preprocess is not None:
       x = self.preprocess(x)
     outputs = self.model(x, training=False)
