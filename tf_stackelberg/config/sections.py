@@ -135,9 +135,10 @@ class ModelConfig(Section):
   name: ClassVar[str] = "model"
   generator: str = _field("mlp", "Generator architecture (a name in the generator "
                           "registry): 'mlp' is K MLP generators in one ensemble, "
-                          "'multi_branch' the one-generator baseline.")
+                          "'multi_branch' the one-generator baseline, 'dcgan' K "
+                          "convolutional DCGAN generators.")
   discriminator: str = _field("mlp", "Discriminator architecture (a name in the "
-                              "discriminator registry).")
+                              "discriminator registry): 'mlp' or 'dcgan'.")
   num_generators: int = _field(8, "K, the number of generators (1 = plain GAN).",
                                check="positive")
   latent_dim: int = _field(2, "Dimension of the latent z ~ p0 "
@@ -147,12 +148,15 @@ class ModelConfig(Section):
                                     "(the CIFAR-10 setting of the Stackelberg GAN "
                                     "paper). Training, the model's samples and the "
                                     "latent samplers all use it.", ("normal", "uniform"))
-  generator_hidden: Tuple[int, ...] = _field((32,), "Hidden widths of each generator.",
-                                             check="widths")
-  generator_batchnorm: bool = _field(False, "BatchNorm (epsilon "
-                                     "--model.batchnorm_epsilon) after every hidden "
-                                     "layer of the mlp generators but the first, as "
-                                     "the MNIST seeds.")
+  generator_hidden: Tuple[int, ...] = _field((32,), "Hidden widths of each mlp "
+                                             "generator.", check="widths")
+  generator_batchnorm: bool = _field(False, "BatchNorm in the generators: in the mlp "
+                                     "generators after every hidden layer but the "
+                                     "first (epsilon --model.batchnorm_epsilon), as "
+                                     "the MNIST seeds; in the dcgan generators after "
+                                     "the projection of z and every transposed "
+                                     "convolution but the last (epsilon 1e-5), as "
+                                     "the standard DCGAN.")
   generator_output: str = _field("tanh", "Output activation of the generators.",
                                  ("tanh", "linear"))
   num_branches: int = _field(8, "Branches of the multi-branch generator.",
@@ -162,8 +166,37 @@ class ModelConfig(Section):
   batchnorm_epsilon: float = _field(0.8, "BatchNorm epsilon of the branches and of "
                                     "the mlp generators' BatchNorm.",
                                     check="positive")
+  generator_channels: Tuple[int, ...] = _field(
+      (256, 128), "Feature-map widths of each dcgan generator, from the first map "
+      "(the projection of z) down; each is followed by a 5x5 stride-2 transposed "
+      "convolution, the last one to the data's channels.", check="widths",
+      limit=(16384, "one 5x5 kernel of two such widths holds 6.7 billion weights"))
+  generator_base_size: int = _field(8, "Height and width of the first feature map of "
+                                    "the dcgan generators: it times 2 to the number "
+                                    "of --model.generator_channels must be the image "
+                                    "size (8 for 32x32 with two widths, 7 for 28x28, "
+                                    "4 for 64x64 with four).", check="positive",
+                                    limit=(1024, "larger than any image"))
   discriminator_hidden: Tuple[int, ...] = _field(
-      (512, 256), "Hidden widths of the discriminator.", check="widths")
+      (512, 256), "Hidden widths of the mlp discriminator.", check="widths")
+  discriminator_channels: Tuple[int, ...] = _field(
+      (128, 256, 512), "Widths of the 5x5 stride-2 convolutions of the dcgan "
+      "discriminator.", check="widths",
+      limit=(16384, "one 5x5 kernel of two such widths holds 6.7 billion weights"))
+  discriminator_batchnorm: bool = _field(True, "BatchNorm (epsilon 1e-5) after every "
+                                         "convolution of the dcgan discriminator.")
+  spectral_norm: bool = _field(False, "Spectral normalisation of every convolution "
+                               "and dense layer of the dcgan discriminator (SNGAN); "
+                               "needs --model.discriminator_batchnorm=false.")
+  init: str = _field("pytorch", "Initialisation of the dcgan models: 'pytorch' draws "
+                     "every weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) "
+                     "as PyTorch's default layers; 'dcgan' draws weights from "
+                     "N(0, 0.02) with zero biases (Radford et al.).",
+                     ("pytorch", "dcgan"))
+  ema_decay: float = _field(0.0, "Decay of an exponential moving average of the "
+                            "generators' weights that evaluation, sampling and export "
+                            "use instead of the trained weights (0 = none; typical "
+                            "0.999).", check="fraction")
   leaky_relu_slope: float = _field(0.2, "Negative slope of the LeakyReLUs.",
                                    check="nonnegative")
 

@@ -68,6 +68,8 @@ def export_gan(gan, export_dir, extra_endpoints=None):
 
   archive = keras.export.ExportArchive()
   archive.track(gan.generator)
+  if gan.ema_generator is not None:  # `generate` and `sample` use it
+    archive.track(gan.ema_generator)
   archive.track(gan.discriminator)
   archive.add_endpoint("generate", generate, input_signature=[
       tf.TensorSpec([None, latent], tf.float32, name="z"),

@@ -22,6 +22,9 @@ def build_discriminator(config, data_shape, num_generators):
 def build_gan(config, data_shape, generator=None):
   """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope).
 
+  With `--model.ema_decay` > 0 a second generator of the same architecture holds the
+  exponential moving average of the generator's weights (docs/design.md section 3.2).
+
   Args:
     config: the `Config`.
     data_shape: shape of one example, e.g. (2,) or (32, 32, 3).
@@ -30,6 +33,8 @@ def build_gan(config, data_shape, generator=None):
   """
   if generator is None:
     generator = build_generator(config, data_shape)
+  ema_decay = config.model.ema_decay
+  ema_generator = build_generator(config, data_shape) if ema_decay > 0 else None
   gan = StackelbergGAN(generator,
                        build_discriminator(config, data_shape, generator.num_generators),
                        latent_dim=config.model.latent_dim,
@@ -38,6 +43,7 @@ def build_gan(config, data_shape, generator=None):
                        update_order=config.game.update_order,
                        classifier_weight=config.loss.classifier_weight, seed=config.seed,
                        latent_prior=config.model.latent_distribution,
+                       ema_generator=ema_generator, ema_decay=ema_decay,
                        name="stackelberg_gan")
   game = config.game
 

@@ -69,6 +69,10 @@ class StackelbergGAN(keras.Model):
       a resumed run draws exactly what an uninterrupted one would).
     latent_prior: p0, a `LatentPrior` or its name ('normal': N(0, I), the default;
       'uniform': U[-1, 1]^latent_dim), for the latents of training and `sample`.
+    ema_generator: optional second instance of the generator's architecture that
+      holds an exponential moving average of its weights (docs/design.md section
+      3.2); `generate`, `sample` and `predict` use it, training never does.
+    ema_decay: the average's decay in (0, 1), required with `ema_generator`.
 
   Example:
     gan = StackelbergGAN(build_generator(cfg), build_discriminator(cfg), latent_dim=2)
@@ -80,14 +84,22 @@ class StackelbergGAN(keras.Model):
 
   def __init__(self, generator, discriminator, latent_dim, loss=None, shared_z=True,
                update_order="g_first", classifier_weight=0.0, seed=0, latent_prior=None,
-               **kwargs):
+               ema_generator=None, ema_decay=0.0, **kwargs):
     super().__init__(**kwargs)
+    if (ema_generator is not None) != (ema_decay > 0) or not 0 <= ema_decay < 1:
+      raise ValueError("an ema_generator needs an ema_decay in (0, 1) and vice versa, "
+                       f"got decay {ema_decay}")
     if update_order not in UPDATE_ORDERS:
       raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
     if classifier_weight > 0 and getattr(discriminator, "class_head", None) is None:
       raise ValueError("classifier_weight > 0 needs a discriminator with a class head")
     self.generator = generator
     self.discriminator = discriminator
+    self.ema_generator = ema_generator
+    self.ema_decay = float(ema_decay)
+    self._ema_pairs = None  # (average, weight, is_trainable) once built
+    if ema_generator is not None:
+      ema_generator.trainable = False
     self.latent_dim = latent_dim
     self.loss = loss if loss is not None else non_saturating(None)
     self.num_generators = generator.num_generators
@@ -128,7 +140,44 @@ class StackelbergGAN(keras.Model):
     self.discriminator(tf.zeros([1] + list(data_shape)))
     self.g_optimizer.build(self.generator.trainable_variables)
     self.d_optimizer.build(self.discriminator.trainable_variables)
+    if self.ema_generator is not None:
+      self._build_ema()
     self.built = True
+
+  def _build_ema(self):
+    """Builds the EMA generator, pairs its variables with the generator's and sets
+    them to the generator's current values."""
+    self.ema_generator(tf.zeros([1, self.latent_dim]))
+    averages, weights = self.ema_generator.variables, self.generator.variables
+    trainable = {id(w) for w in self.generator.trainable_variables}
+
+    def local(path):  # the path below the model's own name
+      return path.split("/", 1)[-1]
+    if len(averages) != len(weights) or any(
+        a.shape != w.shape or local(a.path) != local(w.path)
+        for a, w in zip(averages, weights)):
+      raise ValueError("the EMA generator's variables do not match the generator's")
+    self._ema_pairs = [(a, w, id(w) in trainable) for a, w in zip(averages, weights)]
+    for average, weight, _ in self._ema_pairs:
+      average.assign(weight)
+
+  def _update_ema(self):
+    """One EMA step after a generator update (docs/design.md section 3.2):
+    `average = decay * average + (1 - decay) * weight` for trainable weights; other
+    state (BatchNorm's moving statistics) is copied."""
+    if self._ema_pairs is None:
+      raise ValueError("call build_all before training a game with an EMA generator")
+    decay = self.ema_decay
+    for average, weight, is_trainable in self._ema_pairs:
+      if is_trainable:
+        average.assign(decay * average.value + (1.0 - decay) * weight.value)
+      else:
+        average.assign(weight.value)
+
+  @property
+  def sampling_generator(self):
+    """The generator that makes samples: the EMA generator when there is one."""
+    return self.generator if self.ema_generator is None else self.ema_generator
 
   @property
   def step(self):
@@ -139,10 +188,10 @@ class StackelbergGAN(keras.Model):
   def generate(self, z, k, training=False):
     """Samples of generator k[b] from latent z[b]: z `[B, d]`, k int `[B]`.
 
-    All K generators run on the batch and the wanted rows are gathered: one batched
-    op, no per-generator dispatch.
+    All K generators run on the batch and the wanted rows are gathered: no
+    per-example dispatch. Uses the EMA generator when there is one.
     """
-    return select_generator(self.generator(z, training=training), k)
+    return select_generator(self.sampling_generator(z, training=training), k)
 
   def sample(self, num_samples, seed):
     """`num_samples` draws of the model (k uniform, z ~ p0) with a stateless seed
@@ -276,6 +325,8 @@ class StackelbergGAN(keras.Model):
     step = tf.convert_to_tensor(self.step.value, tf.int64)
     z = self._latents(local_batch)
     g, d, c = self._update_steps[self.update_order](real, z, global_batch)
+    if self.ema_generator is not None:  # every order makes one generator update
+      self._update_ema()
     return self._update_metrics(step, g, d, c, float(replicas))
 
   def _update_metrics(self, step, g, d, c, replicas):

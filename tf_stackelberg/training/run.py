@@ -30,11 +30,17 @@ class _VariableSet(tf.Module):
 
   Keras 3 does not expose layers kept in Python lists to `tf.train.Checkpoint`, so
   the model's variables are listed explicitly instead of relying on its tracking.
+  Paths must be distinct (a model whose sub-layers share a name would lose
+  variables silently otherwise).
   """
 
   def __init__(self, model):
     super().__init__(name=model.name)
     self.by_path = {v.path.replace("/", "."): v for v in model.variables}
+    if len(self.by_path) != len(model.variables):
+      paths = [v.path for v in model.variables]
+      repeated = sorted({p for p in paths if paths.count(p) > 1})
+      raise ValueError(f"{model.name} has variables with the same path: {repeated}")
 
 
 class Run:
@@ -73,6 +79,8 @@ class Run:
         "generator": _VariableSet(self.gan.generator),
         "discriminator": _VariableSet(self.gan.discriminator),
         "g_optimizer": self.gan.g_optimizer, "d_optimizer": self.gan.d_optimizer}
+    if self.gan.ema_generator is not None:  # only then, so older checkpoints restore
+      self.trackables["ema_generator"] = _VariableSet(self.gan.ema_generator)
     # Saved with the weights so that every checkpoint describes its run.
     self.checkpoint = tf.train.Checkpoint(**{
         checkpoints.SETTINGS_NAME: checkpoints.settings_variable(config.run_settings()),

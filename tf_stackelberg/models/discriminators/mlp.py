@@ -6,6 +6,7 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.models.ensemble import FanInUniform
 from tf_stackelberg.models.registry import DISCRIMINATORS
 
@@ -46,5 +47,8 @@ class MLPDiscriminator(keras.Model):
 @DISCRIMINATORS.register("mlp")
 def mlp(config, input_shape, num_classes):
   """Widths `--model.discriminator_hidden`; a class head iff `num_classes` > 0."""
+  if config.spectral_norm:
+    raise ConfigError("--model.spectral_norm=true is implemented for "
+                      "--model.discriminator=dcgan only")
   return MLPDiscriminator(input_shape, config.discriminator_hidden, num_classes,
                           config.leaky_relu_slope, name="discriminator")
