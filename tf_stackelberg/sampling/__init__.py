@@ -6,7 +6,9 @@
 * `energy`: `E(z, k) = -log p0(z) - d_c(G_k(z))` and `LatentModel`, the GAN
   as the samplers see it; `calibration`: `calibrate(logit_fn, real, fake)`.
 * `settings`: `SamplerSettings` and `min_num_steps(sampler, settings)`, the
-  smallest step budget of a sampler; `registry`: `SAMPLERS`, filled by the
+  smallest step budget of a sampler; `budget`: `evaluations_per_chain` and
+  `steps_for_budget`, the cost of a run in evaluations of `G` and `D` and the
+  steps a budget of them buys; `registry`: `SAMPLERS`, filled by the
   modules of `samplers` (`wl`, `rep`, `ddls`, `mh`, `none`).
 * `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`), its
   importance weights and the rules that set its bins from a warm-up.
@@ -17,6 +19,8 @@
   reading fields of nested kernel results.
 """
 
+from tf_stackelberg.sampling.budget import evaluations_per_chain
+from tf_stackelberg.sampling.budget import steps_for_budget
 from tf_stackelberg.sampling.calibration import calibrate
 from tf_stackelberg.sampling.calibration import fit_calibration
 from tf_stackelberg.sampling.diagnostics import health_problems
@@ -60,6 +64,7 @@ __all__ = [
     'calibrate',
     'energy_range_from_warmup',
     'energy_to_bin',
+    'evaluations_per_chain',
     'fit_calibration',
     'gain_schedule',
     'health_problems',
@@ -73,6 +78,7 @@ __all__ = [
     'propose_generator',
     'sample_latents',
     'standard_normal_log_prob',
+    'steps_for_budget',
     'target_bin_probs_from_warmup',
     'weighted_resample',
 ]

@@ -1,0 +1,137 @@
+"""What a sampler run costs in evaluations of `G` and `D`, and the steps a budget buys.
+
+`sample_latents` reports the cost of a run after the fact
+(`diagnostics['num_energy_evaluations']`, `diagnostics['num_gradient_evaluations']`).
+The functions here give the same counts per chain before any work, from the sampler,
+its settings, the number of steps and the number of generators, so that samplers can be
+compared at an equal number of evaluations rather than of steps:
+
+| sampler | evaluations per chain | with a gradient |
+|---|---|---|
+| `'none'` | 1 (the energies of the generator's own samples) | 0 |
+| `'mh'` | `1 + T` (a joint proposal draws `k` with `z`: no extra cost) | 0 |
+| `'rep'`, `'ddls'` | `1 + T + m(T)` | all |
+| `'wl'`, automatic range | `2 + T + m(T_w) + m(T - T_w)` (two bootstraps) | all |
+| `'wl'`, fixed range | `1 + T + m(T)` | all |
+
+`T` is `num_steps`, `T_w` the Wang-Landau warm-up (`samplers/wl.py`, `plan_phases`) and
+`m(n)` the generator moves of a phase of `n` steps: `ceil(n / generator_move_every)` in
+joint mode with more than one generator, else 0. With joint moves every step (the
+default) a Langevin step thus costs two evaluations and an MH-GAN step one; the
+gradient evaluations also back-propagate through `G` and `D`.
+"""
+
+from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.settings import min_num_steps
+from tf_stackelberg.sampling.settings import SamplerSettings
+
+__all__ = [
+    'evaluations_per_chain',
+    'steps_for_budget',
+]
+
+_GRADIENT_SAMPLERS = ('rep', 'ddls', 'wl')
+
+
+def _generator_moves(num_steps, settings, joint):
+  if not joint:
+    return 0
+  return -(-num_steps // settings.generator_move_every)
+
+
+def evaluations_per_chain(sampler, num_steps, settings=None, num_generators=1):
+  """`(evaluations, gradient_evaluations)` of `G` and `D` per chain of a run.
+
+  The counts `sample_latents` reports, divided by the number of chains (module
+  docstring); the final pass of `G` over the returned latents is not counted.
+
+  Args:
+    sampler: `'none'`, `'mh'`, `'rep'`, `'ddls'` or `'wl'`.
+    num_steps: transitions per chain (int, at least `min_num_steps`; ignored by
+      `'none'`).
+    settings: `SamplerSettings` (defaults if `None`).
+    num_generators: `K`; generator moves are made when `K > 1` and
+      `settings.joint`.
+
+  Returns:
+    `(int, int)`.
+
+  Raises:
+    ConfigError: an unknown sampler (a `ValueError`).
+    ValueError: too few steps for the sampler, or a registered sampler with no cost
+      model here.
+  """
+  SAMPLERS.check(sampler)
+  settings = SamplerSettings() if settings is None else settings
+  if sampler == 'none':
+    return 1, 0
+  num_steps = int(num_steps)
+  needed = min_num_steps(sampler, settings)
+  if num_steps < needed:
+    raise ValueError(f'`num_steps` must be at least {needed} for sampler '
+                     f'{sampler!r}, got {num_steps}.')
+  joint = bool(settings.joint) and int(num_generators) > 1
+  if sampler == 'mh':
+    return 1 + num_steps, 0
+  if sampler not in _GRADIENT_SAMPLERS:
+    raise ValueError(f'no cost model for sampler {sampler!r}')
+  if sampler == 'wl':
+    # Imported here: the sampler modules import the driver, which this module
+    # does not need otherwise.
+    from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=import-outside-toplevel
+    plan = plan_phases(num_steps, settings)
+    phases = [n for n in (plan.num_warmup_steps, plan.num_flat_steps) if n]
+  else:
+    phases = [num_steps]
+  total = sum(1 + n + _generator_moves(n, settings, joint) for n in phases)
+  return total, total
+
+
+def steps_for_budget(sampler, budget, settings=None, num_generators=1):
+  """The most steps whose run costs at most `budget` evaluations per chain.
+
+  `evaluations_per_chain(sampler, steps, ...)[0] <= budget <
+  evaluations_per_chain(sampler, steps + 1, ...)[0]`; 0 for `'none'` (one
+  evaluation per sample, whatever the budget). Gradient and forward-only
+  evaluations count alike.
+
+  Args:
+    sampler: `'none'`, `'mh'`, `'rep'`, `'ddls'` or `'wl'`.
+    budget: evaluations of `G` and `D` per chain (int).
+    settings: `SamplerSettings` (defaults if `None`).
+    num_generators: `K`.
+
+  Returns:
+    int.
+
+  Raises:
+    ValueError: a budget below what the sampler's smallest run costs.
+
+  #### Examples
+
+  ```python
+  steps_for_budget('mh', 200, num_generators=10)    # 199
+  steps_for_budget('rep', 200, num_generators=10)   # 99 (199 evaluations)
+  steps_for_budget('wl', 200, num_generators=10)    # 99 (200 evaluations)
+  steps_for_budget('rep', 200)                      # 199 (one generator)
+  ```
+  """
+  settings = SamplerSettings() if settings is None else settings
+  budget = int(budget)
+  low = min_num_steps(sampler, settings)
+  cost = evaluations_per_chain(sampler, low, settings, num_generators)[0]
+  if cost > budget:
+    raise ValueError(f'a budget of {budget} evaluations per chain is below the '
+                     f'{cost} of the shortest {sampler!r} run ({low} steps)')
+  if sampler == 'none':
+    return 0
+  # The cost grows by at least one per step, so `budget` steps are an upper bound;
+  # it never decreases with the steps, so bisection finds the largest that fits.
+  high = budget
+  while low < high:
+    middle = (low + high + 1) // 2
+    if evaluations_per_chain(sampler, middle, settings, num_generators)[0] <= budget:
+      low = middle
+    else:
+      high = middle - 1
+  return low
