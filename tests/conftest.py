@@ -32,6 +32,20 @@ def tiny_config(model_dir, **overrides):
   return Config().replace(**values).validate()
 
 
+def trained_run(model_dir, **overrides):
+  """`(config, run)`: a `tiny_config` run trained in this process, then restored into a
+  fresh `Run` (as the export and sample modes restore it)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.training import trainer  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
+  config = tiny_config(model_dir, **overrides)
+  strategy = tf.distribute.get_strategy()
+  trainer.train(config, strategy)
+  run = Run(config, strategy)
+  run.restore(require=True)
+  return config, run
+
+
 def run_cli(*args, timeout=600, check=False):
   """Runs `python -m tf_stackelberg.main ARGS` in a fresh process; returns the result."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

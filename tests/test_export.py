@@ -8,24 +8,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, tiny_config
+from conftest import run_cli, trained_run
 from tf_stackelberg.export.saved_model import ExportError, export_gan
 from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.modes import sample as sample_mode
-from tf_stackelberg.training import trainer
-from tf_stackelberg.training.run import Run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  model_dir = tmp_path_factory.mktemp("export") / "run"
-  config = tiny_config(model_dir, **{"trainer.train_steps": 100,
-                                     "model.num_generators": 4})
-  strategy = tf.distribute.get_strategy()
-  trainer.train(config, strategy)
-  run = Run(config, strategy)
-  run.restore(require=True)
-  return config, run
+  return trained_run(tmp_path_factory.mktemp("export") / "run",
+                     **{"trainer.train_steps": 100, "model.num_generators": 4})
 
 
 def test_round_trip_matches_the_in_memory_model(trained, tmp_path):

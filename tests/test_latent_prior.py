@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from conftest import tiny_config
+from conftest import trained_run
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config import resolved
 from tf_stackelberg.config.sections import Config, ModelConfig
@@ -23,8 +23,7 @@ from tf_stackelberg.models import latent_prior as prior_lib
 from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.sampling import energy as energy_lib
 from tf_stackelberg.sampling import sample_latents
-from tf_stackelberg.training import latent, trainer
-from tf_stackelberg.training.run import Run
+from tf_stackelberg.training import latent
 
 NORMAL = prior_lib.get_latent_prior("normal")
 UNIFORM = prior_lib.get_latent_prior("uniform")
@@ -175,15 +174,9 @@ def test_uniform_prior_gan_draws_its_latents_from_the_box():
 # ------------------------------------------------------------------ a trained run
 @pytest.fixture(scope="module")
 def uniform_run(tmp_path_factory):
-  model_dir = tmp_path_factory.mktemp("uniform_prior") / "run"
-  config = tiny_config(model_dir, **{"trainer.train_steps": 100,
-                                     "model.num_generators": 2,
-                                     "model.latent_distribution": "uniform"})
-  strategy = tf.distribute.get_strategy()
-  trainer.train(config, strategy)
-  run = Run(config, strategy)
-  run.restore(require=True)
-  return config, run
+  return trained_run(tmp_path_factory.mktemp("uniform_prior") / "run",
+                     **{"trainer.train_steps": 100, "model.num_generators": 2,
+                        "model.latent_distribution": "uniform"})
 
 
 def test_export_of_a_uniform_prior_run_samples_in_the_box(uniform_run, tmp_path):
