@@ -49,7 +49,6 @@ Usage (from the repository root):
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -66,6 +65,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.machine import cpu_line
 from tf_stackelberg.models.generators.dcgan import EnsembleDCGANGenerator
 # pylint: enable=wrong-import-position
 
@@ -80,31 +80,6 @@ KERNEL = 5
 # input row m - 1 + s through kernel row t = TAPS[p][s]: phase 0 from rows m-1, m
 # (taps 3, 1), phase 1 from rows m-1, m, m+1 (taps 4, 2, 0). Columns alike.
 TAPS = ({0: 3, 1: 1}, {0: 4, 1: 2, 2: 0})
-
-
-def cpu_model():
-  """The CPU's model name from `lscpu` (or the platform's processor string)."""
-  try:
-    text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True,
-                          timeout=10).stdout
-    for line in text.splitlines():
-      if line.startswith("Model name:"):
-        return line.split(":", 1)[1].strip()
-  except (OSError, subprocess.SubprocessError):
-    pass
-  import platform  # pylint: disable=g-import-not-at-top
-  return platform.processor() or "unknown CPU"
-
-
-def cpu_flags():
-  """Whether the CPU has AVX2 and AVX-512 (from /proc/cpuinfo; None if unknown)."""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      flags = next((line.split(":", 1)[1].split() for line in f
-                    if line.startswith("flags")), [])
-  except OSError:
-    return None
-  return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags}
 
 
 # ------------------------------------------------------------------ conversions
@@ -432,12 +407,8 @@ def format_table(rows):
 
 
 def header_lines(num_generators, batch, deterministic):
-  flags = cpu_flags()
-  features = ("" if flags is None else
-              f", AVX2 {'yes' if flags['avx2'] else 'no'}, AVX-512 "
-              f"{'yes' if flags['avx512f'] else 'no'}")
   load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-  return [f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs{features})",
+  return [cpu_line(),
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}; op determinism "
           f"{'on' if deterministic else 'off'}; load average at start {load:.2f}",
           f"K={num_generators} CIFAR-10 DCGAN generators, batch {batch}, shared "

@@ -60,8 +60,6 @@ Usage (from the repository root):
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import time
 
@@ -78,6 +76,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.common.machine import cpu_info, cpu_line  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.config import resolved  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.modes.sample import SAMPLING_SALT  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=g-import-not-at-top
@@ -138,37 +137,6 @@ def parse_args(argv=None):
 
 
 # ----------------------------------------------------------------------------- CPU
-def cpu_info():
-  """The CPU model (lscpu's 'Model name'), logical CPUs and AVX-512 flags."""
-  model, flags = 'unknown', set()
-  try:
-    out = subprocess.run(['lscpu'], capture_output=True, text=True, timeout=10,
-                         check=False).stdout
-  except (OSError, subprocess.SubprocessError):
-    out = ''
-  for line in out.splitlines():
-    key, _, value = line.partition(':')
-    if key.strip() == 'Model name' and model == 'unknown':
-      model = value.strip()
-    elif key.strip() == 'Flags':
-      flags.update(value.split())
-  if not flags and os.path.exists('/proc/cpuinfo'):
-    with open('/proc/cpuinfo') as f:
-      match = re.search(r'^flags\s*:(.*)$', f.read(), re.MULTILINE)
-    if match:
-      flags.update(match.group(1).split())
-  return dict(model=model, logical_cpus=os.cpu_count(),
-              avx512=any(f.startswith('avx512') for f in flags),
-              avx512_bf16='avx512_bf16' in flags)
-
-
-def cpu_line(cpu):
-  def yes(value):
-    return 'yes' if value else 'no'
-  return (f"CPU: {cpu['model']}, {cpu['logical_cpus']} logical CPUs; AVX-512: "
-          f"{yes(cpu['avx512'])}; AVX512_BF16: {yes(cpu['avx512_bf16'])}")
-
-
 # ----------------------------------------------------------------------------- setup
 def load_run(model_dir, args):
   """The restored `Run` of `model_dir` with the classifier evaluator, and its step."""

@@ -188,10 +188,16 @@ class StackelbergGAN(keras.Model):
   def generate(self, z, k, training=False):
     """Samples of generator k[b] from latent z[b]: z `[B, d]`, k int `[B]`.
 
-    All K generators run on the batch and the wanted rows are gathered: no
-    per-example dispatch. Uses the EMA generator when there is one.
+    In inference mode, a generator with a `select(z, k)` method runs each generator
+    on its own latents only (one generator evaluation per latent, which is what the
+    latent samplers pay for). Otherwise, and in training mode (where BatchNorm's
+    batch statistics would depend on the split), all K generators run on the whole
+    batch and the wanted rows are gathered. Uses the EMA generator when there is one.
     """
-    return select_generator(self.sampling_generator(z, training=training), k)
+    generator = self.sampling_generator
+    if not training and hasattr(generator, "select"):
+      return generator.select(z, k)
+    return select_generator(generator(z, training=training), k)
 
   def sample(self, num_samples, seed):
     """`num_samples` draws of the model (k uniform, z ~ p0) with a stateless seed

@@ -51,6 +51,10 @@ class EnsembleDense(keras.layers.Layer):
       outputs = tf.einsum("kbi,kio->kbo", inputs, self.kernel)
     return outputs + self.bias[:, None, :]
 
+  def member(self, index, inputs):
+    """Member `index` alone on `[B, in]`: `[B, units]`."""
+    return tf.matmul(inputs, self.kernel[index]) + self.bias[index]
+
   def get_config(self):
     return {**super().get_config(), "num_members": self.num_members, "units": self.units}
 
@@ -77,6 +81,38 @@ class EnsembleBatchNorm(keras.layers.Layer):
     folded = tf.reshape(tf.transpose(inputs, [1, 0, 2]), [-1, k * f])
     normed = self.norm(folded, training=training)
     return tf.transpose(tf.reshape(normed, [-1, k, f]), [1, 0, 2])
+
+  def member(self, index, inputs):
+    """Member `index` alone on `[B, F]`, in inference mode (its moving statistics)."""
+    f = inputs.shape[-1]
+    part = slice(index * f, (index + 1) * f)
+    norm = self.norm
+    scale = tf.math.rsqrt(norm.moving_variance[part] + norm.epsilon)
+    if norm.gamma is not None:
+      scale *= norm.gamma[part]
+    shift = -norm.moving_mean[part] * scale
+    if norm.beta is not None:
+      shift += norm.beta[part]
+    return inputs * scale + shift
+
+
+def partitioned_apply(member_fns, z, k):
+  """`member_fns[k[b]](z[b])` for every b, each member run once on its own latents.
+
+  Costs one generator evaluation per latent where running every member on the whole
+  batch and picking rows (`select_generator`) costs K. The partition and stitch
+  compile under XLA (bounded dynamic shapes) and pass gradients to z.
+
+  Args:
+    member_fns: K functions `[n, d] -> [n, ...]` (n may be 0).
+    z: latents `[B, d]`.
+    k: int `[B]` in [0, K).
+  """
+  k = tf.cast(k, tf.int32)
+  num = len(member_fns)
+  parts = tf.dynamic_partition(z, k, num)
+  positions = tf.dynamic_partition(tf.range(tf.shape(z)[0]), k, num)
+  return tf.dynamic_stitch(positions, [fn(part) for fn, part in zip(member_fns, parts)])
 
 
 def select_generator(outputs, k):

@@ -46,12 +46,14 @@ statistics, and its variables have distinct paths `generator/generator_k/<layer>
 <weight>`, which the checkpoint lists.
 """
 
+import functools
+
 import keras
 import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.models import conv
-from tf_stackelberg.models.ensemble import output_activation
+from tf_stackelberg.models.ensemble import output_activation, partitioned_apply
 from tf_stackelberg.models.registry import GENERATORS
 
 KERNEL_SIZE = 5
@@ -144,6 +146,12 @@ class EnsembleDCGANGenerator(keras.Model):
       outputs = [member(z[k], training=training)
                  for k, member in enumerate(self.members)]
     return tf.stack(outputs)
+
+  def select(self, z, k):
+    """Sample b of generator k[b] from z[b], in inference mode: z `[B, d]`, k `[B]`
+    -> `[B, H, W, C]`, running each generator on its own latents only."""
+    return partitioned_apply([functools.partial(member, training=False)
+                              for member in self.members], z, k)
 
 
 def check_image_shape(output_shape, channels, base_size):

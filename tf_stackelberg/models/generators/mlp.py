@@ -1,13 +1,14 @@
 """`--model.generator=mlp`: K MLP generators with stacked weights (docs/design.md
 section 3)."""
 
+import functools
 import math
 
 import keras
 import tensorflow as tf
 
 from tf_stackelberg.models.ensemble import (EnsembleBatchNorm, EnsembleDense,
-                                            output_activation)
+                                            output_activation, partitioned_apply)
 from tf_stackelberg.models.registry import GENERATORS
 
 
@@ -53,6 +54,23 @@ class EnsembleMLPGenerator(keras.Model):
     if len(self.sample_shape) == 1:  # already [K, B, features]
       return out
     return tf.reshape(out, tf.concat([tf.shape(out)[:2], self.sample_shape], 0))
+
+  def _member_forward(self, index, z):
+    """Generator `index` alone on z `[n, d]`, in inference mode: `[n, *shape]`."""
+    h = z
+    for layer, norm in zip(self.hidden_layers, self.norms):
+      h = layer.member(index, h)
+      if norm is not None:
+        h = norm.member(index, h)
+      h = tf.nn.leaky_relu(h, alpha=self._slope)
+    out = self._activation(self.output_layer.member(index, h))
+    return tf.reshape(out, tf.concat([tf.shape(out)[:1], self.sample_shape], 0))
+
+  def select(self, z, k):
+    """Sample b of generator k[b] from z[b], in inference mode: z `[B, d]`, k `[B]`
+    -> `[B, *shape]`, running each generator on its own latents only."""
+    return partitioned_apply([functools.partial(self._member_forward, i)
+                              for i in range(self.num_generators)], z, k)
 
 
 @GENERATORS.register("mlp")
