@@ -87,3 +87,18 @@ def test_profiled_row_of_a_tiny_game(tool):
   assert row["peak_rss_gib"] > 0.05
   lines = tool.table_lines([row], ref_gflops=None)
   assert lines[0].split()[:3] == ["XLA", "step", "s"] and lines[2].split()[0] == "off"
+
+
+def test_gradients_nobody_uses_are_not_counted(tool):
+  # Only d/dx is returned: the runtime prunes the kernel gradient's
+  # Conv2DBackpropFilter that tf.gradients builds alongside, so it is not counted.
+  kernel = tf.Variable(tf.random.normal([3, 3, 2, 4]))
+
+  def input_gradient(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, "SAME") ** 2)
+    return tape.gradient(y, x)
+  counted = tool.count_macs(_graph(input_gradient, tf.TensorSpec([1, 6, 6, 2])))
+  macs = 6 * 6 * 4 * 3 * 3 * 2
+  assert counted["by_type"] == {"Conv2D": macs, "Conv2DBackpropInput": macs}

@@ -12,8 +12,9 @@ each XLA setting asked for prints one row:
                   (Linux: VmHWM, reset before each row; the model, its optimiser
                   slots, the data arrays and TensorFlow's buffers together).
   GFLOP/step      2 x the multiply-adds of every convolution (forward, input- and
-                  filter-gradient), matrix product and einsum in the traced train
-                  step, counted from their static shapes. Elementwise ops,
+                  filter-gradient), matrix product and einsum that the traced
+                  train step executes (ops whose results are unused are pruned by
+                  the runtime and not counted), from their static shapes. Elementwise ops,
                   BatchNorm and the optimiser update are left out: they are a few
                   percent of a convolutional step.
   GFLOP/s         GFLOP/step / step s.
@@ -125,12 +126,34 @@ def _subgraphs(graph):
   return seen
 
 
+def _executed_ops(graph):
+  """The ops of `graph` that running it executes: those its outputs and control
+  outputs (the variable updates) depend on. Gradient functions also build ops whose
+  results nobody uses (the discriminator's kernel gradients in the generator's
+  update); the runtime prunes those, so they are not counted. Graphs of nested
+  functions are taken whole."""
+  roots = [t.op for t in getattr(graph, "outputs", [])]
+  roots += list(getattr(graph, "control_outputs", []))
+  if not roots:
+    return graph.get_operations()
+  seen, pending = set(), list(roots)
+  while pending:
+    op = pending.pop()
+    if op.name in seen:
+      continue
+    seen.add(op.name)
+    pending.extend(t.op for t in op.inputs)
+    pending.extend(op.control_inputs)
+  return [op for op in graph.get_operations() if op.name in seen]
+
+
 def count_macs(graph):
   """{'total': multiply-adds, 'by_type': {op type: multiply-adds}, 'largest': the
-  convolution op with the most multiply-adds (or None)} of a traced graph."""
+  convolution op with the most multiply-adds (or None)} of the ops a run of a
+  traced graph executes."""
   by_type, largest = {}, (0, None)
   for g in _subgraphs(graph):
-    for op in g.get_operations():
+    for op in _executed_ops(g):
       if op.type in CONV_OPS:
         macs = _conv_macs(op)
         largest = max(largest, (macs, op), key=lambda pair: pair[0])
