@@ -24,8 +24,11 @@ run: $(STAMP)
 eval export sample: $(STAMP)
 	$(PY) -m tf_stackelberg.main --flagfile=$(CONFIG) --mode=$@ $(FLAGS)
 
+# Two worker processes (pytest-xdist), tests of one module on the same worker so that
+# module fixtures are built once: most tests are single-threaded Python (tracing,
+# Keras), which one process leaves the second core idle for.
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n 2 --dist loadscope tests
 
 benchmark: $(STAMP)
 	$(PY) tools/benchmark_training.py

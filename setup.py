@@ -23,6 +23,7 @@ setuptools.setup(
         "numpy==2.4.6",
         "matplotlib==3.11.2",
     ],
-    extras_require={"test": ["pytest==9.0.3", "pytest-timeout==2.4.0", "scipy==1.17.1"]},
+    extras_require={"test": ["pytest==9.0.3", "pytest-timeout==2.4.0", "pytest-xdist==3.8.0",
+                             "scipy==1.17.1"]},
     entry_points={"console_scripts": ["tf_stackelberg=tf_stackelberg.main:run"]},
 )

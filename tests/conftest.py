@@ -1,5 +1,8 @@
 """Shared test settings: quiet TensorFlow, small runs, helpers for subprocess runs."""
 
+import contextlib
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -104,17 +107,48 @@ def _link_prepared(user_dir, directory, builder_cls):
   return True
 
 
+def shared_session_dir(tmp_path_factory, name):
+  """`name` in a temporary directory that every worker process of this test session
+  sees (pytest-xdist gives each worker its own base directory under one parent), so
+  that expensive session data is made once."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent
+  return os.path.join(str(root), name)
+
+
+@contextlib.contextmanager
+def session_lock(path):
+  """Holds an exclusive lock on `path.lock` (one worker builds, the others wait)."""
+  with open(path + ".lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def offline_data_dir(tmp_path_factory):
-  """(TFDS data directory, names of the datasets linked from the user's cache)."""
-  directory = str(tmp_path_factory.mktemp("tfds_data"))
-  linked = set()
-  from tf_stackelberg.data.offline import builders  # pylint: disable=import-outside-toplevel
-  if not os.environ.get(FRESH_ENV):
-    user_dir = tfds_loader.data_dir(DataConfig())
-    for name, (builder_cls, _, _) in builders.OFFLINE.items():
-      if _link_prepared(user_dir, directory, builder_cls):
-        linked.add(name)
+  """(TFDS data directory, names of the datasets linked from the user's cache),
+  shared by the session's worker processes; datasets not linked are prepared into
+  it by the first test that needs them (under the loader's own preparation lock)."""
+  directory = shared_session_dir(tmp_path_factory, "tfds_data")
+  marker = os.path.join(directory, "linked.json")
+  with session_lock(directory):
+    if os.path.isfile(marker):
+      with open(marker, encoding="utf-8") as f:
+        return directory, set(json.load(f))
+    os.makedirs(directory, exist_ok=True)
+    linked = set()
+    from tf_stackelberg.data.offline import builders  # pylint: disable=import-outside-toplevel
+    if not os.environ.get(FRESH_ENV):
+      user_dir = tfds_loader.data_dir(DataConfig())
+      for name, (builder_cls, _, _) in builders.OFFLINE.items():
+        if _link_prepared(user_dir, directory, builder_cls):
+          linked.add(name)
+    with open(marker, "w", encoding="utf-8") as f:
+      json.dump(sorted(linked), f)
   return directory, linked
 
 
@@ -134,14 +168,20 @@ def mnist(offline_data_dir):
 def mnist_classifier_dir(tmp_path_factory, offline_data_dir):
   """A classifier cache with an MNIST classifier that tools/train_classifier.py trains
   on 4000 examples for one epoch (about 90% test accuracy)."""
-  directory = str(tmp_path_factory.mktemp("classifiers"))
+  directory = shared_session_dir(tmp_path_factory, "classifiers")
+  with session_lock(directory):
+    if not os.path.isfile(os.path.join(directory, "mnist.keras")):
+      _train_test_classifier(directory, offline_data_dir[0])
+  return directory
+
+
+def _train_test_classifier(directory, data_dir):
   result = subprocess.run(
       [sys.executable, os.path.join(REPO, "tools", "train_classifier.py"),
        "--dataset=mnist", "--train_examples=4000", "--epochs=1", "--batch_size=32",
        f"--eval.classifier_dir={directory}", "--data.source=offline",
-       f"--data.data_dir={offline_data_dir[0]}"],
+       f"--data.data_dir={data_dir}"],
       cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
       text=True, timeout=600)
   assert result.returncode == 0, result.stdout + result.stderr
   assert "MNIST: test accuracy" in result.stdout
-  return directory

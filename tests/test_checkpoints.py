@@ -422,8 +422,9 @@ def test_a_damaged_flags_json_names_the_file_and_the_way_out(base_run, tmp_path,
   config = _copy(base_run, tmp_path)
   path = os.path.join(config.model_dir, "flags.json")
   if content == "truncated":
-    with open(path) as f:
-      content = f.read()[:100]
+    with open(path) as f:  # cut inside the model_dir string, whatever its length
+      content = f.read()
+    content = content[:content.index('"model_dir": "') + len('"model_dir": "') + 3]
   with open(path, "w") as f:
     f.write(content)
   before = _listing(config.model_dir)

@@ -19,6 +19,13 @@ _NO_STEP = tf.int64.max  # "no such step"
 _PENALTY_SALT = 1 << 20  # keeps the penalty's stream apart from the latents'
 
 
+def _in_xla():
+  """Whether ops built now will be compiled by XLA (a `jit_compile` function, also
+  when nested). TensorFlow's own test of this is not public API."""
+  from tensorflow.python.ops import control_flow_util  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 def _replica():
   """This replica's index in its sync group, int64 (0 outside a strategy)."""
   ctx = tf.distribute.get_replica_context()
@@ -190,12 +197,14 @@ class StackelbergGAN(keras.Model):
 
     In inference mode, a generator with a `select(z, k)` method runs each generator
     on its own latents only (one generator evaluation per latent, which is what the
-    latent samplers pay for). Otherwise, and in training mode (where BatchNorm's
-    batch statistics would depend on the split), all K generators run on the whole
-    batch and the wanted rows are gathered. Uses the EMA generator when there is one.
+    latent samplers pay for). Otherwise all K generators run on the whole batch and
+    the wanted rows are gathered: in training mode (BatchNorm's batch statistics
+    would depend on the split) and under XLA (the split's shapes are data-dependent,
+    and XLA cannot differentiate through it). Uses the EMA generator when there is
+    one.
     """
     generator = self.sampling_generator
-    if not training and hasattr(generator, "select"):
+    if not training and hasattr(generator, "select") and not _in_xla():
       return generator.select(z, k)
     return select_generator(generator(z, training=training), k)
 
