@@ -89,3 +89,32 @@ def test_saved_model_mcmc_sample_returns_images(mnist_run, tmp_path):
   assert out["samples"].shape == (16, 28, 28, 1)
   assert out["generator"].shape == (16,) and out["z"].shape == (16, 100)
   assert np.isfinite(out["energy"].numpy()).all()
+
+
+def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  config, _ = mnist_run
+  spec = importlib.util.spec_from_file_location(
+      "benchmark_image_sampling", os.path.join(REPO, "tools",
+                                               "benchmark_image_sampling.py"))
+  tool = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tool)
+  budget = 12
+  tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
+             "--chains", "40", "--budget", str(budget), "--samplers", "none,mh,wl",
+             "--no-jit_compile", "--num_real", "500", "--wl_bins", "8",
+             "--classifier_dir", config.eval.classifier_dir])
+  with open(tmp_path / tool.JSON_NAME) as f:
+    (gan,) = json.load(f)["gans"]
+  assert gan["jit_compile"] is False and gan["step"] == STEPS
+  rows = gan["rows"]
+  assert list(rows) == ["none", "mh", "wl"]
+  assert rows["none"]["evaluations"] == 1
+  for name in ("mh", "wl"):  # every sampler gets the whole budget, and no more
+    assert budget - 2 <= rows[name]["evaluations"] <= budget, rows[name]
+    assert rows[name]["generators_used"] > 1  # joint (k, z) moves
+  for row in rows.values():
+    assert sum(row["label_histogram"]) == 40
+    assert np.isfinite(row["fid"]) and row["energy_q01"] <= row["energy_q99"]
+  assert os.path.exists(gan["energy_histogram_png"])
+  assert "XLA off" in capsys.readouterr().out

@@ -118,6 +118,11 @@ def parse_args(argv=None):
                       "one; default: the run's).")
   parser.add_argument('--joint', action=argparse.BooleanOptionalAction, default=True,
                       help='Joint (k, z) moves for K > 1 generators.')
+  parser.add_argument('--jit_compile', action=argparse.BooleanOptionalAction,
+                      default=None,
+                      help="Compile the chains with XLA (default: the run's "
+                      "--runtime.jit_compile). Without XLA each generator runs on its "
+                      "own chains only; with it, all K run and the rows are picked.")
   parser.add_argument('--chunk_steps', type=int, default=8,
                       help='Steps per compiled call (for the compile-free time).')
   parser.add_argument('--num_real', type=int, default=10000,
@@ -136,7 +141,6 @@ def parse_args(argv=None):
   return args
 
 
-# ----------------------------------------------------------------------------- CPU
 # ----------------------------------------------------------------------------- setup
 def load_run(model_dir, args):
   """The restored `Run` of `model_dir` with the classifier evaluator, and its step."""
@@ -219,7 +223,7 @@ def phase_starts(sampler, num_steps, settings):
 
 
 # ----------------------------------------------------------------------------- samplers
-def run_sampler(sampler, model, num_generators, args, settings):
+def run_sampler(sampler, model, num_generators, args, settings, jit_compile=True):
   """Draws with one sampler; returns the `SampleResult`, steps and timings."""
   steps = sampling.steps_for_budget(sampler, args.budget, settings, num_generators)
   clock = ChunkClock(phase_starts(sampler, steps, settings))
@@ -227,7 +231,7 @@ def run_sampler(sampler, model, num_generators, args, settings):
   result = sampling.sample_latents(
       sampler, model, args.chains, steps,
       tf.constant([args.seed, SAMPLING_SALT], tf.int32), settings,
-      chunk_steps=args.chunk_steps, progress_callback=clock, jit_compile=True)
+      chunk_steps=args.chunk_steps, progress_callback=clock, jit_compile=jit_compile)
   seconds = time.perf_counter() - clock.start
   compile_seconds = clock.compile_seconds()
   run_seconds = None if compile_seconds is None else seconds - compile_seconds
@@ -324,7 +328,7 @@ def header_lines(gan):
       f"Budget: {gan['budget']} G and D evaluations per chain, {gan['chains']} chains, "
       f"seed {gan['seed']}; step size {s['step_size']:g}, joint (k, z) moves "
       f"{'on' if s['joint'] else 'off'}; Wang-Landau {s['num_bins']} bins, t0 "
-      f"{s['t0']:g}, range {wl_range}",
+      f"{s['t0']:g}, range {wl_range}; XLA {'on' if gan.get('jit_compile') else 'off'}",
       f"Evaluation: {gan['evaluator']}"]
 
 
@@ -342,11 +346,13 @@ def benchmark_gan(model_dir, args):
   model = latent.run_latent_model(run, with_calibration=True)
   settings = sampler_settings(run.config, args)
   evaluator = run.evaluators[0]
+  jit_compile = (run.config.runtime.jit_compile if args.jit_compile is None
+                 else args.jit_compile)
   rows = {}
   for sampler in args.samplers:
     print(f'  {sampler}: sampling ...', end='', flush=True)
     result, steps, seconds, run_seconds = run_sampler(
-        sampler, model, gan.num_generators, args, settings)
+        sampler, model, gan.num_generators, args, settings, jit_compile)
     started = time.perf_counter()
     metrics = dict(evaluator.evaluate_samples(np.asarray(result.x),
                                               np.asarray(result.k), step=step))
@@ -362,7 +368,7 @@ def benchmark_gan(model_dir, args):
       model_dir=model_dir, name=os.path.basename(os.path.normpath(model_dir)),
       description=describe(run), step=step,
       calibration=list(model.calibration or (1., 0.)),
-      chains=args.chains, budget=args.budget, seed=args.seed,
+      chains=args.chains, budget=args.budget, seed=args.seed, jit_compile=jit_compile,
       settings=dict(step_size=settings.step_size, joint=settings.joint,
                     num_bins=settings.num_bins, t0=settings.t0,
                     energy_range=settings.energy_range),
