@@ -102,3 +102,24 @@ def test_gradients_nobody_uses_are_not_counted(tool):
   counted = tool.count_macs(_graph(input_gradient, tf.TensorSpec([1, 6, 6, 2])))
   macs = 6 * 6 * 4 * 3 * 3 * 2
   assert counted["by_type"] == {"Conv2D": macs, "Conv2DBackpropInput": macs}
+
+
+def test_convolution_breakdown_counts_repeated_ops_once_per_run(tool):
+  kernel = tf.Variable(tf.random.normal([3, 3, 2, 4]))
+
+  def twice(x):  # the same convolution twice, and its two gradients once each
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, "SAME") ** 2)
+    extra = tf.nn.conv2d(x * 2.0, kernel, 1, "SAME")
+    return tape.gradient(y, [x, kernel]), extra
+  ops = tool.count_macs(_graph(twice, tf.TensorSpec([1, 6, 6, 2])))["convolutions"]
+  table = tool.convolution_breakdown(ops, iterations=2)
+  macs = 6 * 6 * 4 * 3 * 3 * 2 / 1e9
+  assert {k: v[:2] for k, v in table.items()} == {
+      "Conv2D": (2, pytest.approx(2 * macs)),
+      "Conv2DBackpropInput": (1, pytest.approx(macs)),
+      "Conv2DBackpropFilter": (1, pytest.approx(macs))}
+  assert all(seconds > 0 for _, _, seconds in table.values())
+  lines = tool.breakdown_lines(table, step_seconds=1.0)
+  assert lines[-1].split()[:2] == ["all", "4"]

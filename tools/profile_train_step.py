@@ -22,6 +22,10 @@ each XLA setting asked for prints one row:
                   alone: the step's most expensive convolution op (same op type,
                   shapes, strides and padding, no XLA), timed in a loop.
 
+A second table times every convolution of the step alone (each distinct op once,
+counted as often as the step runs it), by op type, against the first row's step
+time: what the convolutions would cost without everything else in the step.
+
 The figures of one run are comparable with each other; another machine, or the
 same one under other load, gives other absolute numbers.
 
@@ -149,20 +153,22 @@ def _executed_ops(graph):
 
 def count_macs(graph):
   """{'total': multiply-adds, 'by_type': {op type: multiply-adds}, 'largest': the
-  convolution op with the most multiply-adds (or None)} of the ops a run of a
-  traced graph executes."""
-  by_type, largest = {}, (0, None)
+  convolution op with the most multiply-adds (or None), 'convolutions': every
+  convolution op} of the ops a run of a traced graph executes."""
+  by_type, largest, convolutions = {}, (0, None), []
   for g in _subgraphs(graph):
     for op in _executed_ops(g):
       if op.type in CONV_OPS:
         macs = _conv_macs(op)
+        convolutions.append(op)
         largest = max(largest, (macs, op), key=lambda pair: pair[0])
       elif op.type in MATMUL_OPS:
         macs = _matmul_macs(op)
       else:
         continue
       by_type[op.type] = by_type.get(op.type, 0) + macs
-  return dict(total=sum(by_type.values()), by_type=by_type, largest=largest[1])
+  return dict(total=sum(by_type.values()), by_type=by_type, largest=largest[1],
+              convolutions=convolutions)
 
 
 def train_step_graph(gan, batch):
@@ -195,8 +201,8 @@ def _reference_op(op):
       input=x, filter_sizes=sizes, out_backprop=dy, **attrs))
 
 
-def reference_rate(op, iterations):
-  """GFLOP/s of `op`'s convolution run alone (fastest of `iterations` runs)."""
+def standalone_seconds(op, iterations):
+  """Seconds of `op`'s convolution run alone (fastest of `iterations` runs)."""
   run = _reference_op(op)
   run().numpy()  # trace and warm up
   best = float("inf")
@@ -204,7 +210,35 @@ def reference_rate(op, iterations):
     start = time.perf_counter()
     run().numpy()
     best = min(best, time.perf_counter() - start)
-  return 2 * _conv_macs(op) / best / 1e9
+  return best
+
+
+def reference_rate(op, iterations):
+  """GFLOP/s of `op`'s convolution run alone (fastest of `iterations` runs)."""
+  return 2 * _conv_macs(op) / standalone_seconds(op, iterations) / 1e9
+
+
+def _signature(op):
+  shapes = tuple(tuple(_dims(t)) for t in list(op.inputs) + list(op.outputs)
+                 if t.shape.rank == 4)
+  return op.type, shapes, tuple(op.get_attr("strides")), op.get_attr("padding")
+
+
+def convolution_breakdown(ops, iterations):
+  """{op type: (ops, G multiply-adds, seconds)} of the step's convolutions, each
+  distinct one timed alone once (fastest of `iterations`) and counted as often as
+  the step runs it."""
+  groups = {}
+  for op in ops:
+    groups.setdefault(_signature(op), []).append(op)
+  table = {}
+  for (kind, _, _, _), members in groups.items():
+    seconds = standalone_seconds(members[0], iterations) * len(members)
+    count, macs, total = table.get(kind, (0, 0, 0.0))
+    table[kind] = (count + len(members),
+                   macs + _conv_macs(members[0]) * len(members) / 1e9,
+                   total + seconds)
+  return table
 
 
 # ------------------------------------------------------------------ memory
@@ -256,7 +290,7 @@ def profile(config, data, jit_compile, steps, rounds, warmup):
               compile_seconds=compile_seconds, peak_rss_gib=peak_memory_gib(),
               gflop_per_step=gflop, gflops=gflop / step_seconds,
               gmac_by_op={k: v / 1e9 for k, v in macs["by_type"].items()},
-              largest_op=macs["largest"])
+              largest_op=macs["largest"], convolutions=macs["convolutions"])
 
 
 # ------------------------------------------------------------------ report
@@ -272,6 +306,23 @@ def table_lines(rows, ref_gflops):
 
   def line(values):
     return "  ".join(v.rjust(w) for v, w in zip(values, widths))
+  return [line(head), "  ".join("-" * w for w in widths)] + [line(b) for b in body]
+
+
+def breakdown_lines(breakdown, step_seconds):
+  """The table of `convolution_breakdown`, with the share of a step's time."""
+  head = ("op", "ops", "G mult-adds", "seconds alone", "GFLOP/s", "of step")
+  body = [(kind, str(n), f"{m:.1f}", f"{t:.3f}", f"{2 * m / t:.1f}",
+           f"{t / step_seconds:.2f}") for kind, (n, m, t) in sorted(breakdown.items())]
+  total = sum(t for _, _, t in breakdown.values())
+  body.append(("all", str(sum(n for n, _, _ in breakdown.values())),
+               f"{sum(m for _, m, _ in breakdown.values()):.1f}", f"{total:.3f}",
+               "", f"{total / step_seconds:.2f}"))
+  widths = [max(len(c[i]) for c in [head] + body) for i in range(len(head))]
+
+  def line(values):
+    return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                     for i, (v, w) in enumerate(zip(values, widths)))
   return [line(head), "  ".join("-" * w for w in widths)] + [line(b) for b in body]
 
 
@@ -303,11 +354,17 @@ def main(argv):
            f"reference: {describe_op(largest)} alone: "
            + ("-" if ref is None else f"{ref:.1f} GFLOP/s"), ""]
   lines += table_lines(rows, ref)
+  breakdown = convolution_breakdown(rows[0]["convolutions"], FLAGS.ref_iterations)
+  lines += ["", "The step's convolutions run alone, one op at a time:"]
+  lines += breakdown_lines(breakdown, rows[0]["step_seconds"])
   print("\n".join(lines))
   if FLAGS.json:
-    out = [{k: v for k, v in r.items() if k != "largest_op"} for r in rows]
-    files.write_json(FLAGS.json, dict(table="\n".join(lines), reference_gflops=ref,
-                                      rows=out))
+    out = [{k: v for k, v in r.items() if k not in ("largest_op", "convolutions")}
+           for r in rows]
+    files.write_json(FLAGS.json, dict(
+        table="\n".join(lines), reference_gflops=ref, rows=out,
+        convolutions_alone={k: dict(ops=n, gmac=m, seconds=t)
+                            for k, (n, m, t) in breakdown.items()}))
 
 
 if __name__ == "__main__":
