@@ -103,10 +103,12 @@ def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
   tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
              "--chains", "40", "--budget", str(budget), "--samplers", "none,mh,wl",
              "--no-jit_compile", "--num_real", "500", "--wl_bins", "8",
+             "--finetune_steps", "5",
              "--classifier_dir", config.eval.classifier_dir])
   with open(tmp_path / tool.JSON_NAME) as f:
     (gan,) = json.load(f)["gans"]
   assert gan["jit_compile"] is False and gan["step"] == STEPS
+  assert gan["finetune_steps"] == 5 and np.isfinite(gan["finetune_loss"]).all()
   rows = gan["rows"]
   assert list(rows) == ["none", "mh", "wl"]
   assert rows["none"]["evaluations"] == 1

@@ -118,6 +118,10 @@ def parse_args(argv=None):
                       "one; default: the run's).")
   parser.add_argument('--joint', action=argparse.BooleanOptionalAction, default=True,
                       help='Joint (k, z) moves for K > 1 generators.')
+  parser.add_argument('--finetune_steps', type=int, default=0,
+                      help='Train the discriminator alone against the frozen '
+                      'generator for this many steps before calibrating it '
+                      '(latent.finetune_discriminator; default 0: as saved).')
   parser.add_argument('--jit_compile', action=argparse.BooleanOptionalAction,
                       default=None,
                       help="Compile the chains with XLA (default: the run's "
@@ -317,6 +321,14 @@ def table_lines(rows):
   return lines
 
 
+def finetune_text(gan):
+  loss = gan.get('finetune_loss')
+  if not loss:
+    return ''
+  return (f"; discriminator fine-tuned {gan['finetune_steps']} steps against the "
+          f"frozen generator (logistic loss {loss[0]:.3f} -> {loss[1]:.3f})")
+
+
 def header_lines(gan):
   s = gan['settings']
   wl_range = ('automatic' if not s['energy_range'] else
@@ -324,7 +336,7 @@ def header_lines(gan):
   return [
       f"GAN: {gan['name']} ({gan['description']}), checkpoint step "
       f"{gan['step']}; calibration d_c = {gan['calibration'][0]:.3f} d + "
-      f"{gan['calibration'][1]:.3f}",
+      f"{gan['calibration'][1]:.3f}" + finetune_text(gan),
       f"Budget: {gan['budget']} G and D evaluations per chain, {gan['chains']} chains, "
       f"seed {gan['seed']}; step size {s['step_size']:g}, joint (k, z) moves "
       f"{'on' if s['joint'] else 'off'}; Wang-Landau {s['num_bins']} bins, t0 "
@@ -343,6 +355,7 @@ def describe(run):
 def benchmark_gan(model_dir, args):
   run, step = load_run(model_dir, args)
   gan = run.gan
+  finetune_losses = latent.finetune_discriminator(run, args.finetune_steps)
   model = latent.run_latent_model(run, with_calibration=True)
   settings = sampler_settings(run.config, args)
   evaluator = run.evaluators[0]
@@ -369,6 +382,9 @@ def benchmark_gan(model_dir, args):
       description=describe(run), step=step,
       calibration=list(model.calibration or (1., 0.)),
       chains=args.chains, budget=args.budget, seed=args.seed, jit_compile=jit_compile,
+      finetune_steps=args.finetune_steps,
+      finetune_loss=([float(finetune_losses[0]), float(finetune_losses[-1])]
+                     if len(finetune_losses) else None),
       settings=dict(step_size=settings.step_size, joint=settings.joint,
                     num_bins=settings.num_bins, t0=settings.t0,
                     energy_range=settings.energy_range),

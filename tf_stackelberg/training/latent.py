@@ -2,6 +2,8 @@
 `LatentModel` (generator, discriminator logit and its calibration, docs/design.md
 section 5) and the `SamplerSettings` of `--sampling.*`."""
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg.sampling.calibration import calibrate
@@ -12,6 +14,8 @@ from tf_stackelberg.sampling.settings import SamplerSettings, min_num_steps
 # Stateless seed salt of the calibration data, distinct from the other streams.
 CALIBRATION_SALT = 11
 CALIBRATION_POINTS = 5000
+# Seed salt of the discriminator fine-tuning streams (data order and fakes).
+FINETUNE_SALT = 13
 
 
 def gan_callables(gan):
@@ -28,6 +32,53 @@ def calibrate_run(run, num_points=CALIBRATION_POINTS):
   fake, _ = run.gan.sample(num_points, tf.constant([seed, CALIBRATION_SALT + 1],
                                                    tf.int64))
   return calibrate(gan_callables(run.gan)[1], real, fake)
+
+
+def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
+  """Trains the run's discriminator alone against its frozen sampling generator.
+
+  The latent energy reads the discriminator logit as `log p_data / p_g` of the
+  current generator (docs/design.md section 5.3), which holds for a discriminator
+  trained to optimality against that generator with the logistic loss. A
+  discriminator saved mid-game lags the generator it played against; fine-tuning it
+  for some steps on fresh data and fresh samples (Adam(`learning_rate`, 0.5), the
+  logistic loss whatever the run's loss family, new optimiser state) brings it
+  closer to that. Only the in-memory model changes; checkpoints are left alone.
+
+  Args:
+    run: a restored `Run`.
+    num_steps: discriminator updates (0: nothing happens).
+    batch_size: real and generated examples per update.
+    learning_rate: Adam's learning rate.
+
+  Returns:
+    The logistic losses of the updates, a NumPy array `[num_steps]`.
+  """
+  if num_steps <= 0:
+    return np.zeros([0], np.float32)
+  gan, seed = run.gan, run.config.seed
+  discriminator = gan.discriminator
+  optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+  variables = discriminator.trainable_variables
+
+  @tf.function
+  def update(real, index):
+    fake, _ = gan.sample(batch_size, tf.stack([tf.constant(seed + FINETUNE_SALT,
+                                                           tf.int64), index]))
+    with tf.GradientTape() as tape:
+      real_logits = discriminator(real, training=True)[0]
+      fake_logits = discriminator(fake, training=True)[0]
+      loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
+              + tf.reduce_mean(tf.nn.softplus(fake_logits)))
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+
+  batches = run.data.batches(batch_size, seed + FINETUNE_SALT, num_steps=num_steps)
+  losses = []
+  for i, real in enumerate(batches):
+    real = real[0] if isinstance(real, (tuple, list)) else real
+    losses.append(float(update(real, tf.constant(i, tf.int64))))
+  return np.array(losses, np.float32)
 
 
 def latent_model(gan, calibration=None):
