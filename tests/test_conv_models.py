@@ -548,3 +548,36 @@ def test_gan_generate_uses_select_in_inference_only():
   np.testing.assert_allclose(e.numpy(), e_eager.numpy(), rtol=1e-4)
   np.testing.assert_allclose(grad.numpy(), tape.gradient(e_eager, z).numpy(),
                              rtol=1e-3, atol=1e-5)
+
+
+def test_batchnorm_discriminator_sees_real_and_fake_batches_separately():
+  config = Config().replace(**{
+      "model.generator": "dcgan", "model.discriminator": "dcgan",
+      "model.num_generators": 2, "model.latent_dim": 6,
+      "model.generator_channels": (8, 4), "model.generator_base_size": 4,
+      "model.discriminator_channels": (4, 8), "model.discriminator_batchnorm": True,
+      "loss.classifier_weight": 0.1}).validate()
+  gan = build_gan(config, (16, 16, 3))
+  assert gan.discriminator.uses_batch_statistics
+  real = tf.random.normal([5, 16, 16, 3])
+  fakes = tf.random.normal([2, 3, 16, 16, 3]) * 0.3 + 0.5  # other statistics
+  real_logits, fake_logits, fake_classes = gan._discriminate(real, fakes)  # pylint: disable=protected-access
+  alone_real, _ = gan.discriminator(real, training=True)
+  alone_fake, alone_classes = gan.discriminator(tf.reshape(fakes, [6, 16, 16, 3]),
+                                                training=True)
+  np.testing.assert_allclose(real_logits.numpy(), alone_real.numpy(), atol=1e-5)
+  np.testing.assert_allclose(fake_logits.numpy(), alone_fake.numpy().reshape(2, 3),
+                             atol=1e-5)
+  np.testing.assert_allclose(fake_classes.numpy(),
+                             alone_classes.numpy().reshape(2, 3, 2), atol=1e-5)
+  # The generators' update scores fakes exactly as the discriminator's update does.
+  _, fake_logits_g, _ = gan._discriminate(None, fakes)  # pylint: disable=protected-access
+  np.testing.assert_allclose(fake_logits_g.numpy(), fake_logits.numpy(), atol=1e-5)
+  # Without batch statistics one pass over both gives the same as separate passes.
+  plain = build_gan(config.replace(**{"model.discriminator_batchnorm": False}),
+                    (16, 16, 3))
+  assert not plain.discriminator.uses_batch_statistics
+  both, fake_both, _ = plain._discriminate(real, fakes)  # pylint: disable=protected-access
+  np.testing.assert_allclose(both.numpy(), plain.discriminator(real)[0].numpy(),
+                             atol=1e-5)
+  assert fake_both.shape == (2, 3)

@@ -248,16 +248,25 @@ class StackelbergGAN(keras.Model):
     return self.latent_prior.sample(shape, seed)
 
   def _discriminate(self, real, fakes):
-    """One D pass over real `[B, ...]` (optional) and fakes `[K, B, ...]`."""
+    """D on real `[B, ...]` (optional) and fakes `[K, B, ...]`: one pass over both,
+    or, for a discriminator with batch statistics (BatchNorm), one pass over the real
+    batch and one over all fakes, so that the fakes are normalised alike in the
+    discriminator's update and in the generators' (which sees no real batch)."""
     k, b = tf.shape(fakes)[0], tf.shape(fakes)[1]
     flat = tf.reshape(fakes, tf.concat([[k * b], tf.shape(fakes)[2:]], 0))
-    n_real = 0 if real is None else tf.shape(real)[0]
-    inputs = flat if real is None else tf.concat([real, flat], axis=0)
-    logits, classes = self.discriminator(inputs, training=True)
+    if real is not None and getattr(self.discriminator, "uses_batch_statistics", False):
+      real_logits, _ = self.discriminator(real, training=True)
+      logits, classes = self.discriminator(flat, training=True)
+      n_real = 0
+    else:
+      n_real = 0 if real is None else tf.shape(real)[0]
+      inputs = flat if real is None else tf.concat([real, flat], axis=0)
+      logits, classes = self.discriminator(inputs, training=True)
+      real_logits = logits[:n_real]
     fake_logits = tf.reshape(logits[n_real:], [k, b])
     fake_classes = (None if classes is None else
                     tf.reshape(classes[n_real:], [k, b, self.num_generators]))
-    return logits[:n_real], fake_logits, fake_classes
+    return real_logits, fake_logits, fake_classes
 
   def _classifier_term(self, fake_classes, global_batch):
     if self.classifier_weight == 0:

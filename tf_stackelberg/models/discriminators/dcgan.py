@@ -60,6 +60,9 @@ class DCGANDiscriminator(keras.Model):
       raise ValueError("spectral normalisation excludes BatchNorm in the discriminator")
     self.example_shape = tuple(input_shape)
     self.num_classes = num_classes
+    # Read by the game: with batch statistics, real and generated examples are
+    # discriminated in separate passes (docs/design.md section 3.1).
+    self.uses_batch_statistics = bool(batchnorm)
     self.convs = [conv.Conv2D(width, KERNEL_SIZE, strides=2, init=init,
                               spectral_norm=spectral_norm, use_bias=not batchnorm,
                               name=f"conv_{i}") for i, width in enumerate(channels)]
