@@ -70,7 +70,10 @@ def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
       fake_logits = discriminator(fake, training=True)[0]
       loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
               + tf.reduce_mean(tf.nn.softplus(fake_logits)))
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    gradients = tape.gradient(loss, variables)
+    # The generator-classifier head plays no part in the logit: it gets no gradient.
+    optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables)
+                               if g is not None])
     return loss
 
   batches = run.data.batches(batch_size, seed + FINETUNE_SALT, num_steps=num_steps)
