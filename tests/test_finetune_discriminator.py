@@ -36,22 +36,18 @@ def _files(directory):
 def test_finetuning_lowers_the_held_out_logistic_loss_and_writes_nothing(tmp_path):
   config, run = trained_run(str(tmp_path / "run"))
   before_files = _files(config.model_dir)
+  d_weights = [v.numpy() for v in run.gan.discriminator.variables]
+  assert latent.finetune_discriminator(run, 0).shape == (0,)  # zero steps: no change
+  for w, v in zip(d_weights, run.gan.discriminator.variables):
+    np.testing.assert_array_equal(w, v.numpy())
   before = _held_out_loss(run)
   weights = [v.numpy() for v in run.gan.generator.variables]
   losses = latent.finetune_discriminator(run, 300, batch_size=256)
   after = _held_out_loss(run)
   assert losses.shape == (300,) and np.isfinite(losses).all()
   # The held-out loss is a mean over 8,000 terms of size ~1, whose standard error is
-  # about 0.01: a drop of 0.03 is far outside the noise.
+  # about 0.01: a drop of 0.03 is far outside the noise (measured: 1.01 -> 0.85).
   assert after < before - 0.03, (before, after)
   for w, v in zip(weights, run.gan.generator.variables):  # the generator is frozen
     np.testing.assert_array_equal(w, v.numpy())
   assert _files(config.model_dir) == before_files
-
-
-def test_zero_steps_changes_nothing(tmp_path):
-  _, run = trained_run(str(tmp_path / "run"))
-  weights = [v.numpy() for v in run.gan.discriminator.variables]
-  assert latent.finetune_discriminator(run, 0).shape == (0,)
-  for w, v in zip(weights, run.gan.discriminator.variables):
-    np.testing.assert_array_equal(w, v.numpy())
