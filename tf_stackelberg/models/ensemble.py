@@ -100,8 +100,10 @@ def partitioned_apply(member_fns, z, k):
   """`member_fns[k[b]](z[b])` for every b, each member run once on its own latents.
 
   Costs one generator evaluation per latent where running every member on the whole
-  batch and picking rows (`select_generator`) costs K. The partition and stitch
-  compile under XLA (bounded dynamic shapes) and pass gradients to z.
+  batch and picking rows (`select_generator`) costs K. Gradients pass to z. XLA
+  cannot compile it for indices computed inside the compiled function (the stitch
+  needs its positions as constants, the partition's gradient too), so callers under
+  XLA use `select_generator` instead (see `StackelbergGAN.generate`).
 
   Args:
     member_fns: K functions `[n, d] -> [n, ...]` (n may be 0).
