@@ -2,6 +2,8 @@
 
 import contextlib
 import fcntl
+import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -47,6 +49,28 @@ def trained_run(model_dir, **overrides):
   run = Run(config, strategy)
   run.restore(require=True)
   return config, run
+
+
+def file_digests(directory):
+  """{path relative to `directory`: sha256} of every file under `directory`, to
+  compare a directory before and after something that must not change it."""
+  out = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return out
+
+
+def load_tool(name):
+  """The module of `tools/<name>.py`, loaded from this checkout (tools are scripts,
+  not a package)."""
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools",
+                                                                   f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def run_cli(*args, timeout=600, check=False):

@@ -1,20 +1,15 @@
 """tools/benchmark_sampling.py end to end on a tiny setting (no timing assertions)."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
-_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "tools", "benchmark_sampling.py")
+from conftest import load_tool
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-  spec = importlib.util.spec_from_file_location("benchmark_sampling", _TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_tool("benchmark_sampling")
   path = tmp_path_factory.mktemp("bench") / "report.json"
   module.main(["--train_steps=200", "--d_steps=20", "--num_samples=200",
                "--mcmc_steps=20", "--timing_steps=5", "--timing_rounds=1",

@@ -1,23 +1,17 @@
 """Tests for tools/benchmark_training.py on a tiny setting (no timing assertions)."""
 
-import importlib.util
 import math
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "tools", "benchmark_training.py")
+from conftest import load_tool
 
 
 @pytest.fixture(scope="module")
 def bench():
-  spec = importlib.util.spec_from_file_location("benchmark_training", _TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_tool("benchmark_training")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ Each case starts from a copy of one trained run (checkpoints at 100, 200 and 300
 checks that nothing that was on disk is lost.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_main, tiny_config
+from conftest import file_digests, run_main, tiny_config
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config import resolved
 from tf_stackelberg.training import checkpoints, trainer
@@ -46,17 +45,6 @@ def _ckpt(config, step):
 
 def _data(prefix):
   return f"{prefix}.data-00000-of-00001"
-
-
-def _listing(directory):
-  """{relative path: sha256} of every file under `directory`."""
-  out = {}
-  for root, _, names in os.walk(directory):
-    for name in names:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return out
 
 
 def _flip(path, offset):
@@ -146,7 +134,7 @@ def test_eval_skips_a_damaged_newest_checkpoint_and_moves_nothing(
   config = _copy(base_run, tmp_path, mode="eval")
   damage_fn, reason = DAMAGES[damage]
   damage_fn(_ckpt(config, 300))
-  before = _listing(config.model_dir)
+  before = file_digests(config.model_dir)
   run = Run(config, default_strategy)
   assert run.restore(require=True) == 200
   assert capsys.readouterr().out == (
@@ -154,7 +142,7 @@ def test_eval_skips_a_damaged_newest_checkpoint_and_moves_nothing(
       "(step 200).\n")
   _assert_same(_saved(_ckpt(base_run, 200)), _weights(run))
   shutil.rmtree(os.path.join(config.model_dir, "..", "now"))
-  assert _listing(config.model_dir) == before  # read only
+  assert file_digests(config.model_dir) == before  # read only
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
@@ -164,7 +152,7 @@ def test_train_moves_a_damaged_newest_checkpoint_aside(base_run, tmp_path, capsy
   damage_fn, reason = DAMAGES[damage]
   damage_fn(_ckpt(config, 300))
   checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
-  damaged = {name: digest for name, digest in _listing(checkpoint_dir).items()
+  damaged = {name: digest for name, digest in file_digests(checkpoint_dir).items()
              if name.startswith("ckpt-300.")}
   run = Run(config, default_strategy)
   assert run.restore() == 200
@@ -173,7 +161,7 @@ def test_train_moves_a_damaged_newest_checkpoint_aside(base_run, tmp_path, capsy
       f"(step 200); moved its files to {checkpoint_dir}/damaged/.\n")
   _assert_same(_saved(_ckpt(base_run, 200)), _weights(run))
   # Kept, byte for byte, where a new ckpt-300 cannot collide with them.
-  assert _listing(os.path.join(checkpoint_dir, "damaged")) == damaged
+  assert file_digests(os.path.join(checkpoint_dir, "damaged")) == damaged
   assert not tf.io.gfile.glob(_ckpt(config, 300) + ".*")
   assert _state(config) == [100, 200]
   assert run.manager.latest_checkpoint == _ckpt(config, 200)
@@ -240,7 +228,7 @@ def test_when_no_checkpoint_restores_nothing_is_moved(base_run, tmp_path,
   for step in (100, 200, 300):
     _truncate(_data(_ckpt(config, step)))
   os.remove(_ckpt(config, 100) + ".index")
-  before = _listing(config.model_dir)
+  before = file_digests(config.model_dir)
   with pytest.raises(ConfigError) as error:
     trainer.train(config.replace(**{"trainer.train_steps": 400}), default_strategy)
   checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
@@ -250,10 +238,10 @@ def test_when_no_checkpoint_restores_nothing_is_moved(base_run, tmp_path,
       "bytes than requested); ckpt-100: ckpt-100.index is missing); nothing was moved "
       "or overwritten. To train this run again from step 0, move these files out of "
       f"{checkpoint_dir}; or use another --model_dir")
-  assert _listing(config.model_dir) == before
+  assert file_digests(config.model_dir) == before
   with pytest.raises(ConfigError, match="^no checkpoint in .* restores"):
     trainer.evaluate(config.replace(mode="eval"), default_strategy)
-  assert _listing(config.model_dir) == before
+  assert file_digests(config.model_dir) == before
 
 
 def test_eval_on_the_command_line_falls_back(base_run, tmp_path, capsys):
@@ -273,7 +261,7 @@ def test_without_the_state_file_checkpoints_are_found_on_disk(
   config = _copy(base_run, tmp_path)
   checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
   os.remove(os.path.join(checkpoint_dir, "checkpoint"))
-  kept = _listing(checkpoint_dir)
+  kept = file_digests(checkpoint_dir)
 
   # Read only: found, restored, nothing written.
   run = Run(config.replace(mode="eval"), default_strategy)
@@ -293,7 +281,7 @@ def test_without_the_state_file_checkpoints_are_found_on_disk(
   assert f"Resuming {config.model_dir} from step 300." in out
   assert final["step"] == 400 and final["trained_steps_this_run"] == 100
   assert _state(config) == [100, 200, 300, 400]
-  now = _listing(checkpoint_dir)
+  now = file_digests(checkpoint_dir)
   assert all(now[name] == digest for name, digest in kept.items())  # none overwritten
 
 
@@ -331,14 +319,14 @@ def test_a_checkpoint_of_other_settings_is_refused(base_run, tmp_path,
                                                    default_strategy):
   # Same shapes, so only the stored settings tell the checkpoints apart.
   config = _copy(base_run, tmp_path, **{"game.learning_rate": 1e-3})
-  before = _listing(config.model_dir)
+  before = file_digests(config.model_dir)
   with pytest.raises(ConfigError) as error:
     Run(config, default_strategy).restore()
   assert str(error.value) == (
       f"{config.model_dir} holds a run with different settings (see checkpoint "
       f"{_ckpt(config, 300)}); use another --model_dir or the same flags:\n"
       "  --game.learning_rate: saved 0.0002, now 0.001")
-  assert _listing(config.model_dir) == before
+  assert file_digests(config.model_dir) == before
 
 
 def test_checkpoints_without_stored_settings_still_restore(tmp_path, default_strategy):
@@ -366,7 +354,7 @@ def test_missing_flags_json_is_recreated_from_the_checkpoints(base_run, tmp_path
   path = os.path.join(config.model_dir, "flags.json")
   os.remove(path)
   checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
-  kept = _listing(checkpoint_dir)
+  kept = file_digests(checkpoint_dir)
   common = [f"--model_dir={config.model_dir}", "--trainer.train_steps=400",
             "--eval.every=100", "--trainer.steps_per_execution=50",
             "--eval.num_samples=500", "--trainer.keep_checkpoints=10"]
@@ -379,7 +367,7 @@ def test_missing_flags_json_is_recreated_from_the_checkpoints(base_run, tmp_path
   recreated = resolved.read_resolved(config.model_dir)
   assert recreated.run_settings() == base_run.run_settings()
   assert recreated.trainer.train_steps == 400  # this command's free settings
-  assert _listing(checkpoint_dir) == kept
+  assert file_digests(checkpoint_dir) == kept
   # The directory is usable: eval, and training with the run's flags.
   assert run_main(f"--model_dir={config.model_dir}", "--mode=eval",
                   "--eval.num_samples=500") == 0
@@ -427,7 +415,7 @@ def test_a_damaged_flags_json_names_the_file_and_the_way_out(base_run, tmp_path,
     content = content[:content.index('"model_dir": "') + len('"model_dir": "') + 3]
   with open(path, "w") as f:
     f.write(content)
-  before = _listing(config.model_dir)
+  before = file_digests(config.model_dir)
   way_out = (f"; the run's settings are also stored in its checkpoints: delete {path} "
              "and the next train command recreates it from them")
   for call in (lambda: resolved.read_resolved(config.model_dir),
@@ -437,7 +425,7 @@ def test_a_damaged_flags_json_names_the_file_and_the_way_out(base_run, tmp_path,
     message = str(error.value)
     assert message.startswith(f"{path} {problem}"), message
     assert message.endswith(way_out)
-  assert _listing(config.model_dir) == before
+  assert file_digests(config.model_dir) == before
 
 
 def test_settings_problems():

@@ -4,14 +4,13 @@ standalone generators, parameter counts, spectral normalisation against numpy's 
 the EMA's closed form inside the compiled train step, checkpoints, and the size
 checks of the configuration. Shapes are tiny so that every test runs in seconds."""
 
-import importlib.util
-import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import load_tool
 from conftest import tiny_config as tiny_run_config
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config.sections import Config
@@ -28,8 +27,6 @@ from tf_stackelberg.training.run import Run, _VariableSet
 K = 2
 LATENT = 6
 IMAGE = (8, 8, 3)  # base 2, two upsamplings
-_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "tools", "benchmark_generator_layouts.py")
 
 
 @pytest.fixture(autouse=True)
@@ -489,9 +486,7 @@ def test_config_checks_the_new_fields(changes, flag):
 
 # ------------------------------------------------------------------ benchmark layouts
 def test_benchmark_layouts_compute_the_same_function():
-  spec = importlib.util.spec_from_file_location("benchmark_generator_layouts", _TOOL)
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
+  bench = load_tool("benchmark_generator_layouts")
   gen = bench.reference_generator(2, latent_dim=LATENT, channels=(4, 3), base_size=2)
   z = tf.random.stateless_normal([3, LATENT], [5, 5])
   reference = gen(z).numpy()

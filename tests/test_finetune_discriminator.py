@@ -2,12 +2,10 @@
 trained alone against the frozen generator, separates held-out real data from fresh
 samples better than before, and nothing on disk changes."""
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
-from conftest import trained_run
+from conftest import file_digests, trained_run
 from tf_stackelberg.training import latent
 
 HELD_OUT = 4000
@@ -23,19 +21,9 @@ def _held_out_loss(run):
                + tf.reduce_mean(tf.nn.softplus(d(fake)[0])))
 
 
-def _files(directory):
-  out = {}
-  for root, _, names in os.walk(directory):
-    for name in names:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        out[path] = f.read()
-  return out
-
-
 def test_finetuning_lowers_the_held_out_logistic_loss_and_writes_nothing(tmp_path):
   config, run = trained_run(str(tmp_path / "run"))
-  before_files = _files(config.model_dir)
+  before_files = file_digests(config.model_dir)
   d_weights = [v.numpy() for v in run.gan.discriminator.variables]
   assert latent.finetune_discriminator(run, 0).shape == (0,)  # zero steps: no change
   for w, v in zip(d_weights, run.gan.discriminator.variables):
@@ -50,4 +38,4 @@ def test_finetuning_lowers_the_held_out_logistic_loss_and_writes_nothing(tmp_pat
   assert after < before - 0.03, (before, after)
   for w, v in zip(weights, run.gan.generator.variables):  # the generator is frozen
     np.testing.assert_array_equal(w, v.numpy())
-  assert _files(config.model_dir) == before_files
+  assert file_digests(config.model_dir) == before_files

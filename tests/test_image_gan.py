@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
+from conftest import REPO, load_tool
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.modes.export import export
 from tf_stackelberg.modes.sample import sample
@@ -92,13 +92,8 @@ def test_saved_model_mcmc_sample_returns_images(mnist_run, tmp_path):
 
 
 def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
-  import importlib.util  # pylint: disable=import-outside-toplevel
   config, _ = mnist_run
-  spec = importlib.util.spec_from_file_location(
-      "benchmark_image_sampling", os.path.join(REPO, "tools",
-                                               "benchmark_image_sampling.py"))
-  tool = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tool)
+  tool = load_tool("benchmark_image_sampling")
   budget = 12
   tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
              "--chains", "40", "--budget", str(budget), "--samplers", "none,mh,wl",

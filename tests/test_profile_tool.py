@@ -1,26 +1,18 @@
 """Tests for tools/profile_train_step.py: multiply-add counts of traced graphs against
 hand counts, and one profiled row of a tiny game (no timing assertions)."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import load_tool
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data.registry import DATASETS
-
-_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "tools", "profile_train_step.py")
 
 
 @pytest.fixture(scope="module")
 def tool():
-  spec = importlib.util.spec_from_file_location("profile_train_step", _TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_tool("profile_train_step")
 
 
 def _graph(fn, *specs):
