@@ -256,16 +256,16 @@ class StackelbergGAN(keras.Model):
     flat = tf.reshape(fakes, tf.concat([[k * b], tf.shape(fakes)[2:]], 0))
     if real is not None and getattr(self.discriminator, "uses_batch_statistics", False):
       real_logits, _ = self.discriminator(real, training=True)
-      logits, classes = self.discriminator(flat, training=True)
-      n_real = 0
+      fake_logits, fake_classes = self.discriminator(flat, training=True)
     else:
       n_real = 0 if real is None else tf.shape(real)[0]
       inputs = flat if real is None else tf.concat([real, flat], axis=0)
       logits, classes = self.discriminator(inputs, training=True)
-      real_logits = logits[:n_real]
-    fake_logits = tf.reshape(logits[n_real:], [k, b])
-    fake_classes = (None if classes is None else
-                    tf.reshape(classes[n_real:], [k, b, self.num_generators]))
+      real_logits, fake_logits = logits[:n_real], logits[n_real:]
+      fake_classes = None if classes is None else classes[n_real:]
+    fake_logits = tf.reshape(fake_logits, [k, b])
+    if fake_classes is not None:
+      fake_classes = tf.reshape(fake_classes, [k, b, self.num_generators])
     return real_logits, fake_logits, fake_classes
 
   def _classifier_term(self, fake_classes, global_batch):

@@ -7,9 +7,9 @@ Trunk: one 5x5 stride-2 'same' convolution per width of
 `--model.discriminator_batchnorm`) and LeakyReLU(0.2), then flatten. Heads: a dense
 logit and, when the game has a classifier term, a dense layer of K class logits.
 
-The game passes real and fake examples through D in one call (`StackelbergGAN.
-_discriminate`), so in training BatchNorm normalises with the statistics of the
-concatenated batch of B real and K B fake examples.
+With BatchNorm (`uses_batch_statistics`), the game passes the B real examples and
+the K B fakes through D in two separate calls (`StackelbergGAN._discriminate`), so
+that fakes are normalised by fake-only statistics in both players' updates.
 
 `--model.spectral_norm` divides the kernel of every convolution and dense layer (both
 heads included) by its spectral norm estimate (SNGAN, Miyato et al., 2018; see
