@@ -144,7 +144,6 @@ def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
   if num_steps <= 0:
     return
   optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
-  variables = gan.discriminator.trainable_variables
 
   @tf.function(jit_compile=True)
   def step(i):
@@ -152,12 +151,7 @@ def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
         spec, batch_size, tf.stack([tf.constant(seed + 500, tf.int64),
                                     tf.cast(i, tf.int64)]))
     fake, _ = gan.sample(batch_size, tf.stack([seed + 900, i]))
-    with tf.GradientTape() as tape:
-      real_logits, _ = gan.discriminator(real, training=True)
-      fake_logits, _ = gan.discriminator(fake, training=True)
-      loss = (tf.reduce_mean(tf.nn.softplus(-real_logits)) +
-              tf.reduce_mean(tf.nn.softplus(fake_logits)))
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    latent.logistic_discriminator_update(gan.discriminator, optimizer, real, fake)
 
   for i in range(num_steps):
     step(tf.constant(i))

@@ -34,6 +34,25 @@ def calibrate_run(run, num_points=CALIBRATION_POINTS):
   return calibrate(gan_callables(run.gan)[1], real, fake)
 
 
+def logistic_discriminator_update(discriminator, optimizer, real, fake):
+  """One update of `discriminator` alone with the logistic loss
+  `E softplus(-d(x)) + E softplus(d(G z))` on `real` and `fake`; returns the loss.
+
+  The generator-classifier head plays no part in the logit, so its variables get no
+  gradient and are left out of the update.
+  """
+  variables = discriminator.trainable_variables
+  with tf.GradientTape() as tape:
+    real_logits = discriminator(real, training=True)[0]
+    fake_logits = discriminator(fake, training=True)[0]
+    loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
+            + tf.reduce_mean(tf.nn.softplus(fake_logits)))
+  gradients = tape.gradient(loss, variables)
+  optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables)
+                             if g is not None])
+  return loss
+
+
 def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
   """Trains the run's discriminator alone against its frozen sampling generator.
 
@@ -59,22 +78,12 @@ def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
   gan, seed = run.gan, run.config.seed
   discriminator = gan.discriminator
   optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-  variables = discriminator.trainable_variables
 
   @tf.function
   def update(real, index):
     fake, _ = gan.sample(batch_size, tf.stack([tf.constant(seed + FINETUNE_SALT,
                                                            tf.int64), index]))
-    with tf.GradientTape() as tape:
-      real_logits = discriminator(real, training=True)[0]
-      fake_logits = discriminator(fake, training=True)[0]
-      loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
-              + tf.reduce_mean(tf.nn.softplus(fake_logits)))
-    gradients = tape.gradient(loss, variables)
-    # The generator-classifier head plays no part in the logit: it gets no gradient.
-    optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables)
-                               if g is not None])
-    return loss
+    return logistic_discriminator_update(discriminator, optimizer, real, fake)
 
   batches = run.data.batches(batch_size, seed + FINETUNE_SALT, num_steps=num_steps)
   losses = []
