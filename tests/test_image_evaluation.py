@@ -231,6 +231,10 @@ def test_stacked_mnist_counts_the_modes_of_constructed_triples():
   assert results["per_generator_modes"] == [len(np.unique(modes[k == g]))
                                             for g in range(K)]
   assert evaluator.summary_fields(results)[0] == f"modes {results['modes']}/1000"
+  assert results["mode_kl"] == pytest.approx(sum(results["channel_kl"])
+                                             + results["channel_dependence"])
+  assert f"channel dependence {results['channel_dependence']:.4f}" in (
+      evaluator.format(results))
 
 
 def test_stacked_mnist_evaluate_draws_from_the_sampling_function():
@@ -248,6 +252,9 @@ def test_stacked_mnist_evaluate_draws_from_the_sampling_function():
   assert results["modes"] == 100
   assert results["mode_kl"] == pytest.approx(math.log(10))
   assert np.flatnonzero(results["mode_histogram"]).tolist() == list(range(400, 500))
+  # Channel 0 always shows a 4, the other two every digit, independently.
+  assert results["channel_kl"] == pytest.approx([math.log(10), 0.0, 0.0])
+  assert results["channel_dependence"] == pytest.approx(0.0, abs=1e-12)
 
 
 # ------------------------------------------------------------------ InceptionV3

@@ -203,3 +203,27 @@ def test_stacked_mnist_all_modes_once_is_uniform():
   one = im.stacked_mnist_metrics(np.tile([[4, 5, 6]], (10, 1)))
   assert one["modes"] == 1
   assert one["mode_kl"] == pytest.approx(math.log(1000))
+
+
+def test_stacked_mnist_kl_splits_into_channel_kls_and_dependence():
+  # Every digit equally often in every channel, but the three channels always equal:
+  # the channel KLs are 0 and all of the KL (log 100: 10 of 1000 modes, evenly) is
+  # dependence between the channels.
+  same = im.stacked_mnist_metrics(np.repeat(np.arange(10), 3).reshape(10, 3))
+  assert same["channel_kl"] == pytest.approx([0.0, 0.0, 0.0])
+  assert same["channel_dependence"] == pytest.approx(math.log(100))
+  assert same["mode_kl"] == pytest.approx(math.log(100))
+  # Independent channels (every triple of the digits {0, 1} of channel 0 and all
+  # digits of the others): no dependence, and channel 0's KL is log 5.
+  product = np.array([[a, b, c] for a in (0, 1) for b in range(10) for c in range(10)])
+  independent = im.stacked_mnist_metrics(product)
+  assert independent["channel_dependence"] == pytest.approx(0.0, abs=1e-12)
+  assert independent["channel_kl"] == pytest.approx([math.log(5), 0.0, 0.0])
+  # The split is exact for any histogram.
+  rng = np.random.default_rng(0)
+  skewed = im.stacked_mnist_metrics(rng.integers(0, [3, 10, 7], size=(500, 3)))
+  assert skewed["mode_kl"] == pytest.approx(
+      sum(skewed["channel_kl"]) + skewed["channel_dependence"], rel=1e-9)
+  assert skewed["channel_dependence"] > 0
+  empty = im.stacked_mnist_metrics(np.zeros((0, 3), int))
+  assert empty["channel_dependence"] == 0.0

@@ -30,7 +30,7 @@ class StackedMnistEvaluator(Evaluator):
   """
 
   name = "stacked_mnist"
-  scalar_names = ("modes", "mode_kl")
+  scalar_names = ("modes", "mode_kl", "channel_dependence")
 
   def __init__(self, network: FeatureNetwork, num_generators, num_samples=10000,
                batch_size=None):
@@ -70,6 +70,8 @@ class StackedMnistEvaluator(Evaluator):
         "modes": result["modes"],
         "num_modes_total": image_metrics.STACKED_MNIST_MODES,
         "mode_kl": result["mode_kl"],
+        "channel_kl": result["channel_kl"],
+        "channel_dependence": result["channel_dependence"],
         "mode_histogram": result["mode_histogram"],
         "per_generator_modes": per_generator,
         "network": {"name": self.network.name, **self.network.info},
@@ -90,7 +92,10 @@ class StackedMnistEvaluator(Evaluator):
   def format(self, results):
     lines = [f"stacked_mnist ({results['network']['name']}): "
              f"{results['num_samples']} samples  modes: {results['modes']}/"
-             f"{results['num_modes_total']}  KL to uniform: {results['mode_kl']:.4f}"]
+             f"{results['num_modes_total']}  KL to uniform: {results['mode_kl']:.4f}",
+             "  = channel digits' KLs " + " + ".join(
+                 f"{kl:.4f}" for kl in results["channel_kl"])
+             + f" + channel dependence {results['channel_dependence']:.4f}"]
     if self.num_generators > 1:
       lines.append("distinct modes per generator: " + "  ".join(
           f"{g}:{m}" for g, m in enumerate(results["per_generator_modes"])))
