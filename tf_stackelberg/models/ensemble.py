@@ -4,9 +4,11 @@ The reference code loops over K PyTorch modules; here a dense layer of K members
 einsum, so the whole ensemble forms one XLA cluster and K costs no Python overhead.
 """
 
+import functools
 import math
 
 import keras
+
 import tensorflow as tf
 
 
@@ -96,7 +98,7 @@ class EnsembleBatchNorm(keras.layers.Layer):
     return inputs * scale + shift
 
 
-def partitioned_apply(member_fns, z, k):
+def partitioned_apply(member_fns, z, k, sample_shape):
   """`member_fns[k[b]](z[b])` for every b, each member run once on its own latents.
 
   Costs one generator evaluation per latent where running every member on the whole
@@ -105,16 +107,26 @@ def partitioned_apply(member_fns, z, k):
   needs its positions as constants, the partition's gradient too), so callers under
   XLA use `select_generator` instead (see `StackelbergGAN.generate`).
 
+  A member with no latents is not run: it gives an empty `[0, *sample_shape]`. The
+  gradient of an empty batch through a transposed convolution is not reliable on
+  every CPU kernel (oneDNN on an AVX-512 CPU returned the incoming gradient's shape
+  for `Conv2DBackpropInput` and failed in the next `ReluGrad`).
+
   Args:
-    member_fns: K functions `[n, d] -> [n, ...]` (n may be 0).
+    member_fns: K functions `[n, d] -> [n, *sample_shape]` (n > 0).
     z: latents `[B, d]`.
     k: int `[B]` in [0, K).
+    sample_shape: the shape of one member output.
   """
   k = tf.cast(k, tf.int32)
   num = len(member_fns)
   parts = tf.dynamic_partition(z, k, num)
   positions = tf.dynamic_partition(tf.range(tf.shape(z)[0]), k, num)
-  return tf.dynamic_stitch(positions, [fn(part) for fn, part in zip(member_fns, parts)])
+  empty = tf.zeros([0, *sample_shape], z.dtype)
+  outputs = [tf.cond(tf.shape(part)[0] > 0, functools.partial(fn, part),
+                     lambda: empty)
+             for fn, part in zip(member_fns, parts)]
+  return tf.dynamic_stitch(positions, outputs)
 
 
 def select_generator(outputs, k):

@@ -151,7 +151,8 @@ class EnsembleDCGANGenerator(keras.Model):
     """Sample b of generator k[b] from z[b], in inference mode: z `[B, d]`, k `[B]`
     -> `[B, H, W, C]`, running each generator on its own latents only."""
     return partitioned_apply([functools.partial(member, training=False)
-                              for member in self.members], z, k)
+                              for member in self.members], z, k,
+                             self.sample_shape)
 
 
 def check_image_shape(output_shape, channels, base_size):

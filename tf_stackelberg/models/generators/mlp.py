@@ -70,7 +70,8 @@ class EnsembleMLPGenerator(keras.Model):
     """Sample b of generator k[b] from z[b], in inference mode: z `[B, d]`, k `[B]`
     -> `[B, *shape]`, running each generator on its own latents only."""
     return partitioned_apply([functools.partial(self._member_forward, i)
-                              for i in range(self.num_generators)], z, k)
+                              for i in range(self.num_generators)], z, k,
+                             self.sample_shape)
 
 
 @GENERATORS.register("mlp")
