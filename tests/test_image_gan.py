@@ -16,13 +16,13 @@ from tf_stackelberg.modes.sample import sample
 from tf_stackelberg.training import trainer
 
 K = 10
-STEPS = 600
+STEPS = 1000
 
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory, offline_data_dir, mnist_classifier_dir):
   """configs/mnist.cfg, narrower (generators 100-64-256-784, D 784-256-128) and
-  short: 600 steps of batch 64 of 10 generators with the generator-classifier head."""
+  short: 1000 steps of batch 64 of 10 generators with the generator-classifier head."""
   from absl import flags  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.config import flags as config_flags  # pylint: disable=import-outside-toplevel
   values = flags.FlagValues()
