@@ -290,11 +290,12 @@ def stacked_mnist_metrics(digits) -> Dict[str, object]:
     `100 a + 10 b + c` at that index).
   """
   histogram = np.bincount(stacked_mnist_modes(digits), minlength=STACKED_MNIST_MODES)
+  marginals = _channel_marginals(histogram)
   return {"num_samples": int(histogram.sum()),
           "modes": label_coverage(histogram),
           "mode_kl": kl_to_uniform(histogram),
-          "channel_kl": [kl_to_uniform(m) for m in _channel_marginals(histogram)],
-          "channel_dependence": _total_correlation(histogram),
+          "channel_kl": [kl_to_uniform(m) for m in marginals],
+          "channel_dependence": _total_correlation(histogram, marginals),
           "mode_histogram": [int(c) for c in histogram]}
 
 
@@ -304,15 +305,15 @@ def _channel_marginals(histogram):
   return [cube.sum(axis=(1, 2)), cube.sum(axis=(0, 2)), cube.sum(axis=(0, 1))]
 
 
-def _total_correlation(histogram) -> float:
+def _total_correlation(histogram, marginals) -> float:
   """`KL(q || q_0 q_1 q_2)` of the normalised 1000-mode histogram `q` to the product
-  of its channel marginals; 0 for an empty histogram."""
+  of its channel histograms `marginals` (`_channel_marginals`); 0 when empty."""
   cube = np.asarray(histogram, np.float64).reshape(10, 10, 10)
   total = cube.sum()
   if total <= 0:
     return 0.0
   q = cube / total
-  m0, m1, m2 = (m / total for m in _channel_marginals(histogram))
+  m0, m1, m2 = (m / total for m in marginals)
   product = m0[:, None, None] * m1[None, :, None] * m2[None, None, :]
   held = q > 0
   return max(0.0, float(np.sum(q[held] * np.log(q[held] / product[held]))))
