@@ -4,7 +4,6 @@ standalone generators, parameter counts, spectral normalisation against numpy's 
 the EMA's closed form inside the compiled train step, checkpoints, and the size
 checks of the configuration. Shapes are tiny so that every test runs in seconds."""
 
-
 import keras
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ import functools
 import math
 
 import keras
-
 import tensorflow as tf
 
 
