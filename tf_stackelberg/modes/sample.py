@@ -14,6 +14,11 @@ logs/           TensorBoard: acceptance and mean energy per step, the final ener
                 the Wang-Landau bias theta
 ```
 
+Under a strategy of several replicas (`--runtime.strategy=mirrored` with several GPUs
+or `--runtime.cpu_devices=2`) the chains are sharded over the replicas and give the
+samples of a one-device run (`sampling.sharding`); where XLA cannot compile the sharded
+chains (logical CPU devices) a one-line note says so and they run uncompiled.
+
 The directory is written beside its destination and renamed into place when complete,
 so it appears whole or not at all; an existing, non-empty output directory is never
 replaced: choose another `--sampling.output_dir`. When the sampler's health check finds
@@ -34,6 +39,7 @@ from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.modes.registry import register_mode
+from tf_stackelberg.sampling import sharding
 from tf_stackelberg.sampling.sample import sample_latents
 from tf_stackelberg.training import latent
 from tf_stackelberg.training.run import Run
@@ -111,7 +117,7 @@ def _sample_into(config, strategy, out_dir):
       progress_callback=lambda done, total: progress.update(
           lambda: _progress_text(done, total, time.monotonic() - started,
                                  progress.width)),
-      jit_compile=config.runtime.jit_compile)
+      jit_compile=config.runtime.jit_compile, strategy=_sampling_strategy(run))
   progress.clear()
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
@@ -133,6 +139,17 @@ def _sample_into(config, strategy, out_dir):
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return summary, problems
+
+
+def _sampling_strategy(run):
+  """The strategy the chains are sharded over: the run's, when all its replicas are
+  in this process; otherwise none (each process samples every chain itself)."""
+  if sharding.in_one_process(run.strategy):
+    return run.strategy
+  print(f"Sampling on this process alone: the chains are sharded only over replicas "
+        f"of one process, and {run.strategy.num_replicas_in_sync} replicas span "
+        "several.", flush=True)
+  return None
 
 
 def _save_energy_histogram(out_dir, sampler, diagnostics):

@@ -14,6 +14,8 @@
   importance weights and the rules that set its bins from a warm-up.
 * `joint`: Metropolis-Hastings moves of the generator index.
 * `driver`: the compiled, chunked chain loop and the `Chains` a sampler runs;
+  `sharding`: the chains sharded over the replicas of a `tf.distribute`
+  strategy, with the results of one device;
   `estimators`: weighted reservoirs and resampling; `diagnostics`: what a run
   reports, and `health_problems`, the signs of a failed run; `unnest`:
   reading fields of nested kernel results.

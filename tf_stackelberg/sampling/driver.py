@@ -15,6 +15,14 @@ The same seed gives the same chains for a given `jit_compile`; compiled and
 uncompiled runs differ, because XLA generates stateless random numbers with
 another algorithm.
 
+Under a `tf.distribute` strategy of several replicas (`sharding.Replicas`)
+every call runs on all replicas, each evaluating the model on its own block
+of chains, and a phase returns the merged, full-size outputs: the same
+chains as on one device (see `sharding`). Steps of a kernel that pools
+statistics over all chains (`cross_chain`: the Wang-Landau bias and step
+size) are then one call each, since their cross-replica sums cannot sit
+inside a `tf.while_loop`.
+
 `Chains` is what a sampler (`tf_stackelberg.sampling.samplers`) works with:
 the model's energy, the settings, the initial states and seeds of one run,
 and the construction of kernels on them, with or without moves of the
@@ -136,16 +144,16 @@ def _current_acceptance(results, like):
   return tf.cast(is_accepted, like.dtype)
 
 
-def _generator_changed(old_state, new_state, like):
+def _generator_changed(old_state, new_state, like, chain_mean):
   """Fraction of chains whose generator index changed (joint states only)."""
   if not isinstance(new_state, (list, tuple)):
     return tf.zeros([], like.dtype)
-  return tf.reduce_mean(tf.cast(tf.not_equal(old_state[0], new_state[0]),
-                                like.dtype))
+  return chain_mean(tf.cast(tf.not_equal(old_state[0], new_state[0]),
+                            like.dtype))
 
 
 def run_steps(kernel, state, results, seed, start, num_steps, reservoir=None,
-              collection=None):
+              collection=None, *, shard=None, unroll=False):
   """`num_steps` transitions of `kernel` in one `tf.while_loop`.
 
   Step `i` uses the seed `fold_in(seed, start + i)`. With a `reservoir` and
@@ -162,11 +170,18 @@ def run_steps(kernel, state, results, seed, start, num_steps, reservoir=None,
     num_steps: int or int32 scalar `Tensor`.
     reservoir: optional `estimators.Reservoir`.
     collection: `Collection` (with `reservoir`).
+    shard: `sharding.ChainShard` of the replica running the steps, or
+      `None` on one device; the acceptance and generator-move rates are then
+      this replica's shares of the means over all chains
+      (`ChainShard.partial_mean`), to be summed over the replicas.
+    unroll: make the steps one after the other without a loop (a Python
+      int `num_steps`), so that they may contain cross-replica sums.
 
   Returns:
     `(state, results, energies [num_steps, chains], acceptance [num_steps],
     generator_changed [num_steps], reservoir)`.
   """
+  chain_mean = tf.reduce_mean if shard is None else shard.partial_mean
   energy0 = current_energy(results)
   dtype = energy0.dtype
   energies = tf.TensorArray(dtype, size=num_steps,
@@ -185,9 +200,9 @@ def run_steps(kernel, state, results, seed, start, num_steps, reservoir=None,
     energy = current_energy(new_results)
     energies = energies.write(i, energy)
     accepts = accepts.write(
-        i, tf.reduce_mean(_current_acceptance(new_results, energy)))
+        i, chain_mean(_current_acceptance(new_results, energy)))
     k_accepts = k_accepts.write(i, _generator_changed(state, new_state,
-                                                      energy))
+                                                      energy, chain_mean))
     if reservoir:
       log_weight = collection.log_weight_fn(new_results)
       log_weight = tf.where(step >= collect_from, log_weight,
@@ -200,11 +215,15 @@ def run_steps(kernel, state, results, seed, start, num_steps, reservoir=None,
             reservoir)
 
   # `while_loop` takes no `None`; an empty tuple stands for no reservoir.
-  _, state, results, energies, accepts, k_accepts, reservoir = tf.while_loop(
-      lambda i, *_: i < num_steps, body,
-      (tf.constant(0), state, results, energies, accepts, k_accepts,
-       () if reservoir is None else reservoir),
-      maximum_iterations=num_steps)
+  loop_vars = (tf.constant(0), state, results, energies, accepts, k_accepts,
+               () if reservoir is None else reservoir)
+  if unroll:
+    for _ in range(int(num_steps)):
+      loop_vars = body(*loop_vars)
+  else:
+    loop_vars = tf.while_loop(lambda i, *_: i < num_steps, body, loop_vars,
+                              maximum_iterations=num_steps)
+  _, state, results, energies, accepts, k_accepts, reservoir = loop_vars
   return (state, results, energies.stack(), accepts.stack(),
           k_accepts.stack(), reservoir or None)
 
@@ -219,6 +238,18 @@ def _run_chunk(build_kernel, state, results, kernel_args, seed, start,
                    num_steps, reservoir, collection)
 
 
+def _bootstrap_shard(build_kernel, shard, state, kernel_args):
+  results = build_kernel(*kernel_args, shard=shard).bootstrap_results(state)
+  return results, current_energy(results)
+
+
+def _run_shard_chunk(build_kernel, shard, state, results, kernel_args, seed,
+                     start, reservoir, *, num_steps, collection, unroll):
+  return run_steps(build_kernel(*kernel_args, shard=shard), state, results,
+                   seed, start, num_steps, reservoir, collection, shard=shard,
+                   unroll=unroll)
+
+
 class Driver(object):
   """Runs kernels in chunks of compiled `tf.while_loop`s.
 
@@ -228,22 +259,50 @@ class Driver(object):
     progress_callback: optional `callable(steps_done, total_steps)` called
       after every chunk (eager execution only).
     total_steps: the `total_steps` reported to `progress_callback`.
+    replicas: optional `sharding.Replicas`: run every call on the replicas
+      of a strategy, each on its block of chains (eager execution only).
   """
 
   def __init__(self, jit_compile=True, chunk_steps=None,
-               progress_callback=None, total_steps=None):
+               progress_callback=None, total_steps=None, replicas=None):
     if chunk_steps is not None and int(chunk_steps) < 1:
       raise ValueError('`chunk_steps` must be positive.')
     self._eager = tf.executing_eagerly()
+    if replicas is not None and not self._eager:
+      raise ValueError('Sharded chains run eagerly.')
     self._jit_compile = jit_compile
     self._chunk_steps = None if chunk_steps is None else int(chunk_steps)
     self._progress_callback = progress_callback
     self._total_steps = total_steps
+    self._replicas = replicas
 
   @property
   def eager(self):
     """Whether the driver runs eagerly (else it builds into a graph)."""
     return self._eager
+
+  @property
+  def replicas(self):
+    """The `sharding.Replicas` the chains are sharded over, or `None`."""
+    return self._replicas
+
+  def map_rows(self, fn, *tensors):
+    """`fn(*tensors)` for a row-wise `fn` (energies, samples), compiled.
+
+    Under a strategy each replica evaluates its own block of rows.
+    """
+    if self._replicas is None:
+      return self.compile(fn)(*tensors)
+    return self._replicas.map_rows(fn, tensors, self._jit_compile)
+
+  def _chunks(self, num_steps):
+    """Step counts of the compiled calls of a phase of `num_steps` steps."""
+    static_steps = tf.get_static_value(num_steps)
+    if not self._eager or static_steps is None:
+      return [num_steps]
+    num = int(static_steps)
+    chunk = num if self._chunk_steps is None else min(self._chunk_steps, num)
+    return [min(chunk, num - done) for done in range(0, num, chunk)]
 
   def compile(self, fn):
     """`fn` as a `tf.function` when eager, else `fn` itself."""
@@ -252,12 +311,13 @@ class Driver(object):
     return tf.function(fn, jit_compile=self._jit_compile, autograph=False)
 
   def run(self, build_kernel, kernel_args, state, seed, num_steps, *,
-          steps_before=0, collection=None):
+          steps_before=0, collection=None, cross_chain=False):
     """Bootstraps `build_kernel(*kernel_args)` at `state`, runs `num_steps`.
 
     Args:
-      build_kernel: callable `(*kernel_args) -> TransitionKernel`, called
-        inside the compiled functions.
+      build_kernel: callable `(*kernel_args, shard=None) ->
+        TransitionKernel`, called inside the compiled functions; under a
+        strategy it gets the replica's `sharding.ChainShard`.
       kernel_args: tuple of the `Tensor`s (or `None`s) the kernel is built
         from; they are passed to the compiled functions as arguments.
       state: initial state.
@@ -265,25 +325,25 @@ class Driver(object):
       num_steps: int (or, in a graph, int32 scalar `Tensor`) transitions.
       steps_before: steps made by earlier phases (for the progress report).
       collection: optional `Collection` feeding weighted reservoirs.
+      cross_chain: whether the kernel's steps pool statistics over all
+        chains (under a strategy each step is then one call).
 
     Returns:
       `(state, results, initial_energy, energies, acceptance,
-      generator_changed, reservoir)`, see `Phase`.
+      generator_changed, reservoir)`, see `Phase`; full-size tensors under
+      a strategy too.
     """
+    if self._replicas is not None:
+      return self._run_sharded(build_kernel, kernel_args, state, seed,
+                               num_steps, steps_before, collection,
+                               cross_chain)
     results = self.compile(functools.partial(_bootstrap, build_kernel))(
         state, kernel_args)
     initial_energy = current_energy(results)
     reservoir = None
     if collection is not None:
       reservoir = empty_reservoir(state, initial_energy)
-    static_steps = tf.get_static_value(num_steps)
-    if not self._eager or static_steps is None:
-      chunks = [num_steps]
-    else:
-      num = int(static_steps)
-      chunk = num if self._chunk_steps is None else min(self._chunk_steps,
-                                                       num)
-      chunks = [min(chunk, num - done) for done in range(0, num, chunk)]
+    chunks = self._chunks(num_steps)
     compiled = {}
     traces = []
     done = 0
@@ -302,6 +362,44 @@ class Driver(object):
           self._progress_callback(steps_before + done, self._total_steps)
     energies, accepts, k_accepts = (
         t[0] if len(t) == 1 else tf.concat(t, axis=0) for t in zip(*traces))
+    return (state, results, initial_energy, energies, accepts, k_accepts,
+            reservoir)
+
+  def _run_sharded(self, build_kernel, kernel_args, state, seed, num_steps,
+                   steps_before, collection, cross_chain):
+    """`run` on the replicas: per-replica values between calls, merged at
+    the end of the phase."""
+    replicas = self._replicas
+    results, initial_energy = replicas.function(
+        functools.partial(_bootstrap_shard, build_kernel),
+        self._jit_compile)(state, kernel_args)
+    initial_energy = replicas.merge_rows(initial_energy)
+    reservoir = None
+    if collection is not None:
+      reservoir = empty_reservoir(state, initial_energy)
+    state, reservoir = replicas.replicate((state, reservoir))
+    compiled = {}
+    traces = []
+    done = 0
+    for n in self._chunks(num_steps):
+      # A cross-replica sum inside a step cannot sit in a `tf.while_loop`.
+      for calls in ([1] * n if cross_chain else [n]):
+        if calls not in compiled:
+          compiled[calls] = replicas.function(functools.partial(
+              _run_shard_chunk, build_kernel, num_steps=calls,
+              collection=collection, unroll=cross_chain), self._jit_compile)
+        state, results, energies, accepts, k_accepts, reservoir = (
+            compiled[calls](state, results, kernel_args, seed,
+                            tf.constant(done, tf.int32), reservoir))
+        traces.append((replicas.merge_rows(energies, axis=1),
+                       replicas.sum(accepts), replicas.sum(k_accepts)))
+        done += calls
+      if self._progress_callback is not None:
+        self._progress_callback(steps_before + done, self._total_steps)
+    energies, accepts, k_accepts = (
+        t[0] if len(t) == 1 else tf.concat(t, axis=0) for t in zip(*traces))
+    state, results, reservoir = replicas.merge_rows((state, results,
+                                                     reservoir))
     return (state, results, initial_energy, energies, accepts, k_accepts,
             reservoir)
 
@@ -349,7 +447,7 @@ class Chains(object):
     return state, self.k_fixed
 
   def kernel(self, make_latent_kernel, make_joint_kernel, k_fixed,
-             *kernel_args):
+             *kernel_args, shard=None, cross_chain=False):
     """The kernel over the chain state.
 
     Args:
@@ -361,11 +459,22 @@ class Chains(object):
         generator moves with the latent kernel (`JointGeneratorKernel`).
       k_fixed: int32 `[chains]` generator indices of chains of fixed `k`.
       *kernel_args: further arguments of the factories.
+      shard: the `sharding.ChainShard` of the replica building the kernel,
+        or `None` on one device; the energy is then evaluated on the
+        replica's rows only.
+      cross_chain: the factories pool statistics over all chains and take
+        the keyword argument `shard`.
 
     Returns:
       The `TransitionKernel`.
     """
     energy_fn = self.energy_fn
+    if shard is not None:
+      energy_fn = shard.local_energy_fn(energy_fn)
+    if cross_chain:
+      make_latent_kernel = functools.partial(make_latent_kernel, shard=shard)
+      if make_joint_kernel is not None:
+        make_joint_kernel = functools.partial(make_joint_kernel, shard=shard)
     if not self.joint:
       return make_latent_kernel(lambda z: energy_fn(z, k_fixed), *kernel_args)
     if make_joint_kernel is not None:
@@ -378,7 +487,7 @@ class Chains(object):
 
   def run(self, make_latent_kernel, state, seed, num_steps, *, kernel_args=(),
           make_joint_kernel=None, steps_before=0, collection=None,
-          gradient=True):
+          gradient=True, cross_chain=False):
     """Runs one phase of `num_steps` transitions from `state`.
 
     Args:
@@ -391,6 +500,9 @@ class Chains(object):
       steps_before: steps of earlier phases, for the progress report.
       collection: optional `Collection` feeding weighted reservoirs.
       gradient: whether the kernel's evaluations back-propagate.
+      cross_chain: whether the kernel pools statistics over all chains in
+        its steps (a shared bias, a mean acceptance); its factories then
+        take the keyword argument `shard` (see `kernel`).
 
     Returns:
       `Phase`.
@@ -399,10 +511,11 @@ class Chains(object):
     if static_steps is not None and int(static_steps) < 1:
       raise ValueError(f'`num_steps` must be positive, got {static_steps}.')
     build = functools.partial(self.kernel, make_latent_kernel,
-                              make_joint_kernel)
+                              make_joint_kernel, cross_chain=cross_chain)
     outputs = self.driver.run(build, (self.k_fixed,) + tuple(kernel_args),
                               state, seed, num_steps,
-                              steps_before=steps_before, collection=collection)
+                              steps_before=steps_before, collection=collection,
+                              cross_chain=cross_chain)
     moves = 0
     if self.joint and make_joint_kernel is None:
       moves = -(-num_steps // self.settings.generator_move_every)

@@ -40,6 +40,16 @@ Called eagerly, the function returns numpy values; called while a
 run in that graph and returns tensors, and `num_samples` and `num_steps` may
 then be scalar tensors.
 
+Under a `tf.distribute` strategy of several replicas (`strategy`), the
+chains are sharded over the replicas: each evaluates the generator and the
+discriminator on its own block of chains, and every random number of a
+chain is the one of the one-device run, so that the samples, energies and
+diagnostics are those of a one-device run of the same seed, within float
+rounding; a bias shared by the Wang-Landau chains is updated from the
+visits of all chains of all replicas (`sharding`). Such a run is driven
+eagerly; where XLA cannot compile the sharded calls (logical CPU devices),
+it prints a one-line note and runs uncompiled.
+
 Cost accounting. `diagnostics['num_energy_evaluations']` counts latent points
 passed through `G` and `D`; per chain and step, `'rep'`, `'ddls'`, `'wl'`
 make one gradient evaluation, plus one for the generator move in joint mode,
@@ -52,6 +62,7 @@ import time
 
 import tensorflow as tf
 
+from tf_stackelberg.sampling import sharding
 from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.diagnostics import summarize
 from tf_stackelberg.sampling.driver import Chains
@@ -106,7 +117,7 @@ def _checked_num_steps(sampler, num_steps, settings):
 
 def sample_latents(sampler, model, num_samples, num_steps, seed,
                    settings=None, *, chunk_steps=None, progress_callback=None,
-                   jit_compile=True):
+                   jit_compile=True, strategy=None):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
   Args:
@@ -128,7 +139,16 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     progress_callback: optional `callable(steps_done, num_steps)` called
       after every chunk (eager execution only).
     jit_compile: compile the chunks with XLA (eager execution only; inside a
-      `tf.function` the caller's compilation applies).
+      `tf.function` the caller's compilation applies). Under a strategy,
+      a compiled call that fails (XLA on logical CPU devices cannot reach
+      the other devices' variables) makes the run start again uncompiled,
+      after a one-line note on standard output.
+    strategy: optional `tf.distribute.Strategy` (its replicas are the model
+      variables' devices, e.g. the strategy the GAN was built under). With
+      several replicas the chains are sharded over them: the replicas hold
+      blocks of `num_samples // R` or one more chains, and the results are
+      those of a one-device run (module docstring). Needs eager execution
+      and a call from outside `strategy.run`.
 
   Returns:
     `SampleResult(z, k, x, energy, diagnostics)`; the diagnostics are listed
@@ -146,7 +166,8 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     ConfigError: for an unknown sampler (a `ValueError`).
     ValueError: for invalid sizes, before any work: `num_samples < 1`, or
       "`num_steps` must be at least N for sampler 'X'" when `num_steps` is
-      below `min_num_steps(sampler, settings)`.
+      below `min_num_steps(sampler, settings)`; for a strategy of several
+      replicas inside a `tf.function` or `strategy.run`.
     tf.errors.InvalidArgumentError: when run, for a tensor `num_steps`
       below that minimum.
   """
@@ -154,13 +175,29 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
   settings = SamplerSettings() if settings is None else settings
   num_samples = _static_size('num_samples', num_samples, 1)
   num_steps = _checked_num_steps(sampler, num_steps, settings)
+  replicas = sharding.replicas_of(strategy, num_samples)
   start_time = time.time()
-  driver = Driver(jit_compile=jit_compile, chunk_steps=chunk_steps,
-                  progress_callback=progress_callback, total_steps=num_steps)
-  chains = Chains(model, settings, num_samples, num_steps, seed, driver)
-  draws = sample_fn(chains)
+
+  def run(jit):
+    driver = Driver(jit_compile=jit, chunk_steps=chunk_steps,
+                    progress_callback=progress_callback, total_steps=num_steps,
+                    replicas=replicas)
+    chains = Chains(model, settings, num_samples, num_steps, seed, driver)
+    draws = sample_fn(chains)
+    if replicas is None:
+      x = model.generate_fn(draws.z, draws.k)
+    else:
+      x = replicas.map_rows(model.generate_fn, (draws.z, draws.k))
+    return driver, draws, x
+
+  try:
+    driver, draws, x = run(jit_compile)
+  except sharding.ShardedXlaError as e:
+    print(f'sample_latents: XLA cannot compile the chains sharded over '
+          f'{replicas.num_replicas} replicas ({e}); running them uncompiled.',
+          flush=True)
+    driver, draws, x = run(False)
   diagnostics = summarize(draws, num_samples, settings.num_bins)
-  x = model.generate_fn(draws.z, draws.k)
   result = SampleResult(draws.z, draws.k, x, draws.energy, diagnostics)
   if not driver.eager:
     return result

@@ -72,6 +72,14 @@ is linear in the step size and is rescaled when the step changes; a
 of the next step is therefore the exact one for the current target and step:
 forward and reverse proposal densities both use the current step.
 
+Sharded chains. When the rows of the state are split over the replicas of a
+`tf.distribute` strategy (`chain_shard`, see `sharding`), each replica's
+visit histogram of a step is summed over the replicas with the replica
+context's `all_reduce` before it updates a shared bias, and the step-size
+rule averages the acceptance probabilities of all chains, so that bias and
+step are those of the same chains on one device; a per-chain bias needs
+nothing from the other replicas.
+
 Unbiased expectations under `pi` need importance weights
 `w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`.
 
@@ -598,7 +606,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                adaptation_window=10,
                adaptation_rate=3.0,
                validate_args=False,
-               name=None):
+               name=None,
+               chain_shard=None):
     """Creates the kernel.
 
     Args:
@@ -642,6 +651,16 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         assertions when the kernel's results are bootstrapped and at every
         step (XLA drops the assertions); with `False` they are trusted.
       name: optional name prefixed to the ops.
+      chain_shard: `None`, or the `sharding.ChainShard` of a replica that
+        evaluates a block of rows of a state sharded over the replicas of a
+        `tf.distribute` strategy (the other rows are placeholders). The
+        statistics over chains are then taken over the chains of all
+        replicas with the replica context's `all_reduce`: the per-step
+        visit histogram of a shared bias (summed) and the acceptance
+        probabilities of the step-size rule (gathered exactly, so the mean
+        is the one-device mean). Under a strategy that synchronises through
+        `merge_call` (`MirroredStrategy` on CPUs), `one_step` must then run
+        outside any `tf.while_loop` or `tf.cond` of the replica function.
 
     Raises:
       ValueError: for an argument known to be invalid when the kernel is
@@ -686,6 +705,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         adaptation_rate=adaptation_rate,
         validate_args=validate_args,
         name=name,
+        chain_shard=chain_shard,
     )
 
   # ----------------------------------------------------------- properties
@@ -756,6 +776,10 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return self._parameters['name']
 
   @property
+  def chain_shard(self):
+    return self._parameters['chain_shard']
+
+  @property
   def is_calibrated(self):
     """`False`: the stationary law is the flattened, adapting `pi_theta`.
 
@@ -792,6 +816,25 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     if probs is None:
       return tf.cast(1. / self.num_bins, dtype)
     return tf.cast(probs, dtype)
+
+  def _shared_visits(self, bin_index):
+    """int32 `[M]` visits of the current step per bin, over all chains."""
+    shard = self.chain_shard
+    ones = tf.ones_like(bin_index)
+    if shard is not None:
+      ones = shard.keep_local(ones)  # the placeholder rows do not count
+    # A scatter-add of the chains' bins: much cheaper than reducing a
+    # [chains, M] one-hot matrix when there are many chains.
+    counts = tf.math.unsorted_segment_sum(ones, bin_index, self.num_bins)
+    if shard is not None:
+      counts = shard.all_reduce_sum(counts)
+    return counts
+
+  def _all_chains(self, values):
+    """Per-chain `values` of every chain (of every replica, if sharded)."""
+    if self.chain_shard is None:
+      return values
+    return self.chain_shard.gather(values)
 
   def bias(self, theta, energy):
     """The bias `theta[J(E)]` the working target subtracts from `-E`."""
@@ -893,10 +936,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                         tf.zeros_like(gain))
       desired = self._desired_visits(dtype)
       if self.shared_bias:
-        # A scatter-add of the chains' bins: much cheaper than reducing a
-        # [chains, M] one-hot matrix when there are many chains.
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(bin_index),
-                                              bin_index, num_bins)
+        counts = self._shared_visits(bin_index)
         frequencies = (tf.cast(counts, dtype) /
                        tf.cast(tf.size(bin_index), dtype))
         new_theta = theta + gain * (frequencies - desired)
@@ -908,7 +948,8 @@ class WangLandau(tfp.mcmc.TransitionKernel):
 
       # Step-size adaptation on the log scale, window by window.
       accept_prob = _accept_prob(inner_results, energy)
-      window_sum = previous.window_accept_sum + tf.reduce_mean(accept_prob)
+      window_sum = previous.window_accept_sum + tf.reduce_mean(
+          self._all_chains(accept_prob))
       window_steps = previous.window_steps + 1
       window_done = window_steps >= self.adaptation_window
       adapt = window_done & (step <= self.num_adaptation_steps)

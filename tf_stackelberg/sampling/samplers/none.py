@@ -10,10 +10,11 @@ from tf_stackelberg.sampling.registry import SAMPLERS
 def prior(chains):
   """Returns the chains' initial states: samples of the generator alone.
 
-  Costs one evaluation of the energy per sample (for the reported energies);
-  `num_steps` is ignored.
+  Costs one evaluation of the energy per sample (for the reported energies;
+  under a strategy each replica evaluates its share); `num_steps` is
+  ignored.
   """
   z, k = chains.split(chains.initial_state)
-  energy = chains.driver.compile(chains.energy_fn)(z, k)
+  energy = chains.driver.map_rows(chains.energy_fn, z, k)
   return Draws(z, k, energy, phases=(), bins=None,
                step_size=tf.zeros([], chains.model.dtype), extra={})

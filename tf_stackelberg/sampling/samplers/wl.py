@@ -68,6 +68,12 @@ gives 25 / 55.4% / 0.110 (Kish size 7,876). Freezing makes the weights
 exact, and the trajectory reservoirs and the shaped `omega` keep the
 weights' effective sample size high.
 
+Under a strategy (`sharding`) the warm-up runs in chunks per call, as the
+other samplers do, and each step of the flattened run is one call, whose
+shared bias and step size pool the chains of all replicas
+(`WangLandau(chain_shard=...)`); the range, `omega`, the weights and the
+resampling are computed from the merged outputs of the phases.
+
 Cost: one energy-and-gradient evaluation per chain and step, warm-up
 included, plus the bootstraps of the two phases (and one per generator move
 in joint mode).
@@ -153,11 +159,13 @@ def plan_phases(num_steps, settings):
 
 
 def make_wang_landau_kernel(energy_fn, energy_lo, energy_hi, bin_probs, *,
-                            settings, collect_start):
+                            settings, collect_start, shard=None):
   """The `WangLandau` kernel of the flattened phase (MALA inside).
 
   Bias and step size adapt during the first `collect_start` steps and are
-  frozen afterwards.
+  frozen afterwards. Under a strategy, `shard` is the replica's
+  `sharding.ChainShard`, over whose replicas the kernel pools its
+  statistics.
   """
   return WangLandau(
       energy_fn, energy_lo, energy_hi, num_bins=settings.num_bins,
@@ -165,7 +173,7 @@ def make_wang_landau_kernel(energy_fn, energy_lo, energy_hi, bin_probs, *,
       bias_gain_t0=settings.t0,
       target_accept_prob=settings.target_accept_prob,
       num_adaptation_steps=collect_start, target_bin_probs=bin_probs,
-      num_bias_adaptation_steps=collect_start)
+      num_bias_adaptation_steps=collect_start, chain_shard=shard)
 
 
 @SAMPLERS.register('wl')
@@ -202,7 +210,8 @@ def wang_landau(chains):
       kernel_args=(energy_lo, energy_hi, bin_probs),
       steps_before=plan.num_warmup_steps,
       collection=Collection(plan.collect_start, functools.partial(
-          importance_log_weights, normalize=False)))
+          importance_log_weights, normalize=False)),
+      cross_chain=True)
   phases.append(flat)
   initial_energy = phases[0].initial_energy
   if bin_probs is None:
