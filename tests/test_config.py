@@ -66,7 +66,7 @@ def test_defaults_are_valid_and_returned():
     (TrainerConfig, dict(train_steps=0), "--trainer.train_steps"),
     (EvalConfig, dict(num_samples=0), "--eval.num_samples"),
     (SamplingConfig, dict(wl_energy_range=(2.0, 1.0)), "--sampling.wl_energy_range"),
-    (RuntimeConfig, dict(strategy="tpu"), "--runtime.strategy"),
+    (RuntimeConfig, dict(strategy="parameter_server"), "--runtime.strategy"),
 ])
 def test_section_validate_names_its_flag(section, changes, flag):
   with pytest.raises(ConfigError) as error:
@@ -77,7 +77,7 @@ def test_section_validate_names_its_flag(section, changes, flag):
 @pytest.mark.parametrize("changes,num_replicas,flag", [
     ({"game.update_order": "random"}, 1, "--game.update_order"),
     ({"model.generator_output": "relu"}, 1, "--model.generator_output"),
-    ({"runtime.strategy": "tpu"}, 1, "--runtime.strategy"),
+    ({"runtime.strategy": "parameter_server"}, 1, "--runtime.strategy"),
     ({"game.batch_size": 0}, 1, "--game.batch_size must be positive"),
     ({"game.batch_size": -64}, 1, "--game.batch_size must be positive"),
     ({"model.num_generators": 0}, 1, "--model.num_generators must be positive"),

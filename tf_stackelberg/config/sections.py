@@ -329,11 +329,22 @@ class RuntimeConfig(Section):
   defines_run: ClassVar[bool] = False
   strategy: str = _field("auto", "tf.distribute strategy: auto (MirroredStrategy with "
                          "more than one GPU or with --runtime.cpu_devices > 1, else "
-                         "the default strategy), mirrored, or default.",
-                         ("auto", "mirrored", "default"))
+                         "the default strategy), mirrored, multi_worker "
+                         "(MultiWorkerMirroredStrategy, cluster from TF_CONFIG), tpu "
+                         "(TPUStrategy on --runtime.tpu), or default.",
+                         ("auto", "mirrored", "multi_worker", "tpu", "default"))
   cpu_devices: int = _field(0, "If > 1, split the CPU into this many logical devices "
                             "(to run the multi-replica paths without accelerators).",
                             check="nonnegative")
+  tpu: str = _field("", "TPU of --runtime.strategy=tpu: a name or grpc:// address for "
+                    "TPUClusterResolver ('' = the TPU of this host or Cloud TPU VM).")
+  precision: str = _field("float32", "Keras dtype policy of the models: float32, "
+                          "mixed_bfloat16 or mixed_float16 (with loss scaling). "
+                          "Weights, logits, losses and energies stay float32.",
+                          ("float32", "mixed_bfloat16", "mixed_float16"))
+  sync_batch_norm: bool = _field(False, "With several replicas, BatchNorm uses the "
+                                 "statistics of the global batch (all-reduced) instead "
+                                 "of each replica's own share.")
   jit_compile: bool = _field(True, "Compile the train step and the samplers with XLA "
                              "(faster for the mixture MLPs and the MCMC on CPU).")
   deterministic: bool = _field(True, "Enable TF op determinism: same seed, same run.")

@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tf_stackelberg.data.source import DataSource
+from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
 _SHUFFLE_SALT = 2
 _HELD_OUT_SALT = 5
@@ -120,10 +120,13 @@ class ImageData(DataSource):
       self._gather = gather
     return self._gather
 
-  def batches(self, batch_size, seed, start_step=0, num_steps=None):
+  def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
+    check_shard(batch_size, shard)
     gather = self._gather_fn()
     index_batches = epoch_batches(self.num_examples("train"), batch_size, seed,
                                   start_step, num_steps)
+    # The share is cut from the indices, so a pipeline gathers only its own images.
+    index_batches = index_batches.map(lambda i: shard_rows(i, batch_size, shard))
     return index_batches.map(lambda i: to_unit_range(gather(i)),
                              num_parallel_calls=tf.data.AUTOTUNE,
                              deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tf_stackelberg.data.source import DataSource
+from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
 MixtureSpec = collections.namedtuple("MixtureSpec", ["name", "centers", "std"])
 MixtureSpec.__doc__ = """A mixture of equal-weight isotropic Gaussians.
@@ -119,9 +119,11 @@ class MixtureData(DataSource):
     self.shuffle = shuffle
     self.element_shape = tuple(spec.centers.shape[1:])
 
-  def batches(self, batch_size, seed, start_step=0, num_steps=None):
+  def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
+    check_shard(batch_size, shard)
     return make_dataset(self.spec, batch_size, seed, self.size, self.shuffle,
-                        start_step=start_step, num_steps=num_steps)
+                        start_step=start_step, num_steps=num_steps).map(
+                            lambda b: shard_rows(b, batch_size, shard))
 
   def held_out(self, num_examples, seed):
     points, _ = draw_points(self.spec, num_examples, tf.cast(seed, tf.int64))

@@ -31,6 +31,9 @@ class Evaluator(abc.ABC):
   name: str = ""
   scalar_names: Tuple[str, ...] = ()
   image_names: Tuple[str, ...] = ()
+  #: The `tf.distribute.Strategy` whose replicas share the costly part of an
+  #: evaluation, for evaluators that use it (`FeatureEvaluator`); None: one device.
+  strategy = None
 
   @abc.abstractmethod
   def evaluate(self, sample_fn, seed, step: int = 0) -> Iterator[Tuple[str, Any]]:
@@ -65,10 +68,16 @@ def batch_seeds(seed, num_samples, batch_size):
     yield min(batch_size, num_samples - start), batch_seed
 
 
-def build_evaluators(config, data_source, num_generators) -> List[Evaluator]:
-  """The evaluators `--eval.evaluators` names (default: the dataset's own)."""
+def build_evaluators(config, data_source, num_generators,
+                     strategy=None) -> List[Evaluator]:
+  """The evaluators `--eval.evaluators` names (default: the dataset's own), sharing
+  their work over the replicas of `strategy` where they can."""
   names = config.eval.evaluators or data_source.evaluators
-  return [EVALUATORS.get(name)(config, data_source, num_generators) for name in names]
+  evaluators = [EVALUATORS.get(name)(config, data_source, num_generators)
+                for name in names]
+  for evaluator in evaluators:
+    evaluator.strategy = strategy
+  return evaluators
 
 
 def run_evaluators(evaluators: Sequence[Evaluator], sample_fn=None, seed=None,

@@ -4,6 +4,7 @@ import keras
 
 from tf_stackelberg.game.losses.registry import LOSSES
 from tf_stackelberg.game.stackelberg_gan import StackelbergGAN
+from tf_stackelberg.models.layer_options import layer_options, wrap_optimizer
 from tf_stackelberg.models.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -22,6 +23,10 @@ def build_discriminator(config, data_shape, num_generators):
 def build_gan(config, data_shape, generator=None):
   """A compiled, fully built `StackelbergGAN` (call inside the strategy's scope).
 
+  The models compute in `--runtime.precision` (float32 weights; a float16 game
+  scales its losses) and their BatchNorm layers synchronise across replicas with
+  `--runtime.sync_batch_norm` (`models/layer_options.py`).
+
   With `--model.ema_decay` > 0 a second generator of the same architecture holds the
   exponential moving average of the generator's weights (docs/design.md section 3.2).
 
@@ -31,12 +36,14 @@ def build_gan(config, data_shape, generator=None):
     generator: optional generator model to use instead of the one `config` names
       (e.g. a baseline implementation with the same interface).
   """
-  if generator is None:
-    generator = build_generator(config, data_shape)
-  ema_decay = config.model.ema_decay
-  ema_generator = build_generator(config, data_shape) if ema_decay > 0 else None
-  gan = StackelbergGAN(generator,
-                       build_discriminator(config, data_shape, generator.num_generators),
+  runtime = config.runtime
+  with layer_options(runtime.precision, runtime.sync_batch_norm):
+    if generator is None:
+      generator = build_generator(config, data_shape)
+    ema_decay = config.model.ema_decay
+    ema_generator = build_generator(config, data_shape) if ema_decay > 0 else None
+    discriminator = build_discriminator(config, data_shape, generator.num_generators)
+  gan = StackelbergGAN(generator, discriminator,
                        latent_dim=config.model.latent_dim,
                        loss=LOSSES.get(config.loss.family)(config.loss),
                        shared_z=config.game.shared_z,
@@ -48,8 +55,9 @@ def build_gan(config, data_shape, generator=None):
   game = config.game
 
   def adam(learning_rate):
-    return keras.optimizers.Adam(learning_rate or game.learning_rate,
-                                 beta_1=game.beta_1, beta_2=game.beta_2)
+    return wrap_optimizer(keras.optimizers.Adam(learning_rate or game.learning_rate,
+                                                beta_1=game.beta_1, beta_2=game.beta_2),
+                          runtime.precision)
 
   gan.compile(g_optimizer=adam(game.generator_learning_rate),
               d_optimizer=adam(game.discriminator_learning_rate),

@@ -33,6 +33,19 @@ def _replica():
   return tf.cast(replica, tf.int64)
 
 
+def _float32(x):
+  """`x` as float32: models may compute in bfloat16 or float16 (`--runtime.precision`),
+  the game's logits, losses and samples stay float32 (docs/design.md section 12.5)."""
+  return tf.cast(x, tf.float32) if x is not None else None
+
+
+def _gradients(optimizer, tape, loss, variables):
+  """Gradients of `loss` times the optimizer's loss scale (1 except for a float16
+  `LossScaleOptimizer`, whose `apply_gradients` divides the scale out again)."""
+  scale = optimizer.scale_loss(tf.ones_like(loss))
+  return tape.gradient(loss, variables, output_gradients=scale)
+
+
 class FirstNonFiniteStep(keras.metrics.Metric):
   """The first training step whose losses were not finite (int64 max if none).
 
@@ -125,6 +138,9 @@ class StackelbergGAN(keras.Model):
     self.c_loss_tracker = (keras.metrics.Mean(name="classifier_loss")
                            if self.classifier_weight > 0 else None)
     self.nonfinite_tracker = FirstNonFiniteStep()
+    # Set by the run under several replicas with --runtime.jit_compile (`_per_replica`).
+    self.replica_jit_compile = False
+    self._compiled = {}
     self._update_steps = {"g_first": self._g_first_step, "d_first": self._d_first_step,
                           "simultaneous": self._simultaneous_step}
 
@@ -206,7 +222,7 @@ class StackelbergGAN(keras.Model):
     generator = self.sampling_generator
     if not training and hasattr(generator, "select") and not _in_xla():
       return generator.select(z, k)
-    return select_generator(generator(z, training=training), k)
+    return select_generator(_float32(generator(z, training=training)), k)
 
   def sample(self, num_samples, seed):
     """`num_samples` draws of the model (k uniform, z ~ p0) with a stateless seed
@@ -218,7 +234,7 @@ class StackelbergGAN(keras.Model):
     return self.generate(z, k), k
 
   def call(self, z, training=False):
-    return self.generator(z, training=training)
+    return _float32(self.generator(z, training=training))
 
   def predict_step(self, data):
     """z `[B, d]` (generator drawn uniformly) or {'z': z, 'k': k} -> samples + index."""
@@ -233,19 +249,37 @@ class StackelbergGAN(keras.Model):
     return {"samples": self.generate(z, k), "generator": k}
 
   # ----------------------------------------------------------------- training
-  def _step_seed(self, salt=0):
-    """Stateless seed of this step's `salt` stream, in (seed, step, replica), so
-    that a resumed run draws exactly what an uninterrupted one would."""
+  def _step_seed(self, salt=0, per_replica=True):
+    """Stateless seed of this step's `salt` stream, in (seed, step) and, if
+    `per_replica`, the replica, so that a resumed run draws exactly what an
+    uninterrupted one would and replicas draw apart."""
     seed = tf.stack([tf.constant(self.seed, tf.int64),
                      tf.convert_to_tensor(self.step.value, tf.int64)])
-    return tf.random.experimental.stateless_fold_in(seed, salt + _replica())
+    return tf.random.experimental.stateless_fold_in(
+        seed, salt + (_replica() if per_replica else 0))
 
-  def _latents(self, batch_size):
-    """z ~ p0 for this step."""
-    seed = self._step_seed()
-    shape = ([batch_size, self.latent_dim] if self.shared_z else
-             [self.num_generators, batch_size, self.latent_dim])
-    return self.latent_prior.sample(shape, seed)
+  def _latents(self, batch_size, replicas=1):
+    """z ~ p0 for this step: this replica's rows of the step's draw for the global
+    batch (`batch_size * replicas` rows), so that replicas never share latents and
+    the latents of a step do not depend on how the batch is split (docs/design.md
+    section 12.2)."""
+    seed = self._step_seed(per_replica=False)
+    if replicas == 1:
+      shape = ([batch_size, self.latent_dim] if self.shared_z else
+               [self.num_generators, batch_size, self.latent_dim])
+      return self.latent_prior.sample(shape, seed)
+    rows = batch_size * replicas
+    shape = ([rows, self.latent_dim] if self.shared_z else
+             [self.num_generators, rows, self.latent_dim])
+    z = self.latent_prior.sample(shape, seed)
+    start = tf.cast(_replica(), tf.int32) * batch_size
+    axis = 0 if self.shared_z else 1
+    return tf.gather(z, tf.range(start, start + batch_size), axis=axis)
+
+  def _d_outputs(self, x):
+    """The discriminator in training mode, its logits and class logits as float32."""
+    logits, classes = self.discriminator(x, training=True)
+    return _float32(logits), _float32(classes)
 
   def _discriminate(self, real, fakes):
     """D on real `[B, ...]` (optional) and fakes `[K, B, ...]`: one pass over both,
@@ -255,12 +289,12 @@ class StackelbergGAN(keras.Model):
     k, b = tf.shape(fakes)[0], tf.shape(fakes)[1]
     flat = tf.reshape(fakes, tf.concat([[k * b], tf.shape(fakes)[2:]], 0))
     if real is not None and getattr(self.discriminator, "uses_batch_statistics", False):
-      real_logits, _ = self.discriminator(real, training=True)
-      fake_logits, fake_classes = self.discriminator(flat, training=True)
+      real_logits, _ = self._d_outputs(real)
+      fake_logits, fake_classes = self._d_outputs(flat)
     else:
       n_real = 0 if real is None else tf.shape(real)[0]
       inputs = flat if real is None else tf.concat([real, flat], axis=0)
-      logits, classes = self.discriminator(inputs, training=True)
+      logits, classes = self._d_outputs(inputs)
       real_logits, fake_logits = logits[:n_real], logits[n_real:]
       fake_classes = None if classes is None else classes[n_real:]
     fake_logits = tf.reshape(fake_logits, [k, b])
@@ -277,11 +311,11 @@ class StackelbergGAN(keras.Model):
     """The loss family's regulariser of D (e.g. WGAN-GP), or 0."""
     if self.loss.penalty is None:
       return tf.constant(0.0)
-    return self.loss.penalty(lambda x: self.discriminator(x, training=True)[0], real,
+    return self.loss.penalty(lambda x: self._d_outputs(x)[0], real,
                              fakes, self._step_seed(_PENALTY_SALT), global_batch)
 
   def _g_losses(self, z, global_batch):
-    fakes = self.generator(z, training=True)
+    fakes = self.call(z, training=True)
     _, fake_logits, fake_classes = self._discriminate(None, fakes)
     g = self.loss.generator_loss(fake_logits, global_batch)
     c = self._classifier_term(fake_classes, global_batch)
@@ -293,23 +327,43 @@ class StackelbergGAN(keras.Model):
     c = self._classifier_term(fake_classes, global_batch)
     return d, c
 
-  def _apply(self, optimizer, loss, tape, variables):
-    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+  def _per_replica(self, fn):
+    """`fn` compiled with XLA when `replica_jit_compile` is set (several replicas:
+    each replica's losses and gradients are one XLA computation on its device, and
+    the gradients are applied outside it, docs/design.md section 12.4), else `fn`."""
+    if not self.replica_jit_compile:
+      return fn
+    name = fn.__name__
+    if name not in self._compiled:
+      self._compiled[name] = tf.function(fn, jit_compile=True)
+    return self._compiled[name]
 
-  def _generator_step(self, z, global_batch):
+  def _generator_gradients(self, z, global_batch):
     with tf.GradientTape() as tape:
       g, c = self._g_losses(z, global_batch)
       total = g.total + self.classifier_weight * c
-    self._apply(self.g_optimizer, total, tape, self.generator.trainable_variables)
-    return g, c
+    variables = self.generator.trainable_variables
+    return _gradients(self.g_optimizer, tape, total, variables), g, c
 
-  def _discriminator_step(self, real, z, global_batch):
-    fakes = tf.stop_gradient(self.generator(z, training=True))
+  def _discriminator_gradients(self, real, z, global_batch):
+    fakes = tf.stop_gradient(self.call(z, training=True))
     with tf.GradientTape() as tape:
       d, c = self._d_losses(real, fakes, global_batch)
       total = (d.total + self._penalty(real, fakes, global_batch)
                + self.classifier_weight * c)
-    self._apply(self.d_optimizer, total, tape, self.discriminator.trainable_variables)
+    variables = self.discriminator.trainable_variables
+    return _gradients(self.d_optimizer, tape, total, variables), d, c
+
+  def _generator_step(self, z, global_batch):
+    grads, g, c = self._per_replica(self._generator_gradients)(z, global_batch)
+    self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+    return g, c
+
+  def _discriminator_step(self, real, z, global_batch):
+    grads, d, c = self._per_replica(self._discriminator_gradients)(real, z,
+                                                                  global_batch)
+    self.d_optimizer.apply_gradients(zip(grads,
+                                         self.discriminator.trainable_variables))
     return d, c
 
   def _g_first_step(self, real, z, global_batch):
@@ -322,9 +376,9 @@ class StackelbergGAN(keras.Model):
     g, _ = self._generator_step(z, global_batch)
     return g, d, c
 
-  def _simultaneous_step(self, real, z, global_batch):
+  def _simultaneous_gradients(self, real, z, global_batch):
     with tf.GradientTape(persistent=True) as tape:
-      fakes = self.generator(z, training=True)
+      fakes = self.call(z, training=True)
       real_logits, fake_logits, fake_classes = self._discriminate(real, fakes)
       g = self.loss.generator_loss(fake_logits, global_batch)
       d = self.loss.discriminator_loss(real_logits, fake_logits, global_batch)
@@ -332,13 +386,19 @@ class StackelbergGAN(keras.Model):
       g_total = g.total + self.classifier_weight * c
       d_total = (d.total + self._penalty(real, tf.stop_gradient(fakes), global_batch)
                  + self.classifier_weight * c)
-    g_vars = self.generator.trainable_variables
-    d_vars = self.discriminator.trainable_variables
-    g_grads = tape.gradient(g_total, g_vars)
-    d_grads = tape.gradient(d_total, d_vars)
+    g_grads = _gradients(self.g_optimizer, tape, g_total,
+                         self.generator.trainable_variables)
+    d_grads = _gradients(self.d_optimizer, tape, d_total,
+                         self.discriminator.trainable_variables)
     del tape
-    self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-    self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+    return g_grads, d_grads, g, d, c
+
+  def _simultaneous_step(self, real, z, global_batch):
+    g_grads, d_grads, g, d, c = self._per_replica(self._simultaneous_gradients)(
+        real, z, global_batch)
+    self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+    self.d_optimizer.apply_gradients(zip(d_grads,
+                                         self.discriminator.trainable_variables))
     return g, d, c
 
   def train_step(self, data):
@@ -347,8 +407,12 @@ class StackelbergGAN(keras.Model):
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     global_batch = local_batch * replicas
     step = tf.convert_to_tensor(self.step.value, tf.int64)
-    z = self._latents(local_batch)
+    z = self._latents(local_batch, replicas)
     g, d, c = self._update_steps[self.update_order](real, z, global_batch)
+    if isinstance(self.d_optimizer, keras.optimizers.LossScaleOptimizer):
+      # A float16 update with non-finite scaled gradients is skipped without counting
+      # it; the step (this batch and these latents) is spent all the same.
+      self.d_optimizer.iterations.assign(step + 1)
     if self.ema_generator is not None:  # every order makes one generator update
       self._update_ema()
     return self._update_metrics(step, g, d, c, float(replicas))
@@ -367,7 +431,12 @@ class StackelbergGAN(keras.Model):
     self.nonfinite_tracker.update_state(step, finite)
     # The non-finite marker is read from the tracker after `fit` (see
     # `first_nonfinite_step`), not shown in the progress bar.
-    return {m.name: m.result() for m in self.metrics if m is not self.nonfinite_tracker}
+    logs = {m.name: m.result() for m in self.metrics if m is not self.nonfinite_tracker}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+      # Keras 3.15 reduces a multi-worker step's logs with a mean over axis 0, which
+      # fails on scalars: they are returned as shape [1] (read with `np.mean`).
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
 
   def first_nonfinite_step(self):
     """The first step since the last metric reset with a non-finite loss, or None."""

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from tf_stackelberg.models.ensemble import FanInUniform
+from tf_stackelberg.models.layer_options import sync_batch_norm
 
 INITS = ("pytorch", "dcgan")
 # BatchNorm of the standard DCGAN: PyTorch's BatchNorm2d defaults (eps 1e-5, running
@@ -48,7 +49,8 @@ def transposed_fan_in(kernel_size, filters):
 def batch_norm(name):
   """The BatchNorm of the dcgan models (per-channel over batch, height and width)."""
   return keras.layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM,
-                                         epsilon=BATCHNORM_EPSILON, name=name)
+                                         epsilon=BATCHNORM_EPSILON, name=name,
+                                         synchronized=sync_batch_norm())
 
 
 def spectral_norm_estimate(matrix, u):

@@ -10,6 +10,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.models.layer_options import sync_batch_norm
+
 
 def FanInUniform(fan_in, seed=None):  # pylint: disable=invalid-name
   """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for Linear layers.
@@ -75,7 +77,8 @@ class EnsembleBatchNorm(keras.layers.Layer):
     # one a fresh process gave the first such layer, which keeps the checkpoints of
     # generators with one BatchNorm (the MNIST seeds) readable.
     self.norm = keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum,
-                                                name="batch_normalization")
+                                                name="batch_normalization",
+                                                synchronized=sync_batch_norm())
 
   def call(self, inputs, training=False):
     k, f = inputs.shape[0], inputs.shape[-1]
@@ -95,6 +98,12 @@ class EnsembleBatchNorm(keras.layers.Layer):
     if norm.beta is not None:
       shift += norm.beta[part]
     return inputs * scale + shift
+
+
+def _call_as(fn, inputs, dtype):
+  """`fn(inputs)` as `dtype` (members computing in a mixed precision give the
+  latents' dtype back)."""
+  return tf.cast(fn(inputs), dtype)
 
 
 def partitioned_apply(member_fns, z, k, sample_shape):
@@ -122,8 +131,8 @@ def partitioned_apply(member_fns, z, k, sample_shape):
   parts = tf.dynamic_partition(z, k, num)
   positions = tf.dynamic_partition(tf.range(tf.shape(z)[0]), k, num)
   empty = tf.zeros([0, *sample_shape], z.dtype)
-  outputs = [tf.cond(tf.shape(part)[0] > 0, functools.partial(fn, part),
-                     lambda: empty)
+  outputs = [tf.cond(tf.shape(part)[0] > 0,
+                     functools.partial(_call_as, fn, part, z.dtype), lambda: empty)
              for fn, part in zip(member_fns, parts)]
   return tf.dynamic_stitch(positions, outputs)
 

@@ -21,7 +21,7 @@ FINETUNE_SALT = 13
 def gan_callables(gan):
   """The `(generate_fn, logit_fn)` pair the samplers take."""
   def logit_fn(x):
-    return gan.discriminator(x)[0]
+    return tf.cast(gan.discriminator(x)[0], tf.float32)  # float32 under any precision
   return gan.generate, logit_fn
 
 
@@ -43,8 +43,8 @@ def logistic_discriminator_update(discriminator, optimizer, real, fake):
   """
   variables = discriminator.trainable_variables
   with tf.GradientTape() as tape:
-    real_logits = discriminator(real, training=True)[0]
-    fake_logits = discriminator(fake, training=True)[0]
+    real_logits = tf.cast(discriminator(real, training=True)[0], tf.float32)
+    fake_logits = tf.cast(discriminator(fake, training=True)[0], tf.float32)
     loss = (tf.reduce_mean(tf.nn.softplus(-real_logits))
             + tf.reduce_mean(tf.nn.softplus(fake_logits)))
   gradients = tape.gradient(loss, variables)

@@ -1,9 +1,11 @@
 """A run: the data, the built game, its evaluators and its checkpoint, for one
 `Config`, restored from the model directory when it holds a checkpoint."""
 
+import hashlib
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
@@ -23,6 +25,35 @@ def seed_everything(config):
   keras.utils.set_random_seed(config.seed)
   if config.runtime.deterministic:
     tf.config.experimental.enable_op_determinism()
+
+
+def _adjusted_to(strategy, config):
+  """`(config, replica_jit)`: `config` with what `strategy` supports, and whether each
+  replica's gradients are compiled with XLA instead of the whole step.
+
+  Measured with TF 2.21 / Keras 3.15 on logical CPU devices and with two workers on
+  loopback: Keras' multi-step loop fails with an unfed placeholder inside the
+  distributed iterator's cond, and an XLA cluster of the whole step cannot reach the
+  variables of another logical device. With several replicas a run therefore takes
+  one step per call, and `--runtime.jit_compile` compiles each replica's forward and
+  backward pass, with the gradients applied outside (docs/design.md section 12.4).
+  """
+  runtime, trainer = config.runtime, config.trainer
+  if strategy.num_replicas_in_sync == 1:
+    return config, False
+  replica_jit = runtime.jit_compile
+  if replica_jit or trainer.steps_per_execution > 1:
+    compiled = ("each replica's gradients compiled with XLA" if replica_jit
+                else "no XLA")
+    print(f"{strategy.num_replicas_in_sync} replicas: one step per call, {compiled} "
+          "(what Keras supports with several replicas).", flush=True)
+  return config.replace(**{"runtime.jit_compile": False,
+                           "trainer.steps_per_execution": 1}), replica_jit
+
+
+def _unwrapped(optimizer):
+  """The optimizer a `LossScaleOptimizer` wraps, or `optimizer` itself."""
+  return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 class _VariableSet(tf.Module):
@@ -56,29 +87,23 @@ class Run:
     trackables: the objects a checkpoint restores, by name.
   """
 
-  def __init__(self, config, strategy):
-    runtime, trainer = config.runtime, config.trainer
-    if runtime.cpu_devices > 1 and (runtime.jit_compile or trainer.steps_per_execution > 1):
-      # Measured with TF 2.21 / Keras 3.15 on logical CPU devices: XLA clusters cannot
-      # reach the variables of the other logical device, and Keras' multi-step loop
-      # fails with an unfed placeholder inside the distributed iterator's cond. The
-      # distributed test path therefore runs one uncompiled step per call.
-      print("--runtime.cpu_devices > 1: training with --runtime.jit_compile=false and "
-            "--trainer.steps_per_execution=1 (logical CPU devices support no more).",
-            flush=True)
-      config = config.replace(**{"runtime.jit_compile": False,
-                                 "trainer.steps_per_execution": 1})
+  def __init__(self, config, strategy, restore_dir=None):
+    config, replica_jit = _adjusted_to(strategy, config)
     self.config = config
     self.strategy = strategy
     self.data = DATASETS.get(config.data.dataset)(config.data)
     with strategy.scope():
       self.gan = build_gan(config, self.data.element_shape)
+    self.gan.replica_jit_compile = replica_jit
     self.evaluators = evaluation.build_evaluators(config, self.data,
-                                                  self.gan.num_generators)
+                                                  self.gan.num_generators, strategy)
     self.trackables = {
         "generator": _VariableSet(self.gan.generator),
         "discriminator": _VariableSet(self.gan.discriminator),
-        "g_optimizer": self.gan.g_optimizer, "d_optimizer": self.gan.d_optimizer}
+        # A float16 run's loss-scaling wrapper is not saved: its checkpoints hold
+        # the same optimizer state as every other precision's.
+        "g_optimizer": _unwrapped(self.gan.g_optimizer),
+        "d_optimizer": _unwrapped(self.gan.d_optimizer)}
     if self.gan.ema_generator is not None:  # only then, so older checkpoints restore
       self.trackables["ema_generator"] = _VariableSet(self.gan.ema_generator)
     # Saved with the weights so that every checkpoint describes its run.
@@ -86,6 +111,9 @@ class Run:
         checkpoints.SETTINGS_NAME: checkpoints.settings_variable(config.run_settings()),
         **self.trackables})
     self.checkpoint_dir = checkpoints.directory_of(config.model_dir)
+    # A multi-worker run's other workers restore the chief's checkpoints and save
+    # their own elsewhere.
+    self.restore_dir = restore_dir or self.checkpoint_dir
     self._manager = None
     variables = self.gan.trainable_variables
     # One scalar to the host instead of every weight.
@@ -95,6 +123,17 @@ class Run:
   @property
   def step(self):
     return int(self.gan.step.numpy())
+
+  def weights_digest(self):
+    """SHA-256 (16 hex digits) of every variable of both players and the EMA
+    generator, BatchNorm statistics included: equal digests, equal models (the
+    workers of a multi-worker run print theirs at the end)."""
+    digest = hashlib.sha256()
+    for name in sorted(k for k in self.trackables if not k.endswith("optimizer")):
+      for path, variable in sorted(self.trackables[name].by_path.items()):
+        digest.update(path.encode())
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()[:16]
 
   def weights_finite(self):
     """Whether every trainable weight is finite (checked in one compiled call)."""
@@ -139,9 +178,10 @@ class Run:
         other run-defining settings or does not fit the model.
     """
     repair = self.config.mode == "train" if repair is None else repair
+    repair = repair and self.restore_dir == self.checkpoint_dir  # never the chief's
     try:
       restored = checkpoints.restore_newest(
-          self.checkpoint_dir, self._restore_from,
+          self.restore_dir, self._restore_from,
           lambda prefix, stored: resolved.check_stored(self.config, prefix, stored),
           repair=repair, keep=self.config.trainer.keep_checkpoints)
     except checkpoints.NoUsableCheckpointError as e:

@@ -24,12 +24,15 @@ step and raises `Interrupted` with the command that resumes the run (docs/design
 section 2.3).
 """
 
+import contextlib
 import math
 import os
+import shutil
 import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
@@ -40,9 +43,13 @@ from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.config import resolved
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.training import checkpoints
+from tf_stackelberg.training import input as input_lib
+from tf_stackelberg.training import strategy as strategy_lib
 from tf_stackelberg.training.run import Run, seed_everything
 
 HISTORY_FILE = "eval_history.json"
+# Where the workers other than the chief of a multi-worker run write, under MODEL_DIR.
+WORKERS_SUBDIR = "workers"
 METRICS_FILE = "metrics.json"
 
 
@@ -96,10 +103,16 @@ class _Console(keras.callbacks.Callback):
       return
     # Keras passes the index of the last step of the call; the losses are read (a
     # device-to-host copy) only when the line is redrawn.
-    trainer.progress.update(lambda: trainer.progress_text(batch + 1, logs))
+    trainer.progress.update(lambda: trainer.progress_text(batch + 1, _floats(logs)))
 
   def on_epoch_end(self, epoch, logs=None):
-    self._trainer.end_interval(dict(logs or {}), time.perf_counter() - self._began)
+    self._trainer.end_interval(_floats(logs), time.perf_counter() - self._began)
+
+
+def _floats(logs):
+  """The logs as Python floats (a multi-worker step returns shape-[1] values,
+  `StackelbergGAN.train_step`)."""
+  return {name: float(np.mean(value)) for name, value in (logs or {}).items()}
 
 
 # The losses shown on the console (every loss is in TensorBoard and the history).
@@ -110,8 +123,8 @@ class Trainer:
   """The state of one `train` call: the run, writers, history, console and the last
   results."""
 
-  def __init__(self, config, strategy, stop=None, progress=None):
-    self.run = Run(config, strategy)
+  def __init__(self, config, strategy, stop=None, progress=None, restore_dir=None):
+    self.run = Run(config, strategy, restore_dir=restore_dir)
     self.config = self.run.config  # as the run adjusted it to the strategy
     self.start = self.run.restore()
     self.step = self.start
@@ -146,12 +159,13 @@ class Trainer:
     config = self.config
     interval = num_steps // num_intervals
     self._set_steps_per_execution(interval)
-    data = self.run.data.batches(config.game.batch_size, config.seed,
-                                 start_step=self.step, num_steps=num_steps)
+    data = input_lib.training_batches(self.run.strategy, self.run.data,
+                                      config.game.batch_size, config.seed,
+                                      start_step=self.step, num_steps=num_steps)
     if self._wall_start is None:
       self._wall_start = time.perf_counter()
     self._interval_start = self.step
-    # Keras splits each global batch across the replicas of the strategy scope.
+    # Under several replicas `data` is already split into per-replica shares.
     self.run.gan.fit(data, epochs=first_interval + num_intervals,
                      initial_epoch=first_interval, steps_per_epoch=interval,
                      callbacks=[_Console(self)], shuffle=False, verbose=0)
@@ -259,6 +273,9 @@ class Trainer:
       print(f"Trained {trained} steps in {text.format_duration(self.train_seconds)} "
             f"({trained / self.train_seconds:.1f} steps/s; compilation included, "
             "evaluation excluded).", flush=True)
+    task = strategy_lib.task_name(run.strategy)
+    if task:  # every worker of a cluster must end with the same model
+      print(f"Weights digest of {task}: {run.weights_digest()}", flush=True)
     return final
 
 
@@ -268,9 +285,14 @@ def save_images(run, results, directory, suffix=""):
     visualization.save_png(image, os.path.join(directory, f"{name}{suffix}.png"))
 
 
-@locks_model_dir
 def train(config, strategy):
   """Trains (or resumes) the run `config` describes; returns the final metrics.
+
+  Under a multi-worker strategy every worker calls this. The chief trains in
+  `config.model_dir`; every other worker trains in lockstep with it, restores the
+  chief's checkpoints and writes its own files (checkpoints included: saving is a
+  collective step) to `MODEL_DIR/workers/TASK`, which it removes when it ends
+  (docs/design.md section 12.3).
 
   Raises:
     ConfigError: `config.model_dir` holds a run with different settings, or no
@@ -279,9 +301,26 @@ def train(config, strategy):
     TrainingDivergedError: a loss became non-finite (the last good checkpoint stays).
     Interrupted: Ctrl-C stopped the run (its checkpoint is written).
   """
+  if strategy_lib.is_chief(strategy):
+    return _train(config, strategy)
+  worker_dir = os.path.join(config.model_dir, WORKERS_SUBDIR,
+                            strategy_lib.task_name(strategy) or "worker")
+  try:
+    return _train(config.replace(model_dir=worker_dir), strategy,
+                  restore_dir=checkpoints.directory_of(config.model_dir))
+  finally:
+    shutil.rmtree(worker_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the last worker out removes the parent
+      os.rmdir(os.path.dirname(worker_dir))
+
+
+@locks_model_dir
+def _train(config, strategy, restore_dir=None):
+  """`train` in `config.model_dir`, restoring from `restore_dir` (default: the run's
+  own checkpoints)."""
   write_flags = resolved.prepare_training(config)
   seed_everything(config)
-  trainer = Trainer(config, strategy)
+  trainer = Trainer(config, strategy, restore_dir=restore_dir)
   if write_flags:
     # Written once the model was built from the settings, so that settings the
     # builders refuse never lock the directory.

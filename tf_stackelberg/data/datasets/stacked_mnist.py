@@ -8,6 +8,7 @@ import tensorflow as tf
 from tf_stackelberg.data.datasets.mnist import load_digits
 from tf_stackelberg.data.images import ImageData, epoch_batches, to_unit_range
 from tf_stackelberg.data.registry import DATASETS
+from tf_stackelberg.data.source import check_shard, shard_rows
 
 NUM_MODES = 1000
 #: "000" .. "999": the digits of the R, G and B channels.
@@ -102,7 +103,8 @@ class StackedMnist(ImageData):
     return triple_labels(self._digit_splits["train"][1],
                          self.training_triples(seed).numpy())
 
-  def batches(self, batch_size, seed, start_step=0, num_steps=None):
+  def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
+    check_shard(batch_size, shard)
     if self._train_digits is None:
       with tf.init_scope():  # an eager tensor, outside any tf.function or strategy
         self._train_digits = tf.constant(self._digit_splits["train"][0])
@@ -121,6 +123,7 @@ class StackedMnist(ImageData):
           lambda step: draw_triples(
               num_digits, batch_size,
               tf.random.experimental.stateless_fold_in(key, step)))
+    triple_batches = triple_batches.map(lambda t: shard_rows(t, batch_size, shard))
     return triple_batches.map(lambda t: to_unit_range(stack(digits, t)),
                               num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -157,11 +157,40 @@ class FeatureEvaluator(Evaluator):
     yield from result.items()
 
   def evaluate(self, sample_fn, seed, step=0):
-    parts = [self._compiled_draw(sample_fn, n)(s)
-             for n, s in batch_seeds(seed, self.num_samples, self.batch_size)]
+    strategy = self.strategy
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+      parts = self._replica_parts(sample_fn, seed, strategy)
+    else:
+      parts = [self._compiled_draw(sample_fn, n)(s)
+               for n, s in batch_seeds(seed, self.num_samples, self.batch_size)]
     scores, features = _concatenate([p[:2] for p in parts])
-    k = np.concatenate([p[2].numpy() for p in parts])
+    k = np.concatenate([np.asarray(p[2]) for p in parts])
     return self._results(scores, features, k)
+
+  def _replica_parts(self, sample_fn, seed, strategy):
+    """The batches of `evaluate`, drawn and passed through the network on the
+    replicas, `R` batches at a time (replica `r` takes batch `r` of each group), and
+    gathered back in batch order (docs/design.md section 12.3).
+
+    Every replica draws a full batch and a short last batch keeps its first rows:
+    stateless draws fill their output in order, so those are the rows a one-device
+    evaluation draws for it.
+    """
+    replicas, size = strategy.num_replicas_in_sync, self.batch_size
+    draw = self._compiled_draw(sample_fn, size)
+    batches = list(batch_seeds(seed, self.num_samples, size))
+    parts = []
+    for start in range(0, len(batches), replicas):
+      group = batches[start:start + replicas]
+      seeds = [s for _, s in group] + [group[-1][1]] * (replicas - len(group))
+      values = strategy.experimental_distribute_values_from_function(
+          lambda context, seeds=seeds: seeds[context.replica_id_in_sync_group])
+      outputs = strategy.run(draw, args=(values,))
+      gathered = [None if o is None else _all_rows(strategy, o) for o in outputs]
+      for r, (n, _) in enumerate(group):
+        parts.append(tuple(None if g is None else g[r * size:r * size + n]
+                           for g in gathered))
+    return parts
 
   def evaluate_samples(self, x, k, step=0):
     scores, features = self._outputs_of(x)
@@ -203,11 +232,21 @@ class FeatureEvaluator(Evaluator):
     return fields
 
 
+def _all_rows(strategy, value):
+  """Every replica's rows of a per-replica `value`, in replica order, as NumPy: the
+  local results on one host, an all-gather across the workers of a cluster."""
+  in_cluster = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+  if in_cluster:
+    return strategy.gather(value, axis=0).numpy()
+  return np.concatenate([np.asarray(v) for v in
+                         strategy.experimental_local_results(value)])
+
+
 def _concatenate(parts):
-  """NumPy (scores or None, features) from per-batch tensor pairs."""
+  """NumPy (scores or None, features) from per-batch pairs (tensors or arrays)."""
   scores = (None if parts[0][0] is None
-            else np.concatenate([p[0].numpy() for p in parts]))
-  return scores, np.concatenate([p[1].numpy() for p in parts])
+            else np.concatenate([np.asarray(p[0]) for p in parts]))
+  return scores, np.concatenate([np.asarray(p[1]) for p in parts])
 
 
 def _label_lines(results):
