@@ -60,11 +60,11 @@ def test_per_replica_xla_follows_the_same_curve(curves):
   one, xla = curves["one"], curves["two_xla"]
   assert xla["replicas"] == 2
   for name in ("g_loss", "d_loss", "classifier_loss"):
-    ours, reference = np.array(xla["losses"][name]), np.array(one["losses"][name])
+    ours = np.array(xla["losses"][name])
+    assert len(ours) == STEPS // 2
     # The game amplifies rounding: 1e-6 at the start, about 3e-3 by step 80.
-    np.testing.assert_allclose(ours[:50], reference[:50], rtol=2e-3, atol=1e-4,
-                               err_msg=name)
-    np.testing.assert_allclose(ours, reference, rtol=1e-2, atol=1e-3, err_msg=name)
+    np.testing.assert_allclose(ours, one["losses"][name][:len(ours)], rtol=2e-3,
+                               atol=1e-4, err_msg=name)
 
 
 def test_synchronised_batch_norm_restores_the_one_replica_game(curves):

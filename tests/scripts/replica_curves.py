@@ -48,10 +48,10 @@ def main(steps, out, settings):
   bn_config = one_config.replace(**{"model.generator_batchnorm": True,
                                    "model.generator_hidden": (32, 32)})
   sync_config = bn_config.replace(**{"runtime.sync_batch_norm": True})
-  bn_steps = max(1, steps // 5)
+  bn_steps = max(1, steps // 10)
   results = {"one": curve(one_config, tf.distribute.get_strategy(), steps),
              "two": curve(one_config, two, steps),
-             "two_xla": curve(xla_config, two, steps),
+             "two_xla": curve(xla_config, two, max(1, steps // 2)),
              "one_bn": curve(bn_config, tf.distribute.get_strategy(), bn_steps),
              "two_bn": curve(bn_config, two, bn_steps),
              "two_bn_sync": curve(sync_config, two, bn_steps)}

@@ -255,8 +255,9 @@ class StackelbergGAN(keras.Model):
     uninterrupted one would and replicas draw apart."""
     seed = tf.stack([tf.constant(self.seed, tf.int64),
                      tf.convert_to_tensor(self.step.value, tf.int64)])
-    return tf.random.experimental.stateless_fold_in(
-        seed, salt + (_replica() if per_replica else 0))
+    # int64 data, as every earlier version folded in: the same streams as before.
+    replica = _replica() if per_replica else tf.constant(0, tf.int64)
+    return tf.random.experimental.stateless_fold_in(seed, salt + replica)
 
   def _latents(self, batch_size, replicas=1):
     """z ~ p0 for this step: this replica's rows of the step's draw for the global
