@@ -193,8 +193,9 @@ class ChunkClock:
   def __call__(self, done, total):  # pylint: disable=unused-argument
     self.marks.append((int(done), time.perf_counter()))
 
-  def compile_seconds(self):
-    """Seconds spent compiling (estimated), or None without a chunk to compare."""
+  def split_chunks(self):
+    """(first, steady): the chunks as (phase, steps, seconds), split into those that
+    compiled a function and those that reused one."""
     chunks, previous_steps, previous_time = [], 0, self.start
     for done, stamp in self.marks:
       phase = sum(done > s for s in self.phase_starts) - 1
@@ -206,6 +207,11 @@ class ChunkClock:
       # chunk of a phase follows its bootstrap, compiled too).
       (steady if (phase, steps) in seen else first).append((phase, steps, seconds))
       seen.add((phase, steps))
+    return first, steady
+
+  def compile_seconds(self):
+    """Seconds spent compiling (estimated), or None without a chunk to compare."""
+    first, steady = self.split_chunks()
     if not steady:
       return None
 

@@ -151,22 +151,27 @@ def _executed_ops(graph):
   return [op for op in graph.get_operations() if op.name in seen]
 
 
+def step_ops(graph):
+  """Every op a run of a traced graph executes, those of the functions it calls
+  included."""
+  return [op for g in _subgraphs(graph) for op in _executed_ops(g)]
+
+
 def count_macs(graph):
   """{'total': multiply-adds, 'by_type': {op type: multiply-adds}, 'largest': the
   convolution op with the most multiply-adds (or None), 'convolutions': every
   convolution op} of the ops a run of a traced graph executes."""
   by_type, largest, convolutions = {}, (0, None), []
-  for g in _subgraphs(graph):
-    for op in _executed_ops(g):
-      if op.type in CONV_OPS:
-        macs = _conv_macs(op)
-        convolutions.append(op)
-        largest = max(largest, (macs, op), key=lambda pair: pair[0])
-      elif op.type in MATMUL_OPS:
-        macs = _matmul_macs(op)
-      else:
-        continue
-      by_type[op.type] = by_type.get(op.type, 0) + macs
+  for op in step_ops(graph):
+    if op.type in CONV_OPS:
+      macs = _conv_macs(op)
+      convolutions.append(op)
+      largest = max(largest, (macs, op), key=lambda pair: pair[0])
+    elif op.type in MATMUL_OPS:
+      macs = _matmul_macs(op)
+    else:
+      continue
+    by_type[op.type] = by_type.get(op.type, 0) + macs
   return dict(total=sum(by_type.values()), by_type=by_type, largest=largest[1],
               convolutions=convolutions)
 
