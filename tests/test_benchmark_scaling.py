@@ -37,8 +37,12 @@ def test_quick_run_has_one_figure_per_cell(report):
     assert "error" not in cell, cell
     assert cell["unit"] == "steps/s"
     assert cell["replicas"] == replicas and cell["strategy"] == "MirroredStrategy"
-    # Several replicas run one uncompiled step per call; so does the 1-replica column.
-    assert not cell["jit_compile"] and cell["steps_per_execution"] == 1
+    # One step per call, as `Run` sets with several replicas, in both columns; the
+    # ring config compiles: the whole step on one replica, each replica's forward
+    # and backward pass on two.
+    assert cell["steps_per_execution"] == 1
+    assert (cell["jit_compile"], cell["replica_jit_compile"]) == (
+        (True, False) if replicas == 1 else (False, True))
     assert cell["per_replica_batch"] == 64 // replicas
     assert len(cell["rates"]) == 2  # the quick setting's timed rounds
     for value in cell["rates"] + [cell["rate"], cell["warmup_seconds"]]:
@@ -106,6 +110,7 @@ def test_step_accounting_of_the_ring_game(tmp_path):
   assert model["params_discriminator"] == (2 * 512 + 512 + 512 * 256 + 256
                                            + 256 + 1 + 256 * 8 + 8)
   assert model["gflop_per_step"] > 0 and model["ops_per_step"] > 100
+  assert 0 < model["optimizer_ops_per_step"] < model["ops_per_step"]
   saved = model["saved_activation_elements"]
   assert set(saved) == {"generator update", "discriminator update"}
   # Each update keeps at least the discriminator's hidden layers of its rows: 8 x 64
@@ -120,7 +125,7 @@ MODEL = dict(gflop_per_step=800.0, batch_size=64, params_generator=3_000_000,
              params_discriminator=1_000_000, params_non_trainable=1_000,
              saved_activation_elements={"generator update": 10_000_000,
                                         "discriminator update": 20_000_000},
-             ops_per_step=1_000)
+             ops_per_step=1_000, optimizer_ops_per_step=300)
 DEVICE = dict(name="dev", replicas=4,
               precisions=(("float32", 100.0, "float32", 4),
                           ("mixed_bfloat16", 200.0, "mixed_bfloat16", 2)),
@@ -145,8 +150,10 @@ def test_projection_arithmetic(tool):
   # 3 passes over 20 MB + 36 bytes x 4M parameters, at 1 TB/s.
   assert f32["memory_s"] == pytest.approx((60e6 + 144e6) / 1e12)
   assert f32["host_s"] == pytest.approx(2e-3)
-  assert f32["compiled_step_s"] == pytest.approx(4e-3 + 2.4e-4)
   assert f32["step_s"] == pytest.approx(4e-3 + 2.4e-4 + 2e-3)
+  # Each replica's gradients compiled: only the 300 optimizer ops are dispatched.
+  assert f32["xla_host_s"] == pytest.approx(6e-4)
+  assert f32["xla_step_s"] == pytest.approx(4e-3 + 2.4e-4 + 6e-4)
   # bfloat16: twice the peak at half the fraction; 2-byte activations.
   assert bf16["compute_s"] == pytest.approx(4e-3)
   assert bf16["activation_bytes"] == pytest.approx(10e6)

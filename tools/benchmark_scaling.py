@@ -18,15 +18,17 @@ Rows:
 
 Columns (training families: optimisation steps per second; sampling: chain-steps
 per second, i.e. chains x transitions per second):
-  replicas1   MirroredStrategy over the one CPU device, XLA off, one step per call:
-              what a run with several replicas is forced to (`Run` turns XLA off and
-              runs one step per call), so that replicas2 / replicas1 is the cost of
-              the split alone.
+  replicas1   MirroredStrategy over the one CPU device, one step per call (what
+              `Run` sets with several replicas), the config's XLA setting (one
+              replica: the whole step compiled).
   replicas2   MirroredStrategy over 2 logical CPU devices (--runtime.cpu_devices=2);
               each replica computes half the global batch (the sampler: half the
-              chains); the gradients are all-reduced every step.
-  workers1    MultiWorkerMirroredStrategy, a cluster of one worker (TF_CONFIG), XLA
-              off, one step per call.
+              chains); the gradients are all-reduced every step. With the config's
+              --runtime.jit_compile=true, `Run` compiles each replica's forward and
+              backward pass and applies the gradients outside (the sharded sampler
+              runs uncompiled).
+  workers1    MultiWorkerMirroredStrategy, a cluster of one worker (TF_CONFIG), one
+              step per call, the config's XLA setting.
   workers2    two worker processes on loopback ports, one replica each, half the
               global batch each, gradients all-reduced over gRPC; worker 0's timing.
               Not for sampling: chains are sharded only over the replicas of one
@@ -42,8 +44,8 @@ A column whose settings are those of an earlier column of the same row (e.g. flo
 and xla_on for a config that compiles) is measured once and shown in both.
 
 On this machine replicas and workers share the same 2 cores: the columns measure what
-the distributed code path costs (smaller per-replica batches, all-reduce, no XLA, one
-step per call), not a speed-up.
+the distributed code path costs (smaller per-replica batches, all-reduce, XLA of each
+replica's gradients only, one step per call), not a speed-up.
 
 How a cell is timed. Training: one `fit` of 1 + rounds epochs of `round_steps` steps
 each on the family's real input pipeline (`training_batches`); the first epoch
@@ -117,7 +119,7 @@ DEFAULT_FAMILIES = ("mog", "mnist", "cifar", "sampling")
 QUICK_FAMILIES = ("mog",)
 
 # Settings of each column: --runtime.* values, the number of worker processes, and
-# whether it runs one uncompiled step per call (what several replicas force).
+# whether it runs one step per call (what `Run` sets with several replicas).
 COLUMNS = {
     "replicas1": dict(label="replicas 1", runtime=dict(strategy="mirrored"),
                       single_step=True),
@@ -165,8 +167,7 @@ HARDWARE = (
          source="NVIDIA A100 datasheet: FP32 19.5, TF32 tensor 156, BF16 tensor 312 "
                 "TFLOP/s (dense); HBM2 1,555 GB/s (80 GB part: 2,039 GB/s); NVLink "
                 "600 GB/s total, 300 GB/s per direction",
-         notes="one op = one kernel launch, since the package runs several replicas "
-               "uncompiled; 5 us of host time per op"),
+         notes="5 us of host time per op dispatched (one kernel launch each)"),
     dict(name="TPU v4-8 (4 chips)", replicas=4,
          precisions=(("float32 (bf16 passes)", 275.0, "mixed_bfloat16", 4),
                      ("mixed_bfloat16", 275.0, "mixed_bfloat16", 2)),
@@ -227,7 +228,7 @@ def _cell_config(spec, tmp_dir):
     overrides["model_dir"] = tmp_dir
   overrides.update({f"runtime.{k}": v for k, v in column["runtime"].items()})
   if column.get("single_step"):
-    overrides.update({"runtime.jit_compile": False, "trainer.steps_per_execution": 1})
+    overrides["trainer.steps_per_execution"] = 1
   else:
     # Whole blocks of calls fill a round, as the trainer does with its intervals.
     overrides["trainer.steps_per_execution"] = math.gcd(
@@ -281,6 +282,7 @@ def _train_cell(spec, config, strategy):
               cpu_ms_per_step=[1000 * cpu / steps for _, cpu in timed],
               warmup_seconds=clock.epochs[0][0], setup_seconds=setup_seconds,
               timed_steps=steps * rounds, jit_compile=bool(gan.jit_compile),
+              replica_jit_compile=bool(getattr(gan, "replica_jit_compile", False)),
               steps_per_execution=int(gan.steps_per_execution),
               batch_size=config.game.batch_size,
               per_replica_batch=config.game.batch_size // strategy.num_replicas_in_sync)
@@ -416,13 +418,16 @@ def count_model(config, data_shape):
   players = {gan.g_optimizer.name: "generator update",
              gan.d_optimizer.name: "discriminator update"}
   saved = {players.get(scope, scope): n for scope, n in saved_activations(ops).items()}
+  kernels = [op for op in ops if op.type not in _NO_KERNEL]
   return dict(batch_size=batch, gflop_per_step=2 * macs["total"] / 1e9,
               params_generator=size(gan.generator.trainable_variables),
               params_discriminator=size(gan.discriminator.trainable_variables),
               params_non_trainable=size(gan.generator.non_trainable_variables
                                         + gan.discriminator.non_trainable_variables),
-              saved_activation_elements=saved,
-              ops_per_step=sum(op.type not in _NO_KERNEL for op in ops))
+              saved_activation_elements=saved, ops_per_step=len(kernels),
+              # What stays outside XLA when each replica's gradients are compiled.
+              optimizer_ops_per_step=sum(op.name.split("/")[0] in players
+                                         for op in kernels))
 
 
 def matmul_gflops(dtype_name, size, repeats):
@@ -553,8 +558,6 @@ def cell_key(family, column, spec_settings):
   settings.setdefault("strategy", "default")
   settings["workers"] = COLUMNS[column].get("workers", 0)
   settings["single_step"] = bool(COLUMNS[column].get("single_step"))
-  if settings["single_step"]:
-    settings["jit_compile"] = False
   for name, value in spec_settings.items():
     settings.setdefault(name, value)
   return family, tuple(sorted(settings.items()))
@@ -754,7 +757,8 @@ def projection(model, fractions, hardware=HARDWARE):
   Args:
     model: `count_model` output: `gflop_per_step`, `batch_size`,
       `params_generator`, `params_discriminator`, `params_non_trainable`,
-      `saved_activation_elements` ({update: elements}), `ops_per_step`.
+      `saved_activation_elements` ({update: elements}), `ops_per_step`,
+      `optimizer_ops_per_step`.
     fractions: {'float32' / 'mixed_bfloat16': fraction of the dense matmul rate the
       step reaches}; a precision without one uses the other's.
     hardware: device entries (`HARDWARE`).
@@ -762,9 +766,10 @@ def projection(model, fractions, hardware=HARDWARE):
   Returns one dict per device and precision: replicas, per-replica batch, FLOP per
   replica, parameter and all-reduced bytes, memory per replica, and the estimated
   step time: max(compute, HBM traffic) + the ring all-reduce of both players'
-  gradients + the per-op host overhead (`step_s`), and the same without the host
-  overhead (`compiled_step_s`, a step compiled whole); None where no fraction is
-  known.
+  gradients + the per-op host overhead of every op (`step_s`, the step uncompiled),
+  and the same with the overhead of the optimizer updates alone (`xla_step_s`: each
+  replica's forward and backward pass one XLA computation, as `Run` compiles them
+  with --runtime.jit_compile=true); None where no fraction is known.
   """
   params = model["params_generator"] + model["params_discriminator"]
   param_bytes = 4 * (params + model["params_non_trainable"])  # float32 variables
@@ -785,12 +790,14 @@ def projection(model, fractions, hardware=HARDWARE):
       traffic = ACTIVATION_PASSES * activation_bytes + PARAM_TRAFFIC_BYTES * params
       memory_s = traffic / (device["hbm_gbps"] * 1e9)
       host_s = model["ops_per_step"] * device["per_op_overhead_us"] * 1e-6
+      xla_host_s = (model["optimizer_ops_per_step"] * device["per_op_overhead_us"]
+                    * 1e-6)
       fraction = fractions.get(measured_as)
       if fraction is None:
         fraction = next(iter(fractions.values()), None)
       compute_s = None if fraction is None else gflop * 1e9 / (peak * 1e12 * fraction)
-      compiled_s = (None if compute_s is None
-                    else max(compute_s, memory_s) + allreduce_s)
+      device_s = (None if compute_s is None
+                  else max(compute_s, memory_s) + allreduce_s)
       rows.append(dict(device=device["name"], precision=label, replicas=replicas,
                        per_replica_batch=per_replica_batch, peak_tflops=peak,
                        gflop_per_replica=gflop, param_bytes=param_bytes,
@@ -799,8 +806,9 @@ def projection(model, fractions, hardware=HARDWARE):
                        memory_fraction=memory / (device["memory_gib"] * 2**30),
                        fraction=fraction, compute_s=compute_s, memory_s=memory_s,
                        allreduce_s=allreduce_s, host_s=host_s,
-                       compiled_step_s=compiled_s,
-                       step_s=None if compiled_s is None else compiled_s + host_s))
+                       xla_host_s=xla_host_s,
+                       step_s=None if device_s is None else device_s + host_s,
+                       xla_step_s=None if device_s is None else device_s + xla_host_s))
   return rows
 
 
@@ -827,7 +835,8 @@ def projection_lines(report, hardware=HARDWARE):
       f"{model['batch_size']}):",
       f"- counted from its traced train step: {model['gflop_per_step']:,.0f} GFLOP per "
       f"step (2 x multiply-adds of convolutions and matrix products); "
-      f"{model['ops_per_step']:,} ops per step (constants and inputs excluded).",
+      f"{model['ops_per_step']:,} ops per step (constants and inputs excluded), "
+      f"{model['optimizer_ops_per_step']:,} of them in the optimizer updates.",
       f"- parameters: generators {model['params_generator']:,}, discriminator "
       f"{model['params_discriminator']:,} (+{model['params_non_trainable']:,} "
       f"BatchNorm statistics): {_mb(4 * params)} of float32 weights; Adam slots "
@@ -850,18 +859,20 @@ def projection_lines(report, hardware=HARDWARE):
     lines.append("- no training row in float32 was measured: no step time estimate.")
   lines += ["", "| device | precision (peak) | replicas x batch | GFLOP/replica | "
             "memory/replica | compute ms | HBM ms | all-reduce ms | host ms | step ms "
-            "| steps/s | step ms compiled whole |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| steps/s | step ms, jit_compile=true | steps/s, jit_compile=true |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+  def rate(seconds):
+    return "-" if seconds is None else f"{1 / seconds:,.0f}"
   for r in rows:
-    rate = "-" if r["step_s"] is None else f"{1 / r['step_s']:,.0f}"
     lines.append(
         f"| {r['device']} | {r['precision']} ({r['peak_tflops']:g} TFLOP/s) | "
         f"{r['replicas']} x {r['per_replica_batch']:g} | "
         f"{r['gflop_per_replica']:.0f} | "
         f"{r['memory_bytes'] / 2**30:.2f} GiB ({r['memory_fraction']:.1%}) | "
         f"{_ms(r['compute_s'])} | {_ms(r['memory_s'])} | {_ms(r['allreduce_s'])} | "
-        f"{_ms(r['host_s'])} | {_ms(r['step_s'])} | {rate} | "
-        f"{_ms(r['compiled_step_s'])} |")
+        f"{_ms(r['host_s'])} | {_ms(r['step_s'])} | {rate(r['step_s'])} | "
+        f"{_ms(r['xla_step_s'])} | {rate(r['xla_step_s'])} |")
   lines += [
       "",
       "How the estimate is made (assumptions, not measurements):",
@@ -875,9 +886,11 @@ def projection_lines(report, hardware=HARDWARE):
       "- all-reduce ms = ring all-reduce, 2 (R - 1) / R x gradient bytes / link "
       "bandwidth per direction, not overlapped with compute.",
       "- host ms = ops per step x an assumed per-op dispatch cost, ops dispatched one "
-      "after the other (an assumption, not a specification figure); 'compiled whole' "
-      "leaves it out, as a step compiled by XLA would (the package runs several "
-      "replicas uncompiled).",
+      "after the other (an assumption, not a specification figure), for the config "
+      "as it is (--runtime.jit_compile=false); with jit_compile=true each replica's "
+      "forward and backward pass is one XLA computation and only the "
+      f"{model['optimizer_ops_per_step']:,} ops of the optimizer updates are "
+      "dispatched one by one (compute assumed unchanged by XLA).",
       "- memory/replica = float32 weights + Adam slots (2x) + gradients + activations "
       "of the per-replica batch (bfloat16 activations under mixed precision); "
       "framework workspace not included.",
