@@ -71,13 +71,14 @@ def test_synchronised_batch_norm_restores_the_one_replica_game(curves):
   """BatchNorm over each replica's half batch is another game; with
   --runtime.sync_batch_norm the statistics are the global batch's again."""
   one, two, synced = curves["one_bn"], curves["two_bn"], curves["two_bn_sync"]
-  first = one["losses"]["g_loss"][0]
-  # The first generator loss already sees the per-replica statistics.
-  assert abs(two["losses"]["g_loss"][0] - first) > 1e-4
-  assert abs(synced["losses"]["g_loss"][0] - first) < 1e-5
   for name in ("g_loss", "d_loss"):
-    np.testing.assert_allclose(synced["losses"][name], one["losses"][name],
-                               rtol=1e-4, atol=1e-5, err_msg=name)
+    reference = np.array(one["losses"][name])
+    apart = np.abs(np.array(two["losses"][name]) - reference).max()
+    together = np.abs(np.array(synced["losses"][name]) - reference).max()
+    # Synchronised: float rounding (about 1e-7); per replica: another game, whose
+    # losses move away from the first step on (about 3e-5 there already).
+    assert together < 1e-5 * (1 + np.abs(reference).max()), (name, together)
+    assert apart > 10 * max(together, 1e-7), (name, apart, together)
 
 
 def test_replicas_share_an_evaluation_without_changing_it(tmp_path):
