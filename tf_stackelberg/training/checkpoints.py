@@ -96,8 +96,10 @@ def _listed(directory):
   if state is None:
     return []
   paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-  return [p if os.path.isabs(p) or "://" in p else os.path.join(directory, p)
-          for p in paths if p]
+  # TensorFlow has already joined relative names onto `directory`; an absolute path
+  # names where the run was written, which a moved or copied run no longer is. The
+  # name alone, in `directory`, is right in every case.
+  return [os.path.join(directory, os.path.basename(p)) for p in paths if p]
 
 
 def find(directory):
