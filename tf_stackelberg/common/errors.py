@@ -5,6 +5,9 @@
   where data was looked for and how to provide it.
 * `StorageError` (exit 1): the environment refused a read or a write (permissions, a
   full disk, a read-only file system).
+* `NetworkError` (exit 1, a `StorageError`): a service the run needs (a TPU, the
+  other workers of a cluster, a download host) did not answer in time, or a port it
+  needs is taken.
 """
 
 import errno
@@ -22,6 +25,11 @@ class DataError(ConfigError):
 
 class StorageError(RuntimeError):
   """A file or directory cannot be written or read; the message names it and why."""
+
+
+class NetworkError(StorageError):
+  """A network service did not answer, or a port is taken; the message names it,
+  what was tried and for how long."""
 
 
 # errno values that mean "the storage refused", not "the program is wrong".

@@ -15,6 +15,7 @@ evaluation cadence, sampling, runtime) may differ between invocations on the sam
 import dataclasses
 from typing import Any, ClassVar, Dict, Tuple
 
+from tf_stackelberg.common import reach
 from tf_stackelberg.common.errors import ConfigError
 
 
@@ -336,8 +337,15 @@ class RuntimeConfig(Section):
   cpu_devices: int = _field(0, "If > 1, split the CPU into this many logical devices "
                             "(to run the multi-replica paths without accelerators).",
                             check="nonnegative")
-  tpu: str = _field("", "TPU of --runtime.strategy=tpu: a name or grpc:// address for "
-                    "TPUClusterResolver ('' = the TPU of this host or Cloud TPU VM).")
+  tpu: str = _field("", "TPU of --runtime.strategy=tpu: a name or grpc://HOST:PORT "
+                    "address for TPUClusterResolver ('' = the TPU of this host or "
+                    "Cloud TPU VM). The address, or for a name the Google Cloud "
+                    "metadata server, must accept a connection within 10 s.")
+  cluster_timeout_s: float = _field(300.0, "Seconds a worker of "
+                                    "--runtime.strategy=multi_worker waits for the "
+                                    "other tasks of its TF_CONFIG cluster to start "
+                                    "(it says which ones it waits for) before it "
+                                    "gives up with exit status 1.", check="positive")
   precision: str = _field("float32", "Keras dtype policy of the models: float32, "
                           "mixed_bfloat16 or mixed_float16 (with loss scaling). "
                           "Weights, logits, losses and energies stay float32.",
@@ -348,6 +356,16 @@ class RuntimeConfig(Section):
   jit_compile: bool = _field(True, "Compile the train step and the samplers with XLA "
                              "(faster for the mixture MLPs and the MCMC on CPU).")
   deterministic: bool = _field(True, "Enable TF op determinism: same seed, same run.")
+
+  def validate(self):
+    super().validate()
+    if self.tpu.startswith("grpc://"):
+      try:
+        reach.split_address(self.tpu[len("grpc://"):])
+      except ValueError:
+        raise ConfigError(f"{self.flag('tpu')}={self.tpu} is not grpc://HOST:PORT "
+                          "with a port in 1-65535 (a TPU worker listens on "
+                          "8470)") from None
 
 
 SECTIONS = (DataConfig, ModelConfig, LossConfig, GameConfig, TrainerConfig, EvalConfig,
