@@ -129,6 +129,20 @@ class DataConfig(Section):
   grid_std: float = _field(0.05, "Standard deviation of each grid mode.",
                            check="positive")
 
+  #: Datasets whose fixed training set --data.size sets; the image datasets always
+  #: train on their whole training split, and ignore it.
+  sized_datasets: ClassVar[Tuple[str, ...]] = ("ring", "grid", "stacked_mnist")
+
+  def check_batch_size(self, batch_size):
+    """Refuses a fixed set (--data.size > 0 of a sized dataset) smaller than one
+    batch. Image datasets are checked against their training split once loaded
+    (`DataSource.check_batch_size`), since its size is only known then."""
+    if self.dataset in self.sized_datasets and 0 < self.size < batch_size:
+      raise ConfigError(f"--data.size={self.size} is smaller than "
+                        f"--game.batch_size={batch_size}; use a larger --data.size, "
+                        "0 to draw fresh examples every step, or a smaller "
+                        "--game.batch_size")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(Section):
@@ -410,9 +424,7 @@ class Config:
     for section in self.sections():
       section.validate()
     data, model, game = self.data, self.model, self.game
-    if data.size and data.size < game.batch_size:
-      raise ConfigError(f"--data.size={data.size} is smaller than "
-                        f"--game.batch_size={game.batch_size}")
+    data.check_batch_size(game.batch_size)
     if game.batch_size % num_replicas:
       raise ConfigError(f"--game.batch_size={game.batch_size} is not divisible by the "
                         f"{num_replicas} replicas of the distribution strategy")

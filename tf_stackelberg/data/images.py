@@ -20,6 +20,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
 _SHUFFLE_SALT = 2
@@ -42,6 +43,9 @@ def to_uint8(images):
 def epoch_batches(num_examples, batch_size, seed, start_step=0, num_steps=None):
   """A dataset of int64 index batches `[batch_size]`, one per step from `start_step`:
   each epoch is a stateless permutation of (seed, epoch)."""
+  if not 0 < batch_size <= num_examples:
+    raise ValueError(f"a batch of {batch_size} does not fit in an epoch of "
+                     f"{num_examples} examples")
   batches_per_epoch = num_examples // batch_size
   end = start_step + num_steps if num_steps is not None else np.iinfo(np.int64).max
 
@@ -120,8 +124,18 @@ class ImageData(DataSource):
       self._gather = gather
     return self._gather
 
+  def check_batch_size(self, batch_size):
+    """Refuses a batch larger than the training split: epochs are whole batches."""
+    count = self.num_examples("train")
+    if batch_size > count:
+      raise ConfigError(f"--game.batch_size={batch_size} is larger than the "
+                        f"{count:,} training examples of {self.description} "
+                        f"(--data.dataset={self.name}); use --game.batch_size="
+                        f"{count} or less")
+
   def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
     check_shard(batch_size, shard)
+    self.check_batch_size(batch_size)
     gather = self._gather_fn()
     index_batches = epoch_batches(self.num_examples("train"), batch_size, seed,
                                   start_step, num_steps)

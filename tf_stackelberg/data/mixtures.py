@@ -10,6 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
 MixtureSpec = collections.namedtuple("MixtureSpec", ["name", "centers", "std"])
@@ -119,8 +120,17 @@ class MixtureData(DataSource):
     self.shuffle = shuffle
     self.element_shape = tuple(spec.centers.shape[1:])
 
+  def check_batch_size(self, batch_size):
+    """A fixed set must hold a batch; a stream (size 0) fits any batch."""
+    if self.size and batch_size > self.size:
+      raise ConfigError(f"--data.size={self.size} is smaller than "
+                        f"--game.batch_size={batch_size}; use a larger --data.size, "
+                        "0 to draw fresh examples every step, or a smaller "
+                        "--game.batch_size")
+
   def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
     check_shard(batch_size, shard)
+    self.check_batch_size(batch_size)
     return make_dataset(self.spec, batch_size, seed, self.size, self.shuffle,
                         start_step=start_step, num_steps=num_steps).map(
                             lambda b: shard_rows(b, batch_size, shard))

@@ -31,6 +31,10 @@ class DataSource(abc.ABC):
     batch.
     """
 
+  def check_batch_size(self, batch_size: int):
+    """Raises `ConfigError` if a training batch of `batch_size` cannot be drawn (a
+    fixed training set smaller than one batch); called before any training work."""
+
   @abc.abstractmethod
   def held_out(self, num_examples: int, seed) -> tf.Tensor:
     """`num_examples` real examples outside the training stream (stateless `seed`

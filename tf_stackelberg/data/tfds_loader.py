@@ -9,21 +9,26 @@ split into memory as uint8 arrays.
   looked for and how to provide it (an offline `tfds.load` retries for minutes).
 * `offline`: only the offline copy.
 * `tfds`: `tfds.load` as usual, downloading and preparing the dataset if needed.
+  Offline, TFDS retries every download for minutes; a download therefore starts only
+  once its download host answered a TCP connection within `DOWNLOAD_PROBE_TIMEOUT_S`.
 """
 
 import contextlib
 import fcntl
 import glob
+import logging
 import os
 import sys
 import time
 import zipfile
 
+from absl import logging as absl_logging
 import numpy as np
 import tensorflow as tf
 
-from tf_stackelberg.common import files
-from tf_stackelberg.common.errors import DataError, StorageError
+from tf_stackelberg.common import files, reach
+from tf_stackelberg.common.errors import (ConfigError, DataError, NetworkError,
+                                          StorageError)
 
 SOURCES = ("auto", "offline", "tfds")
 # The default offline folder: `../shared/data` beside the project's root folder.
@@ -31,6 +36,10 @@ _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 DEFAULT_OFFLINE_DIR = os.path.join(os.path.dirname(_PROJECT_ROOT), "shared", "data")
 OFFLINE_DIR_ENV = "TF_STACKELBERG_DATA"
+#: (host, port) that must answer before tensorflow-datasets downloads anything: the
+#: storage of its prepared datasets, which it also asks first.
+DOWNLOAD_PROBE = ("storage.googleapis.com", 443)
+DOWNLOAD_PROBE_TIMEOUT_S = 5.0
 
 
 def _tfds():
@@ -39,10 +48,32 @@ def _tfds():
 
 
 def data_dir(config):
-  """The TFDS cache: `--data.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  """The TFDS cache: `--data.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets.
+
+  Raises:
+    ConfigError: the path, or a folder on it, is an existing file.
+  """
   if config.data_dir:
-    return os.path.expanduser(config.data_dir)
-  return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+    path, origin = os.path.expanduser(config.data_dir), "--data.data_dir"
+  elif os.environ.get("TFDS_DATA_DIR"):
+    path, origin = os.path.expanduser(os.environ["TFDS_DATA_DIR"]), "$TFDS_DATA_DIR"
+  else:
+    path, origin = os.path.expanduser("~/tensorflow_datasets"), "the default data dir"
+  _check_folder(path, origin)
+  return path
+
+
+def _check_folder(path, origin):
+  """Raises `ConfigError` if `path` cannot be a folder: it, or a folder on it, is a
+  file (TFDS would fail with a traceback when it creates it)."""
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+    existing = os.path.dirname(existing)
+  if os.path.exists(existing) and not os.path.isdir(existing):
+    what = ("is a file" if existing == os.path.abspath(path)
+            else f"is inside the file {existing}")
+    raise ConfigError(f"{origin}={path} {what}, not a folder; give the path of a "
+                      "folder (it is created if missing)")
 
 
 def offline_dir(config):
@@ -50,6 +81,27 @@ def offline_dir(config):
   else `../shared/data` beside the project."""
   return os.path.expanduser(config.offline_dir or os.environ.get(OFFLINE_DIR_ENV)
                             or DEFAULT_OFFLINE_DIR)
+
+
+class _UnpreparedFolderFilter(logging.Filter):
+  """Drops TFDS's warning that a dataset folder has no dataset_info.json: asking an
+  unprepared builder whether it is prepared logs it, right before it is prepared."""
+
+  def filter(self, record):
+    return not (record.msg == "Variant folder %s has no %s" and
+                isinstance(record.args, tuple) and len(record.args) == 2 and
+                record.args[1] == "dataset_info.json")
+
+
+@contextlib.contextmanager
+def _quiet_unprepared_folders():
+  logger = absl_logging.get_absl_logger()
+  quiet = _UnpreparedFolderFilter()
+  logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    logger.removeFilter(quiet)
 
 
 def _offline_spec(name):
@@ -157,26 +209,34 @@ def builder_for(config, name, tfds_name):
     tfds_name: the TFDS name ('mnist', 'imagenet_resized/32x32').
 
   Raises:
+    ConfigError: the data directory is a file.
     DataError: nothing found (with where it looked and how to provide the data), or
       the offline files are damaged.
+    NetworkError: `--data.source=tfds` must download, and the download host does not
+      answer.
   """
-  source = config.source
-  if source == "tfds":
-    return _tfds_builder(config, tfds_name)
-  if source == "auto" and _prepared_versions(config, tfds_name):
-    builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
-    if builder.is_prepared():
-      return builder
-  folder, missing = _missing_offline_files(config, name)
-  if folder is None or missing:
-    raise _not_found(config, name, tfds_name)
-  return _offline_builder(config, name)
+  data_dir(config)  # a bad folder is named before anything else
+  with _quiet_unprepared_folders():
+    source = config.source
+    if source == "tfds":
+      return _tfds_builder(config, tfds_name)
+    if source == "auto" and _prepared_versions(config, tfds_name):
+      builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
+      if builder.is_prepared():
+        return builder
+    folder, missing = _missing_offline_files(config, name)
+    if folder is None or missing:
+      raise _not_found(config, name, tfds_name)
+    return _offline_builder(config, name)
 
 
 def _tfds_builder(config, tfds_name):
   """`tfds.builder(tfds_name)`, downloaded and prepared if it is not yet."""
   builder = _tfds().builder(tfds_name, data_dir=data_dir(config))
   if not builder.is_prepared():
+    _check_download_host(config, tfds_name)
+    print(f"Downloading and preparing {tfds_name} into {data_dir(config)} with "
+          "tensorflow-datasets (once) ...", file=sys.stderr, flush=True)
     try:
       builder.download_and_prepare()
     except Exception as e:  # pylint: disable=broad-except
@@ -187,6 +247,26 @@ def _tfds_builder(config, tfds_name):
                       f"and prepare {tfds_name} into {data_dir(config)} "
                       f"(--data.data_dir): {type(e).__name__}: {reason}") from e
   return builder
+
+
+def _check_download_host(config, tfds_name):
+  """Raises `NetworkError` unless `DOWNLOAD_PROBE` accepts a TCP connection within
+  `DOWNLOAD_PROBE_TIMEOUT_S` (offline, TFDS would retry for minutes)."""
+  host, port = DOWNLOAD_PROBE
+  timeout = DOWNLOAD_PROBE_TIMEOUT_S
+  print(f"{tfds_name} is not prepared in {data_dir(config)}; checking that the "
+        f"download host {host}:{port} answers (at most {timeout:g} s) ...",
+        file=sys.stderr, flush=True)
+  start = time.monotonic()
+  reason = reach.probe(host, port, timeout)
+  if reason:
+    raise NetworkError(
+        f"--data.source=tfds: tensorflow-datasets could not download and prepare "
+        f"{tfds_name} into {data_dir(config)} (--data.data_dir): the download host "
+        f"{host}:{port} does not answer ({reason}; tried for "
+        f"{time.monotonic() - start:.1f} s). Connect this machine to the network, "
+        f"or prepare {tfds_name} where there is one and copy its folder into "
+        "--data.data_dir")
 
 
 def _decoded_cache(builder, split, cache_key):
@@ -214,6 +294,10 @@ def load_split(builder, split, preprocess=None, batch_size=1024, label_key="labe
     batch_size: examples decoded per batch.
     label_key: feature holding the label, or None.
     cache_key: a name of `preprocess` for the decoded cache ('' without one).
+
+  Raises:
+    DataError: a record file of the prepared dataset is truncated or missing (the
+      message names it and how to prepare the dataset again).
   """
   on_disk = os.path.isfile(os.path.join(os.fspath(builder.data_dir),
                                         "dataset_info.json"))
@@ -224,7 +308,12 @@ def load_split(builder, split, preprocess=None, batch_size=1024, label_key="labe
         return stored["images"], (stored["labels"] if label_key else None)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
       pass  # a damaged cache is rebuilt below
-  images, labels = _decode_split(builder, split, preprocess, batch_size, label_key)
+  try:
+    images, labels = _decode_split(builder, split, preprocess, batch_size, label_key)
+  except (tf.errors.DataLossError, tf.errors.NotFoundError,
+          tf.errors.FailedPreconditionError) as e:
+    # A truncated or missing record file (a copy or a preparation cut short).
+    raise _damaged(builder, split, e) from None
   if cache is None:
     return images, labels
   try:
@@ -233,6 +322,46 @@ def load_split(builder, split, preprocess=None, batch_size=1024, label_key="labe
   except (StorageError, OSError):
     pass  # a read-only data directory only costs the decoding next time
   return images, labels
+
+
+def _damaged_file(builder, split):
+  """(path, why) of the first record file of `split` that is missing, cut short or
+  holds fewer examples than the dataset declares; None if all read whole."""
+  info = builder.info.splits[split]
+  folder = os.fspath(builder.data_dir)
+  for name, declared in zip(info.filenames, info.shard_lengths):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+      return path, "missing"
+    try:
+      count = sum(1 for _ in tf.data.TFRecordDataset(path))
+    except tf.errors.OpError as e:
+      return path, _op_reason(e)
+    if count != declared:
+      return path, f"holds {count:,} of its {declared:,} examples"
+  return None
+
+
+def _op_reason(error):
+  """The reason in a TensorFlow op error, without the op and function names."""
+  message = getattr(error, "message", None) or str(error)
+  return message.split(" [Op:")[0].split("}} ")[-1].replace("'", "").strip()
+
+
+def _damaged(builder, split, error):
+  """The `DataError` of a prepared dataset whose records fail to read."""
+  folder = os.fspath(builder.data_dir)
+  try:
+    found = _damaged_file(builder, split)
+  except (KeyError, ValueError, tf.errors.OpError):  # no usable split description
+    found = None
+  if found is None:
+    found = f"a record file of split {split!r}", _op_reason(error)
+  path, why = found
+  return DataError(f"the prepared dataset {builder.name} in {folder} is damaged: "
+                   f"{path}: {why}. Delete the folder {folder} and run again to "
+                   "prepare it afresh (from the offline copy in --data.offline_dir, "
+                   "or by tensorflow-datasets with --data.source=tfds)")
 
 
 def _decode_split(builder, split, preprocess, batch_size, label_key):

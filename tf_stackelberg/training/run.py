@@ -92,6 +92,7 @@ class Run:
     self.config = config
     self.strategy = strategy
     self.data = DATASETS.get(config.data.dataset)(config.data)
+    self.data.check_batch_size(config.game.batch_size)  # before the model is built
     with strategy.scope():
       self.gan = build_gan(config, self.data.element_shape)
     self.gan.replica_jit_compile = replica_jit

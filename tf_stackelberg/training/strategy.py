@@ -189,7 +189,8 @@ def wait_for_cluster(spec, timeout_s, stream=None):
   listener.setblocking(False)
   start = time.monotonic()
   on_main_thread = threading.current_thread() is threading.main_thread()
-  previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+  previous = (signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread
+              else None)
   print(f"Waiting up to {timeout_s:g} s (--runtime.cluster_timeout_s) for "
         f"{_listed(missing)} to start ({own_name} of the cluster in TF_CONFIG) ...",
         file=stream, flush=True)

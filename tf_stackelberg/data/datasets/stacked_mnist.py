@@ -5,6 +5,7 @@
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.datasets.mnist import load_digits
 from tf_stackelberg.data.images import ImageData, epoch_batches, to_unit_range
 from tf_stackelberg.data.registry import DATASETS
@@ -103,8 +104,17 @@ class StackedMnist(ImageData):
     return triple_labels(self._digit_splits["train"][1],
                          self.training_triples(seed).numpy())
 
+  def check_batch_size(self, batch_size):
+    """A fixed set must hold a batch; streamed triples (size 0) fit any batch."""
+    if self.size and batch_size > self.size:
+      raise ConfigError(f"--data.size={self.size} is smaller than "
+                        f"--game.batch_size={batch_size}; use a larger --data.size, "
+                        "0 to draw fresh examples every step, or a smaller "
+                        "--game.batch_size")
+
   def batches(self, batch_size, seed, start_step=0, num_steps=None, shard=None):
     check_shard(batch_size, shard)
+    self.check_batch_size(batch_size)
     if self._train_digits is None:
       with tf.init_scope():  # an eager tensor, outside any tf.function or strategy
         self._train_digits = tf.constant(self._digit_splits["train"][0])
