@@ -57,6 +57,16 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture
+def download_host_answers(monkeypatch):
+  """The reachability check that precedes a TFDS download passes (without a
+  connection); returns the names it was asked for."""
+  asked = []
+  monkeypatch.setattr(tfds_loader, "_check_download_host",
+                      lambda config, tfds_name: asked.append(tfds_name))
+  return asked
+
+
+@pytest.fixture
 def no_download(monkeypatch):
   """Fails the test if anything asks TFDS to download or prepare a dataset."""
   def refuse(*args, **kwargs):
@@ -552,11 +562,15 @@ MOCKED = [("celeb_a", {}, (64, 64, 3), 0),
 
 
 @pytest.mark.parametrize("name, values, shape, num_classes", MOCKED)
-def test_tfds_datasets_through_mock_data(tmp_path, name, values, shape, num_classes):
+def test_tfds_datasets_through_mock_data(tmp_path, name, values, shape, num_classes,
+                                        download_host_answers):
   config = DataConfig(dataset=name, source="tfds", data_dir=str(tmp_path), **values)
   with tfds.testing.mock_data(num_examples=12,
                               policy=tfds.testing.MockPolicy.USE_CODE):
     data = DATASETS.get(name)(config)
+  # The mock is not prepared on disk: the download host is checked first.
+  assert download_host_answers == [config.dataset if name == "celeb_a"
+                                   else "imagenet_resized/32x32"]
   assert data.element_shape == shape and data.num_classes == num_classes
   for split in ("train", "test"):
     images, labels = data.examples_uint8(split)
@@ -595,7 +609,8 @@ def test_tfds_only_datasets_without_data_say_where_they_looked(
     assert f"no prepared TFDS dataset {tfds_name} in {tmp_path / 'tfds'}" in message
 
 
-def test_failed_tfds_download_is_a_data_error(tmp_path, monkeypatch):
+def test_failed_tfds_download_is_a_data_error(tmp_path, monkeypatch,
+                                              download_host_answers):
   def unreachable(*args, **kwargs):
     raise ConnectionError("Network is unreachable")
   monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", unreachable)

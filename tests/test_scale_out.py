@@ -61,7 +61,7 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("{not json", "TF_CONFIG is not a cluster description"),
+    ("{not json", "TF_CONFIG is not JSON"),
     (json.dumps({"cluster": {"worker": ["a:1"]}}), "TF_CONFIG is not a cluster"),
     (json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
                  "task": {"type": "worker", "index": 2}}),

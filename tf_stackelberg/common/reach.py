@@ -58,6 +58,9 @@ def probe(host: str, port: int, timeout_s: float) -> Optional[str]:
       outcome["reason"] = None
     except OSError as e:  # refused, unresolvable, timed out, unreachable network
       outcome["reason"] = _reason(e, host, port, timeout_s)
+    except Exception as e:  # pylint: disable=broad-except
+      # Reported, not lost with the thread: the caller raises the one-line error.
+      outcome["reason"] = f"{type(e).__name__}: {e}"
 
   thread = threading.Thread(target=connect, daemon=True,
                             name=f"probe {host}:{port}")

@@ -182,20 +182,21 @@ def wait_for_cluster(spec, timeout_s, stream=None):
   try:
     listener = _listen(reach.split_address(own_address)[1])
   except OSError as e:
+    reason = os.strerror(e.errno) if e.errno else str(e)
     raise NetworkError(
         f"TF_CONFIG: the address of this task ({own_name}, {own_address}) cannot be "
-        f"used on this host ({e.strerror or e}); stop the process that holds its "
-        "port or give this task another one") from None
+        f"used on this host ({reason}); stop the process that holds its port or give "
+        "this task another one") from None
   listener.setblocking(False)
   start = time.monotonic()
-  on_main_thread = threading.current_thread() is threading.main_thread()
-  previous = (signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread
-              else None)
-  print(f"Waiting up to {timeout_s:g} s (--runtime.cluster_timeout_s) for "
-        f"{_listed(missing)} to start ({own_name} of the cluster in TF_CONFIG) ...",
-        file=stream, flush=True)
+  previous = None
   try:
-    reasons, last_report = {}, start
+    if threading.current_thread() is threading.main_thread():
+      previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    print(f"Waiting up to {timeout_s:g} s (--runtime.cluster_timeout_s) for "
+          f"{_listed(missing)} to start ({own_name} of the cluster in TF_CONFIG) ...",
+          file=stream, flush=True)
+    last_report = start
     while True:
       _accept_all(listener)
       reasons = {name: reach.probe(*reach.split_address(address),
@@ -223,9 +224,9 @@ def wait_for_cluster(spec, timeout_s, stream=None):
     raise Interrupted(f"stopped by {what} after {time.monotonic() - start:.1f} s of "
                       f"waiting for {_listed(missing)}; nothing was written") from None
   finally:
-    listener.close()
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
+    listener.close()
 
 
 def _accept_all(listener):
