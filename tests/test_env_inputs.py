@@ -36,7 +36,6 @@ from tf_stackelberg.data import tfds_loader
 from tf_stackelberg.data.datasets.stacked_mnist import StackedMnist
 from tf_stackelberg.data.images import ImageData
 from tf_stackelberg.data.mixtures import MixtureData, ring
-from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.training import strategy as strategy_lib
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -467,11 +466,17 @@ def test_data_dir_that_is_a_file_is_named_in_one_line(tmp_path, capsys):
   assert not (tmp_path / "run").exists()
 
 
-def test_tfds_data_dir_variable_that_is_a_file_is_named(tmp_path, monkeypatch):
+def test_tfds_data_dir_variable_or_default_that_is_a_file_is_named(tmp_path, monkeypatch):
   path = tmp_path / "file"
   path.write_text("")
   monkeypatch.setenv("TFDS_DATA_DIR", str(path))
   with pytest.raises(ConfigError, match=rf"^\$TFDS_DATA_DIR={path} is a file"):
+    tfds_loader.data_dir(DataConfig())
+  monkeypatch.delenv("TFDS_DATA_DIR")
+  monkeypatch.setenv("HOME", str(tmp_path))
+  (tmp_path / "tensorflow_datasets").write_text("")
+  with pytest.raises(ConfigError, match=rf"^{tmp_path}/tensorflow_datasets \(the "
+                     r"default of --data.data_dir\) is a file, not a folder"):
     tfds_loader.data_dir(DataConfig())
 
 

@@ -54,16 +54,19 @@ def data_dir(config):
     ConfigError: the path, or a folder on it, is an existing file.
   """
   if config.data_dir:
-    path, origin = os.path.expanduser(config.data_dir), "--data.data_dir"
+    path = os.path.expanduser(config.data_dir)
+    named = f"--data.data_dir={path}"
   elif os.environ.get("TFDS_DATA_DIR"):
-    path, origin = os.path.expanduser(os.environ["TFDS_DATA_DIR"]), "$TFDS_DATA_DIR"
+    path = os.path.expanduser(os.environ["TFDS_DATA_DIR"])
+    named = f"$TFDS_DATA_DIR={path}"
   else:
-    path, origin = os.path.expanduser("~/tensorflow_datasets"), "the default data dir"
-  _check_folder(path, origin)
+    path = os.path.expanduser("~/tensorflow_datasets")
+    named = f"{path} (the default of --data.data_dir)"
+  _check_folder(path, named)
   return path
 
 
-def _check_folder(path, origin):
+def _check_folder(path, named):
   """Raises `ConfigError` if `path` cannot be a folder: it, or a folder on it, is a
   file (TFDS would fail with a traceback when it creates it)."""
   existing = os.path.abspath(path)
@@ -72,8 +75,8 @@ def _check_folder(path, origin):
   if os.path.exists(existing) and not os.path.isdir(existing):
     what = ("is a file" if existing == os.path.abspath(path)
             else f"is inside the file {existing}")
-    raise ConfigError(f"{origin}={path} {what}, not a folder; give the path of a "
-                      "folder (it is created if missing)")
+    raise ConfigError(f"{named} {what}, not a folder; give the path of a folder (it "
+                      "is created if missing)")
 
 
 def offline_dir(config):
@@ -95,6 +98,7 @@ class _UnpreparedFolderFilter(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_unprepared_folders():
+  """Applies `_UnpreparedFolderFilter` to TFDS's (absl's) logger meanwhile."""
   logger = absl_logging.get_absl_logger()
   quiet = _UnpreparedFolderFilter()
   logger.addFilter(quiet)
