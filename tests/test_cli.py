@@ -47,6 +47,12 @@ TINY = ["--trainer.train_steps=200", "--eval.every=100",
     ("--sampling.step_size=1e6",
      "error: --sampling.step_size=1000000.0 is above the limit of 10.0"),
     ("--sampling.wl_bins=1", "error: --sampling.wl_bins must be at least 2, got 1"),
+    ("--sampling.wl_energy_range=0,inf",
+     "error: --sampling.wl_energy_range=0.0,inf must be finite"),
+    ("--sampling.wl_energy_range=nan,1",
+     "error: --sampling.wl_energy_range=nan,1.0 must be finite"),
+    ("--sampling.wl_t0=inf", "error: --sampling.wl_t0=inf must be finite"),
+    ("--game.learning_rate=nan", "error: --game.learning_rate=nan must be finite"),
     ("--sampling.num_samples=1000000", "error: --sampling.num_samples x "
      "--sampling.steps = 640,000,000 is above the limit of 250,000,000"),
 ])
