@@ -219,13 +219,13 @@ def test_sigkill_then_restart_resumes_from_last_checkpoint(tmp_path):
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, cli_run):
   """The run of `cli_run` again on two replicas (evaluated every 100 steps)."""
   one_dir, one = cli_run
-  assert "Training on 1 replica (" in one.stdout
+  assert "Training on 1 device (CPU, no distribution strategy)." in one.stdout
   model_dir = tmp_path / "replicas2"
   result = run_cli(f"--model_dir={model_dir}", "--runtime.cpu_devices=2",
                    "--trainer.train_steps=200", "--eval.every=100",
                    "--trainer.steps_per_execution=50", "--eval.num_samples=500",
                    "--model.num_generators=3", check=True)
-  assert "Training on 2 replicas (MirroredStrategy)" in result.stdout
+  assert "Training on 2 replicas (MirroredStrategy: 2 CPUs)." in result.stdout
   histories = {}
   for replicas, directory in ((1, one_dir), (2, model_dir)):
     with open(directory / "eval_history.json") as f:

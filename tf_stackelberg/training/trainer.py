@@ -24,6 +24,7 @@ step and raises `Interrupted` with the command that resumes the run (docs/design
 section 2.3).
 """
 
+import collections
 import contextlib
 import math
 import os
@@ -247,11 +248,13 @@ class Trainer:
     self.train_writer.flush()
     self.eval_writer.flush()
     saved = self.run.manager.latest_checkpoint or "none yet"
-    command = text.shell_lines(["python", "-m", "tf_stackelberg.main"] + sys.argv[1:],
-                               self.progress.width)
+    # The interpreter that runs now: a bare `python` may be another one, or none
+    # outside an activated virtualenv.
+    command = text.shell_lines([sys.executable, "-m", "tf_stackelberg.main"] +
+                               sys.argv[1:], self.progress.width)
     return interrupt.Interrupted(
-        f"stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
-        f"The same command resumes the run:\n{command}")
+        f"Stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
+        f"The same command resumes the run:\n{command}", self.stop.signum)
 
   def finish(self):
     """Final metrics, images and summary; returns the metrics."""
@@ -327,14 +330,30 @@ def _train(config, strategy, restore_dir=None):
     write_flags()
   total = config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
-  print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
-        f"({type(strategy).__name__}).", flush=True)
+  print(f"Training on {_placement(strategy)}.", flush=True)
   if trainer.start:
     print(f"Resuming {config.model_dir} from step {trainer.start}.", flush=True)
   if trainer.start >= total:
     print(f"{config.model_dir} is already trained to step {trainer.start} "
           f"(--trainer.train_steps={total}).", flush=True)
   return _fit_all(trainer)
+
+
+def _placement(strategy):
+  """Where training runs, in words: '1 device (CPU)', '2 replicas (MirroredStrategy:
+  2 GPUs)'."""
+  replicas = strategy.num_replicas_in_sync
+  try:
+    devices = strategy.extended.worker_devices
+  except RuntimeError:  # the default strategy: TensorFlow's own device placement
+    kinds = [d.device_type for d in tf.config.list_logical_devices()]
+    kind = "GPU" if "GPU" in kinds else "TPU" if "TPU" in kinds else "CPU"
+    return f"1 device ({kind}, no distribution strategy)"
+  kinds = collections.Counter(tf.DeviceSpec.from_string(d).device_type or "CPU"
+                              for d in devices)
+  counted = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in kinds.items())
+  return (f"{replicas} replica{'s' if replicas > 1 else ''} "
+          f"({type(strategy).__name__}: {counted})")
 
 
 def _fit_all(trainer):
