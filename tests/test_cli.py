@@ -240,3 +240,21 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, cli_run):
     two = np.mean([h[name] for h in histories[2]])
     ratio = two / histories[1][-1][name]
     assert 0.75 < ratio < 1.33, (name, ratio)
+
+
+# ------------------------------------------------------------------ flag order
+def test_command_line_flags_override_the_flagfile_wherever_they_stand(tmp_path):
+  flagfile = tmp_path / "run.cfg"
+  flagfile.write_text("--model_dir=from_file\n--trainer.train_steps=7\n")
+  argv = ["prog", "--model_dir=from_command_line", f"--flagfile={flagfile}",
+          "--eval.every=3", "--flagfile", str(flagfile), "--seed=4"]
+  assert main.flagfiles_first(argv) == [
+      "prog", f"--flagfile={flagfile}", "--flagfile", str(flagfile),
+      "--model_dir=from_command_line", "--eval.every=3", "--seed=4"]
+  try:
+    main.parse_flags(argv)
+    assert flags.FLAGS.model_dir == "from_command_line"
+    assert flags.FLAGS["trainer.train_steps"].value == 7  # from the file
+    assert flags.FLAGS["eval.every"].value == 3
+  finally:
+    flags.FLAGS.unparse_flags()

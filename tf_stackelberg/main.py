@@ -131,9 +131,31 @@ def main(argv):
 _HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
 
+def flagfiles_first(argv):
+  """`argv` with its `--flagfile` arguments moved to the front, so that a flag given
+  on the command line overrides the flagfile wherever it stands (absl reads left to
+  right: `--model_dir=x --flagfile=c.cfg` would let the file's model_dir win)."""
+  files, others, rest = [], [], list(argv[1:])
+  while rest:
+    arg = rest.pop(0)
+    if arg == "--":
+      others += [arg] + rest
+      break
+    name = arg.lstrip("-").split("=", 1)[0]
+    if arg.startswith("-") and name == "flagfile":
+      files.append(arg)
+      if "=" not in arg and rest:  # `--flagfile PATH`
+        files.append(rest.pop(0))
+    else:
+      others.append(arg)
+  return argv[:1] + files + others
+
+
 def parse_flags(argv):
   """absl's flag parsing, with a bad flag reported like every other bad input: one
-  line naming it, exit status 2 (absl's own parser exits 1)."""
+  line naming it, exit status 2 (absl's own parser exits 1). Command-line flags
+  override the flagfile's wherever they stand (`flagfiles_first`)."""
+  argv = flagfiles_first(argv)
   try:
     return FLAGS(argv)
   except SystemExit:
