@@ -240,7 +240,7 @@ def test_readme_is_short_and_in_the_newcomers_order():
   text = _read(os.path.join(REPO, "README.md"))
   assert len(text.splitlines()) <= 210
   headings = [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]
-  found = [h for h in headings if h in README_SECTIONS]
+  found = [s for h in headings for s in README_SECTIONS if h.startswith(s)]
   assert found == list(README_SECTIONS), headings
   # The first screen says how to install, run the default and the tests, and how
   # long each takes.
