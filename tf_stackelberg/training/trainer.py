@@ -25,6 +25,7 @@ section 2.3).
 """
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -37,6 +38,7 @@ import tensorflow as tf
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
@@ -71,11 +73,55 @@ def intervals(start, total, every):
   return out
 
 
+def _is_entry(value):
+  """Whether `value` reads as one evaluation of the history (a step and numbers)."""
+  return (isinstance(value, dict) and isinstance(value.get("step"), int)
+          and not isinstance(value.get("step"), bool))
+
+
+def set_aside(path):
+  """Renames the damaged file `path` to `path.damaged` (`path.damaged.2`, ... when
+  that is taken: an earlier damaged copy is never replaced); returns the new name."""
+  target, suffix = f"{path}.damaged", 1
+  while tf.io.gfile.exists(target):
+    suffix += 1
+    target = f"{path}.damaged.{suffix}"
+  with files.storage_errors(target):
+    tf.io.gfile.rename(path, target)
+  return target
+
+
 def _load_history(path, up_to_step):
+  """The evaluations in the history file up to `up_to_step`.
+
+  A damaged file (not JSON, not a list of evaluations, or some entries that are not
+  evaluations) would stop every resume of the run, so it is renamed aside (kept, one
+  line says where) and the run goes on with the evaluations that read: none, or the
+  entries of a list that are evaluations.
+  """
   if not tf.io.gfile.exists(path):
     return []
+  try:
+    history = files.read_json(path)
+    reason = None
+  except ValueError as e:  # JSONDecodeError, or bytes that are no UTF-8 text
+    cause = e.__cause__ if isinstance(e.__cause__, json.JSONDecodeError) else None
+    history, reason = [], "not valid JSON" + (
+        f": {cause.msg} at line {cause.lineno} column {cause.colno}" if cause else "")
+  if reason is None and not isinstance(history, list):
+    history, reason = [], f"a JSON {type(history).__name__}, not a list of evaluations"
+  kept = [h for h in history if _is_entry(h)]
+  if reason is None and len(kept) < len(history):
+    reason = (f"{len(history) - len(kept)} of its {len(history)} entries are not "
+              "evaluations")
+  if reason is not None:
+    moved = set_aside(path)
+    what = (f"kept the {len(kept)} evaluations that read" if kept
+            else "started a new evaluation history")
+    print(f"{path} is damaged ({reason}): moved it to {moved} and {what}.",
+          flush=True)
   # Evaluations after the restored checkpoint belong to a run that did not survive.
-  return [h for h in files.read_json(path) if h["step"] <= up_to_step]
+  return [h for h in kept if h["step"] <= up_to_step]
 
 
 def _summarize(writer, step, values):
@@ -359,24 +405,37 @@ def _fit_all(trainer):
   return trainer.finish()
 
 
+def report_dir(config):
+  """Where `--mode=eval` writes its reports: `--eval.report_dir`, else the run
+  directory."""
+  return config.eval.report_dir or config.model_dir
+
+
 def evaluate(config, strategy):
   """Evaluates the latest checkpoint of a trained run (or, with
-  `--eval.checkpoints=all`, every kept checkpoint); returns the metrics of the last."""
+  `--eval.checkpoints=all`, every kept checkpoint that restores); returns the metrics
+  of the last.
+
+  Reports go into `report_dir(config)`; the run directory is only read.
+
+  Raises:
+    ConfigError: the run holds no checkpoint, or none of them restores.
+  """
   run = Run(config, strategy)
-  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   if config.eval.checkpoints == "all":
     return _evaluate_all(run)
+  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   return _evaluate_restored(run, step)[0]
 
 
 def _evaluate_restored(run, step):
-  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images."""
-  config = run.config
+  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images into
+  the report directory."""
+  directory = report_dir(run.config)
   results = run.evaluate()
   report = {"step": step, **evaluation.without_images(run.evaluators, results)}
-  files.write_json(os.path.join(config.model_dir, f"eval_metrics_step{step}.json"),
-                   report)
-  save_images(run, results, config.model_dir, suffix=f"_step{step}")
+  files.write_json(os.path.join(directory, f"eval_metrics_step{step}.json"), report)
+  save_images(run, results, directory, suffix=f"_step{step}")
   print(f"Checkpoint at step {step}:")
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return report, results
@@ -384,22 +443,46 @@ def _evaluate_restored(run, step):
 
 def _evaluate_all(run):
   """Every kept checkpoint, oldest first: reports, `eval_curves.json` (the scalars of
-  each step) and TensorBoard scalars under `logs/eval_checkpoints`."""
+  each step) and TensorBoard scalars under `logs/eval_checkpoints`, in the report
+  directory.
+
+  A checkpoint that does not restore (a truncated or corrupted file) is skipped with
+  one line saying why, and the others are evaluated.
+
+  Raises:
+    ConfigError: there is no checkpoint, or none restores (each one's reason listed).
+  """
   config = run.config
-  curves, report = [], None
-  writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs",
-                                                      "eval_checkpoints"))
-  for prefix in reversed(run.checkpoint_prefixes()):
+  directory = report_dir(config)
+  prefixes = run.checkpoint_prefixes()
+  if not prefixes:
+    raise ConfigError(f"--model_dir={config.model_dir} holds no checkpoint to load")
+  curves, report, skipped = [], None, []
+  writer = None
+  for prefix in reversed(prefixes):
     try:
-      run.restore_prefix(prefix)
-    except (checkpoints.DamagedCheckpointError, tf.errors.OpError) as e:
-      print(f"Skipped checkpoint {prefix}: {checkpoints.describe_error(e)}.",
-            flush=True)
+      # Read errors of its files (a truncated data file raises IndexError) become
+      # DamagedCheckpointError; a failed restore may leave part of the variables
+      # assigned, and the next checkpoint assigns every one again.
+      checkpoints._guard(run.restore_prefix, prefix)  # pylint: disable=protected-access
+    except checkpoints.DamagedCheckpointError as e:
+      skipped.append((prefix, str(e)))
+      print(f"Skipped checkpoint {prefix}: {e}.", flush=True)
       continue
     report, results = _evaluate_restored(run, run.step)
     values = evaluation.scalars(run.evaluators, results)
     curves.append({"step": run.step, **values})
+    if writer is None:
+      writer = tf.summary.create_file_writer(os.path.join(directory, "logs",
+                                                          "eval_checkpoints"))
     _summarize(writer, run.step, values)
-    files.write_json(os.path.join(config.model_dir, "eval_curves.json"), curves)
-  writer.close()
+    files.write_json(os.path.join(directory, "eval_curves.json"), curves)
+  if writer is not None:
+    writer.close()
+  if report is None:
+    reasons = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in skipped)
+    raise ConfigError(f"no checkpoint in {run.checkpoint_dir} restores ({reasons})")
+  if skipped:
+    print(f"Evaluated {len(curves)} of {len(prefixes)} checkpoints; skipped "
+          f"{len(skipped)} that did not restore.", flush=True)
   return report
