@@ -241,7 +241,7 @@ def test_a_truncated_history_is_kept_aside_and_training_resumes(base_run, tmp_pa
   final = trainer.train(config, default_strategy)
   assert final["step"] == 400
   out = capsys.readouterr().out
-  assert (f"{path} is damaged (not valid JSON: line " in out and
+  assert (f"{path} is damaged (not valid JSON: Expecting " in out and
           f"moved it to {path}.damaged and started a new evaluation history.\n" in out)
   with open(f"{path}.damaged", "rb") as f:
     assert f.read() == damaged
