@@ -229,11 +229,11 @@ def _history_path(config):
   return os.path.join(config.model_dir, trainer.HISTORY_FILE)
 
 
-def test_a_truncated_history_is_kept_aside_and_training_resumes(base_run, tmp_path,
-                                                                capsys,
-                                                                default_strategy):
+def test_a_truncated_history_is_kept_aside_rebuilt_and_training_resumes(
+    base_run, tmp_path, capsys, default_strategy):
   config = _copy(base_run, tmp_path, **{"trainer.train_steps": 400})
   path = _history_path(config)
+  original = files.read_json(path)
   with open(path, "rb") as f:
     damaged = f.read()[:150]
   with open(path, "wb") as f:
@@ -242,10 +242,21 @@ def test_a_truncated_history_is_kept_aside_and_training_resumes(base_run, tmp_pa
   assert final["step"] == 400
   out = capsys.readouterr().out
   assert (f"{path} is damaged (not valid JSON: Expecting " in out and
-          f"moved it to {path}.damaged and started a new evaluation history.\n" in out)
+          f"moved it to {path}.damaged and rebuilt 3 from the TensorBoard logs.\n"
+          in out)
   with open(f"{path}.damaged", "rb") as f:
     assert f.read() == damaged
-  assert [h["step"] for h in files.read_json(path)] == [400]
+  history = files.read_json(path)
+  assert [h["step"] for h in history] == [100, 200, 300, 400]
+  # The rebuilt evaluations are those of the original file, to float32 precision.
+  for rebuilt, logged in zip(history, original):
+    assert rebuilt.keys() == logged.keys()
+    for name, value in logged.items():
+      assert rebuilt[name] == pytest.approx(value, rel=1e-6, abs=1e-6), name
+
+
+def test_the_rebuilt_history_ends_at_the_restored_step(base_run):
+  assert sorted(trainer.logged_evaluations(base_run.model_dir, 250)) == [100, 200]
 
 
 @pytest.mark.parametrize("content, reason, kept", [

@@ -42,7 +42,7 @@ CLASSIFIER_OF = {"stacked_mnist": "mnist"}
 SCORE_SPLITS = 10
 # Minutes the default training takes on 2 CPU cores, announced before a run builds a
 # classifier itself (tools/train_classifier.py reports the time it took).
-BUILD_MINUTES = {"mnist": 4, "fashion_mnist": 4, "cifar10": 8}
+BUILD_MINUTES = {"mnist": 4, "fashion_mnist": 4, "cifar10": 4}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,9 @@ MODEL_DIR/checkpoints/          tf.train.Checkpoint of both players, both optimi
 MODEL_DIR/checkpoints/damaged/  checkpoints that failed to restore, kept aside
 MODEL_DIR/.lock                 held while a training runs (`common/run_lock.py`)
 MODEL_DIR/logs/{train,eval}/    TensorBoard scalars and the evaluators' images
-MODEL_DIR/eval_history.json     the losses and scalar metrics of every evaluation
+MODEL_DIR/eval_history.json     the losses and scalar metrics of every evaluation (a
+                                damaged one is renamed to eval_history.json.damaged
+                                on resume, and rebuilt from logs/)
 MODEL_DIR/metrics.json          every evaluator's results at the end of training
 MODEL_DIR/<image>.png           the evaluators' images at the end (e.g. samples.png)
 ```
@@ -35,6 +37,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
@@ -73,6 +76,48 @@ def intervals(start, total, every):
   return out
 
 
+def logged_evaluations(model_dir, up_to_step):
+  """The history entries that the TensorBoard logs of `model_dir` hold, up to
+  `up_to_step`: `{step: entry}` for each step evaluated (logged under `logs/eval`),
+  with its scalars and the training scalars logged at the same step (`logs/train`:
+  losses, steps per second), from which `seconds` follows. TensorBoard keeps float32
+  values. A step logged twice (a run resumed from an earlier checkpoint) keeps its
+  last value; an event file cut short by a crash gives what it holds before the cut.
+  """
+  logged = {}
+  for kind in ("train", "eval"):
+    directory = os.path.join(model_dir, "logs", kind)
+    names = (sorted(n for n in tf.io.gfile.listdir(directory)
+                    if n.startswith("events.out.tfevents."))
+             if tf.io.gfile.isdir(directory) else [])
+    for name in names:
+      try:
+        for record in tf.data.TFRecordDataset(os.path.join(directory, name)):
+          event = event_pb2.Event.FromString(record.numpy())
+          if not event.HasField("summary") or event.step > up_to_step:
+            continue
+          values = logged.setdefault(event.step, {"train": {}, "eval": None})
+          if kind == "eval" and values["eval"] is None:
+            values["eval"] = {}
+          for value in event.summary.value:
+            array = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
+            if array is not None and array.ndim == 0 and array.dtype.kind == "f":
+              values[kind][value.tag] = float(array)
+      except tf.errors.DataLossError:
+        continue
+  entries, previous = {}, 0
+  for step in sorted(logged):
+    train, scalars = logged[step]["train"], logged[step]["eval"]
+    if scalars is None:  # trained and checkpointed, but never evaluated
+      continue
+    entry = {"step": step}
+    if train.get("steps_per_second"):
+      entry["seconds"] = (step - previous) / train["steps_per_second"]
+    entries[step] = {**entry, **train, **scalars}
+    previous = step
+  return entries
+
+
 def _is_entry(value):
   """Whether `value` reads as one evaluation of the history (a step and numbers)."""
   return (isinstance(value, dict) and isinstance(value.get("step"), int)
@@ -96,8 +141,8 @@ def _load_history(path, up_to_step):
 
   A damaged file (not JSON, not a list of evaluations, or some entries that are not
   evaluations) would stop every resume of the run, so it is renamed aside (kept, one
-  line says where) and the run goes on with the evaluations that read: none, or the
-  entries of a list that are evaluations.
+  line says where) and the history is rebuilt: from the entries of a list that are
+  evaluations, and for the other steps from the run's TensorBoard logs.
   """
   if not tf.io.gfile.exists(path):
     return []
@@ -110,18 +155,26 @@ def _load_history(path, up_to_step):
         f": {cause.msg} at line {cause.lineno} column {cause.colno}" if cause else "")
   if reason is None and not isinstance(history, list):
     history, reason = [], f"a JSON {type(history).__name__}, not a list of evaluations"
-  kept = [h for h in history if _is_entry(h)]
-  if reason is None and len(kept) < len(history):
-    reason = (f"{len(history) - len(kept)} of its {len(history)} entries are not "
-              "evaluations")
-  if reason is not None:
-    moved = set_aside(path)
-    what = (f"kept the {len(kept)} evaluations that read" if kept
-            else "started a new evaluation history")
-    print(f"{path} is damaged ({reason}): moved it to {moved} and {what}.",
-          flush=True)
   # Evaluations after the restored checkpoint belong to a run that did not survive.
-  return [h for h in kept if h["step"] <= up_to_step]
+  kept = [h for h in history if _is_entry(h) and h["step"] <= up_to_step]
+  if reason is None:
+    bad = sum(1 for h in history if not _is_entry(h))
+    if not bad:
+      return kept
+    reason = f"{bad} of its {len(history)} entries are not evaluations"
+  moved = set_aside(path)
+  by_step = logged_evaluations(os.path.dirname(path), up_to_step)
+  rebuilt = len(set(by_step) - {h["step"] for h in kept})
+  by_step.update({h["step"]: h for h in kept})
+  done = []
+  if kept:
+    done.append(f"kept the {len(kept)} evaluations that read")
+  if rebuilt:
+    done.append(f"rebuilt {rebuilt} {'more ' if kept else ''}from the TensorBoard "
+                "logs")
+  print(f"{path} is damaged ({reason}): moved it to {moved} and "
+        f"{' and '.join(done) or 'started a new evaluation history'}.", flush=True)
+  return [by_step[step] for step in sorted(by_step)]
 
 
 def _summarize(writer, step, values):
