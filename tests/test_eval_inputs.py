@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from conftest import file_digests, run_main, tiny_config
 from tf_stackelberg.common import files
-from tf_stackelberg.common.errors import ConfigError
+from tf_stackelberg.common.errors import ConfigError, StorageError
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data.images import ImageData
 from tf_stackelberg.evaluation import classifiers
@@ -255,6 +255,20 @@ def test_a_truncated_history_is_kept_aside_rebuilt_and_training_resumes(
       assert rebuilt[name] == pytest.approx(value, rel=1e-6, abs=1e-6), name
 
 
+def test_a_finished_run_writes_its_rebuilt_history_at_once(base_run, tmp_path, capsys,
+                                                           default_strategy):
+  config = _copy(base_run, tmp_path)
+  path = _history_path(config)
+  original = files.read_json(path)
+  with open(path, "w") as f:
+    f.write('{"step": 100}')
+  assert trainer.train(config, default_strategy)["trained_steps_this_run"] == 0
+  assert (f"{path} is damaged (a JSON dict, not a list of evaluations): moved it to "
+          f"{path}.damaged and rebuilt 3 from the TensorBoard logs.\n"
+          in capsys.readouterr().out)
+  assert [h["step"] for h in files.read_json(path)] == [h["step"] for h in original]
+
+
 def test_the_rebuilt_history_ends_at_the_restored_step(base_run):
   assert sorted(trainer.logged_evaluations(base_run.model_dir, 250)) == [100, 200]
 
@@ -287,7 +301,8 @@ def test_a_history_that_is_not_a_list_of_evaluations_is_set_aside(
     assert f.read() == text
   with open(f"{path}.damaged") as f:
     assert f.read() == "earlier"
-  assert not os.path.exists(path)
+  # The history that replaces it is written at once.
+  assert files.read_json(path) == history
 
 
 def test_a_sound_history_is_read_as_it_is(tmp_path, capsys):
@@ -425,6 +440,31 @@ def test_an_unusable_report_dir_is_refused_before_the_evaluation(base_run, tmp_p
       f"error: --eval.report_dir={blocker}/reports has a file as a parent "
       f"({blocker}), not a directory\n")
   assert file_digests(config.model_dir) == before
+
+
+def test_an_unwritable_run_directory_points_at_report_dir(base_run, tmp_path, capsys,
+                                                          monkeypatch):
+  """Tests run as root, whom permissions do not stop: the storage's refusal is
+  simulated for the run directory alone, as `check_writable_directory` reports it."""
+  config = _copy(base_run, tmp_path)
+  check = files.check_writable_directory
+
+  def refuse_run_dir(path, flag):
+    if path == config.model_dir:
+      raise StorageError(f"{flag}={path} is not writable ({path}: Permission denied)")
+    return check(path, flag)
+  monkeypatch.setattr(files, "check_writable_directory", refuse_run_dir)
+  before = file_digests(config.model_dir)
+  assert run_main(f"--model_dir={config.model_dir}", "--mode=eval") == 1
+  assert capsys.readouterr().err == (
+      f"error: --model_dir={config.model_dir} is not writable ({config.model_dir}: "
+      "Permission denied); --eval.report_dir=DIR writes the report elsewhere and only "
+      "reads the run\n")
+  reports = tmp_path / "reports"
+  assert run_main(f"--model_dir={config.model_dir}", "--mode=eval",
+                  f"--eval.report_dir={reports}", "--eval.num_samples=500") == 0
+  assert file_digests(config.model_dir) == before
+  assert (reports / "eval_metrics_step300.json").exists()
 
 
 # ------------------------------------------------------------------ 7. auto-build

@@ -3,6 +3,7 @@ write the report (`eval_metrics_stepN.json` and the evaluators' images `NAME_ste
 into `--eval.report_dir`, by default the run directory."""
 
 from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import StorageError
 from tf_stackelberg.modes.registry import register_mode
 from tf_stackelberg.training import trainer
 
@@ -10,6 +11,12 @@ from tf_stackelberg.training import trainer
 @register_mode("eval")
 def evaluate(config, strategy):
   # Where the report goes is checked before the evaluation runs.
-  flag = "--eval.report_dir" if config.eval.report_dir else "--model_dir"
-  files.check_writable_directory(trainer.report_dir(config), flag)
+  if config.eval.report_dir:
+    files.check_writable_directory(config.eval.report_dir, "--eval.report_dir")
+  else:
+    try:
+      files.check_writable_directory(config.model_dir, "--model_dir")
+    except StorageError as e:
+      raise StorageError(f"{e}; --eval.report_dir=DIR writes the report elsewhere and "
+                         "only reads the run") from e
   return trainer.evaluate(config, strategy)

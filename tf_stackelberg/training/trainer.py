@@ -174,7 +174,10 @@ def _load_history(path, up_to_step):
                 "logs")
   print(f"{path} is damaged ({reason}): moved it to {moved} and "
         f"{' and '.join(done) or 'started a new evaluation history'}.", flush=True)
-  return [by_step[step] for step in sorted(by_step)]
+  history = [by_step[step] for step in sorted(by_step)]
+  # Written now: a run with nothing left to train evaluates no more intervals.
+  files.write_json(path, history)
+  return history
 
 
 def _summarize(writer, step, values):
