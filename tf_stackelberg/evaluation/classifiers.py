@@ -272,8 +272,8 @@ def _check_record(path, dataset, model, class_names, command):
       raise ConfigError(f"{record} records a classifier of {report['dataset']!r}, not "
                         f"of {expected}; move {path} and {record} away and build the "
                         f"{expected} classifier with: {command}")
-  elif class_names and "class_names" in report and (
-      list(report["class_names"]) != list(class_names)):
+  elif class_names and isinstance(report.get("class_names"), list) and (
+      report["class_names"] != list(class_names)):
     raise ConfigError(f"{record} records the classes of another data set than "
                       f"{expected} ({', '.join(map(str, report['class_names'][:3]))}, "
                       f"...); move {path} and {record} away and build the {expected} "

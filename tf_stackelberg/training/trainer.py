@@ -108,13 +108,13 @@ def logged_evaluations(model_dir, up_to_step):
   entries, previous = {}, 0
   for step in sorted(logged):
     train, scalars = logged[step]["train"], logged[step]["eval"]
-    if scalars is None:  # trained and checkpointed, but never evaluated
-      continue
     entry = {"step": step}
     if train.get("steps_per_second"):
+      # Every interval, evaluated or cut short by Ctrl-C, logs its pace at its end.
       entry["seconds"] = (step - previous) / train["steps_per_second"]
-    entries[step] = {**entry, **train, **scalars}
-    previous = step
+      previous = step
+    if scalars is not None:  # otherwise trained and checkpointed, never evaluated
+      entries[step] = {**entry, **train, **scalars}
   return entries
 
 
