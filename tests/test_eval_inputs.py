@@ -12,16 +12,19 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import file_digests, run_main, tiny_config
+from conftest import REPO, file_digests, run_main, tiny_config
 from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError, StorageError
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data.images import ImageData
+from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation import classifiers
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.evaluation.evaluators.classifier import FeatureEvaluator
@@ -123,7 +126,7 @@ def test_the_other_evaluators_evaluate_a_single_sample():
   [mixture] = evaluation.build_evaluators(ring.replace(**{"eval.num_samples": 1,
                                                           "eval.evaluators":
                                                           ("mixture",)}),
-                                          _ring_data(ring), K)
+                                          DATASETS.get("ring")(ring.data), K)
   assert isinstance(mixture, MixtureEvaluator)
   center = np.asarray(mixture.spec.centers[:1], np.float32)
   results = dict(mixture.evaluate_samples(center, np.array([0])))
@@ -131,11 +134,6 @@ def test_the_other_evaluators_evaluate_a_single_sample():
   grid = dict(SamplesEvaluator(K).evaluate_samples(np.zeros((1, 12, 12, 1)),
                                                    np.array([0])))
   assert grid["samples"].dtype == np.uint8
-
-
-def _ring_data(config):
-  from tf_stackelberg.data.registry import DATASETS  # pylint: disable=import-outside-toplevel
-  return DATASETS.get("ring")(config.data)
 
 
 def test_one_eval_sample_on_mnist_stops_before_training(tmp_path, capsys,
@@ -474,8 +472,9 @@ def small_mnist_architecture(monkeypatch):
   monkeypatch.setitem(classifiers.ARCHITECTURES, "mnist", SMALL)
 
 
+@pytest.mark.usefixtures("small_mnist_architecture")
 def test_a_missing_classifier_is_built_once_where_the_tool_caches_it(
-    tmp_path, capsys, monkeypatch, small_mnist_architecture):  # pylint: disable=unused-argument
+    tmp_path, capsys, monkeypatch):
   cache = str(tmp_path / "cache")
   monkeypatch.setenv(classifiers.CLASSIFIER_DIR_ENV, cache)
   data = synthetic_digits()
@@ -504,8 +503,8 @@ def test_a_missing_classifier_is_built_once_where_the_tool_caches_it(
   assert file_digests(cache) == before
 
 
-def test_an_unwritable_cache_is_refused_before_the_build(tmp_path, capsys,
-                                                         small_mnist_architecture):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("small_mnist_architecture")
+def test_an_unwritable_cache_is_refused_before_the_build(tmp_path, capsys):
   blocker = tmp_path / "file"
   blocker.write_text("x")
   config = image_config(**{"eval.num_samples": 50,
@@ -526,3 +525,26 @@ def test_the_load_error_still_names_the_command(tmp_path, monkeypatch):
                      r"tools/train_classifier.py --dataset=mnist$"):
     classifiers.load_classifier("stacked_mnist")
   assert not os.path.exists(empty)
+
+
+def test_the_tool_keeps_an_existing_classifier_with_if_missing(tmp_path):
+  cache = str(tmp_path)
+  path = save_untrained(cache, "mnist")
+  before = file_digests(cache)
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "train_classifier.py"),
+       "--dataset=mnist", "--if_missing", f"--eval.classifier_dir={cache}"],
+      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == f"{path} exists (--if_missing): kept as it is.\n"
+  assert file_digests(cache) == before
+
+
+def test_make_classifiers_builds_the_missing_ones_of_every_data_set():
+  result = subprocess.run(["make", "-n", "classifiers"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  assert "for dataset in mnist fashion_mnist cifar10; do" in result.stdout
+  assert ("tools/train_classifier.py --dataset=$dataset --if_missing"
+          in result.stdout)
