@@ -285,6 +285,9 @@ class EvalConfig(Section):
                                "~/.cache/tf_stackelberg/classifiers).")
   inception_weights: str = _field("", "Keras InceptionV3 weights file (.h5) for the "
                                   "'inception' evaluator; never downloaded.")
+  report_dir: str = _field("", "Directory --mode=eval writes its reports, images and "
+                           "curves into ('' = the run directory, --model_dir); set, "
+                           "the run directory is only read.")
 
 
 @dataclasses.dataclass(frozen=True)

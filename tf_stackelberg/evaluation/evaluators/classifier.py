@@ -17,11 +17,15 @@ import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation import classifiers
-from tf_stackelberg.evaluation.evaluator import Evaluator, batch_seeds
+from tf_stackelberg.evaluation.evaluator import (Evaluator, batch_seeds,
+                                                require_samples)
 from tf_stackelberg.evaluation.networks import FeatureNetwork
 from tf_stackelberg.evaluation.registry import EVALUATORS
 from tf_stackelberg.metrics import image_metrics
 
+# FID's covariances and KID's unbiased MMD need two rows of each set at least.
+MIN_SAMPLES = 2
+MIN_SAMPLES_REASON = "FID and KID need at least 2 samples and 2 real images"
 # Samples per split of the classifier score, at least (at most SCORE_SPLITS splits).
 _MIN_SPLIT = 100
 # KID: random subsets and their size (Binkowski et al. use 100 subsets of 1000).
@@ -82,6 +86,9 @@ class FeatureEvaluator(Evaluator):
                         f"set {len(self.class_names)}")
     self.num_generators = int(num_generators)
     self.num_samples = int(num_samples)
+    if self.num_samples < MIN_SAMPLES:
+      raise ConfigError(f"the '{name}' evaluator needs at least {MIN_SAMPLES} samples "
+                        f"({MIN_SAMPLES_REASON}), got num_samples={self.num_samples}")
     self.batch_size = int(batch_size or network.batch_size)
     self.kid_subsets = int(kid_subsets)
     self.kid_subset_size = int(kid_subset_size)
@@ -315,7 +322,8 @@ def classifier(config, data_source, num_generators):
   if data.num_classes < 2:
     raise ConfigError(f"--eval.evaluators: 'classifier' needs class labels, and "
                       f"{data.name} has none")
-  network = classifiers.load_classifier(data.name, config.eval.classifier_dir)
+  require_samples(config, "classifier", MIN_SAMPLES, MIN_SAMPLES_REASON)
+  network = classifiers.classifier_for(data, config)
   check_input_shape(network, data.element_shape, "--eval.classifier_dir")
   return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
                           num_generators, config.eval.num_samples,
