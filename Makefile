@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/mog_ring.cfg
 
-.PHONY: setup run eval export sample test benchmark clean
+.PHONY: setup run eval export sample test benchmark classifiers clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) tools/benchmark_training.py
 	$(PY) tools/benchmark_sampling.py
+
+# The evaluation classifiers of the image data sets, ahead of the first run that needs
+# one (a run builds a missing one itself); those already cached are kept.
+classifiers: $(STAMP)
+	for dataset in mnist fashion_mnist cifar10; do \
+	  $(PY) tools/train_classifier.py --dataset=$$dataset --if_missing $(FLAGS) || exit $$?; \
+	done
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

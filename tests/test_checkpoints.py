@@ -236,8 +236,9 @@ def test_when_no_checkpoint_restores_nothing_is_moved(base_run, tmp_path,
       f"no checkpoint in {checkpoint_dir} restores (ckpt-300: data file truncated "
       "(read less bytes than requested); ckpt-200: data file truncated (read less "
       "bytes than requested); ckpt-100: ckpt-100.index is missing); nothing was moved "
-      "or overwritten. To train this run again from step 0, move these files out of "
-      f"{checkpoint_dir}; or use another --model_dir")
+      "or changed. The files are incomplete or changed: copy them again from where the "
+      "run was made, or restore them from a backup")
+  assert "move" not in str(error.value).split("nothing was moved")[1]
   assert file_digests(config.model_dir) == before
   with pytest.raises(ConfigError, match="^no checkpoint in .* restores"):
     trainer.evaluate(config.replace(mode="eval"), default_strategy)

@@ -47,6 +47,12 @@ TINY = ["--trainer.train_steps=200", "--eval.every=100",
     ("--sampling.step_size=1e6",
      "error: --sampling.step_size=1000000.0 is above the limit of 10.0"),
     ("--sampling.wl_bins=1", "error: --sampling.wl_bins must be at least 2, got 1"),
+    ("--sampling.wl_energy_range=0,inf",
+     "error: --sampling.wl_energy_range=0.0,inf must be finite"),
+    ("--sampling.wl_energy_range=nan,1",
+     "error: --sampling.wl_energy_range=nan,1.0 must be finite"),
+    ("--sampling.wl_t0=inf", "error: --sampling.wl_t0=inf must be finite"),
+    ("--game.learning_rate=nan", "error: --game.learning_rate=nan must be finite"),
     ("--sampling.num_samples=1000000", "error: --sampling.num_samples x "
      "--sampling.steps = 640,000,000 is above the limit of 250,000,000"),
 ])
@@ -213,13 +219,13 @@ def test_sigkill_then_restart_resumes_from_last_checkpoint(tmp_path):
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, cli_run):
   """The run of `cli_run` again on two replicas (evaluated every 100 steps)."""
   one_dir, one = cli_run
-  assert "Training on 1 replica (" in one.stdout
+  assert "Training on 1 device (CPU, no distribution strategy)." in one.stdout
   model_dir = tmp_path / "replicas2"
   result = run_cli(f"--model_dir={model_dir}", "--runtime.cpu_devices=2",
                    "--trainer.train_steps=200", "--eval.every=100",
                    "--trainer.steps_per_execution=50", "--eval.num_samples=500",
                    "--model.num_generators=3", check=True)
-  assert "Training on 2 replicas (MirroredStrategy)" in result.stdout
+  assert "Training on 2 replicas (MirroredStrategy: 2 CPUs)." in result.stdout
   histories = {}
   for replicas, directory in ((1, one_dir), (2, model_dir)):
     with open(directory / "eval_history.json") as f:
@@ -234,3 +240,21 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, cli_run):
     two = np.mean([h[name] for h in histories[2]])
     ratio = two / histories[1][-1][name]
     assert 0.75 < ratio < 1.33, (name, ratio)
+
+
+# ------------------------------------------------------------------ flag order
+def test_command_line_flags_override_the_flagfile_wherever_they_stand(tmp_path):
+  flagfile = tmp_path / "run.cfg"
+  flagfile.write_text("--model_dir=from_file\n--trainer.train_steps=7\n")
+  argv = ["prog", "--model_dir=from_command_line", f"--flagfile={flagfile}",
+          "--eval.every=3", "--flagfile", str(flagfile), "--seed=4"]
+  assert main.flagfiles_first(argv) == [
+      "prog", f"--flagfile={flagfile}", "--flagfile", str(flagfile),
+      "--model_dir=from_command_line", "--eval.every=3", "--seed=4"]
+  try:
+    main.parse_flags(argv)
+    assert flags.FLAGS.model_dir == "from_command_line"
+    assert flags.FLAGS["trainer.train_steps"].value == 7  # from the file
+    assert flags.FLAGS["eval.every"].value == 3
+  finally:
+    flags.FLAGS.unparse_flags()

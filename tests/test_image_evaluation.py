@@ -22,6 +22,7 @@ from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation import classifiers
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.evaluation import inception
+from tf_stackelberg.evaluation.evaluators import classifier as classifier_lib
 from tf_stackelberg.evaluation.evaluators.classifier import FeatureEvaluator
 from tf_stackelberg.evaluation.evaluators.stacked_mnist import StackedMnistEvaluator
 from tf_stackelberg.evaluation.networks import FeatureNetwork
@@ -68,11 +69,12 @@ def test_the_tool_writes_the_classifier_and_its_report(mnist_classifier_dir, net
   assert network.info["test_accuracy"] == report["test_accuracy"]
 
 
-def test_a_missing_classifier_names_the_command_that_builds_it(tmp_path, monkeypatch,
-                                                               mnist):  # pylint: disable=redefined-outer-name
+def test_a_missing_classifier_names_the_command_that_builds_it(tmp_path, monkeypatch):
+  # `load_classifier` alone builds nothing (a run's evaluator builds a missing one:
+  # tests/test_eval_inputs.py).
   empty = str(tmp_path / "none")
   with pytest.raises(ConfigError) as error:
-    evaluation.build_evaluators(mnist_config(**{"eval.classifier_dir": empty}), mnist, K)
+    classifiers.load_classifier("mnist", empty)
   assert (f"Build it once with: python tools/train_classifier.py --dataset=mnist "
           f"--eval.classifier_dir={empty}") in str(error.value)
   assert os.path.join(empty, "mnist.keras") in str(error.value)
@@ -282,3 +284,28 @@ def test_inception_from_a_weights_file_gives_score_fid_and_kid(tmp_path, mnist):
   np.testing.assert_allclose(x[:, 0, 0, :], [[-1.0] * 3, [1.0] * 3], atol=1e-6)
   with pytest.raises(ConfigError, match="no such file"):
     inception.load_inception(str(tmp_path / "missing.h5"))
+
+
+# ------------------------------------------------------------------ console width
+@pytest.mark.parametrize("names, width, layout", [
+    ([str(d) for d in range(10)], 100, "dominant and class columns"),
+    ([str(d) for d in range(10)], 80, "class columns only"),
+    (["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+      "truck"], 80, "class columns only"),
+    ([str(d) for d in range(10)], 60, "classes with >= 5%"),
+    ([f"class{c}" for c in range(40)], 80, "classes with >= 5%"),
+])
+def test_the_generator_table_fits_the_console(names, width, layout):
+  rng = np.random.default_rng(0)
+  table = rng.integers(0, 600, size=(10, len(names)))
+  rows = classifier_lib._generator_table(table, names, width)  # pylint: disable=protected-access
+  assert len(rows) == 2 + len(table)
+  assert max(map(len, rows)) <= width
+  header = rows[0]
+  assert ("dominant" in header) == (layout != "class columns only")
+  assert ("classes with >= 5%" in header) == (layout == "classes with >= 5%")
+  for g, row in enumerate(table):
+    fields = rows[2 + g].split()
+    assert int(fields[0]) == g and int(fields[1]) == row.sum()
+    if layout != "classes with >= 5%":  # every count is shown
+      assert [int(c) for c in fields[-len(names):]] == list(row)

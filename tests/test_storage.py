@@ -89,10 +89,26 @@ def test_staged_directory_appears_whole_or_not_at_all(tmp_path):
   with files.staged_directory(str(target), "--sampling.output_dir") as staging:
     (open(os.path.join(staging, "a.txt"), "w")).write("whole")
   assert (target / "a.txt").read_text() == "whole"
-  with pytest.raises(ConfigError, match="already exists"):
+  with pytest.raises(ConfigError, match="is a directory that holds files"):
     with files.staged_directory(str(target), "--sampling.output_dir"):
       pass
   assert (target / "a.txt").read_text() == "whole"
+
+
+def test_an_existing_file_as_output_directory_is_refused_without_advice_to_remove(
+    tmp_path):
+  settings = tmp_path / "flags.json"
+  settings.write_text("{}")
+  (tmp_path / "flags_2").mkdir()  # taken: the suggestion skips it
+  with pytest.raises(ConfigError) as error:
+    with files.staged_directory(str(settings), "--sampling.output_dir"):
+      pass
+  assert str(error.value) == (
+      f"--sampling.output_dir={settings} is a file; outputs go into a new directory "
+      "and never replace anything: choose one that does not exist, e.g. "
+      f"--sampling.output_dir={tmp_path}/flags_3")
+  assert "remove" not in str(error.value)
+  assert settings.read_text() == "{}"
 
 
 # ------------------------------------------------------------------ the command line

@@ -17,30 +17,22 @@ Exit status: 0 on success; 1 when the environment fails (an unwritable or full
 directory); 2 for invalid settings, flags or input files, an unusable run or output
 directory, or a run directory in use by another training; 3 when training stopped on a
 non-finite loss; 4 when a sampler failed its health check (its outputs are kept); 130
-after Ctrl-C.
+after Ctrl-C and 143 after SIGTERM (training first writes the checkpoint of its current
+step; other modes remove what they had staged).
 """
 
 import os
+import signal
 import sys
 
-from tf_stackelberg.console import startup
-
-startup.import_tensorflow_quietly()  # before anything else imports TensorFlow
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
+# Flags are defined and parsed before TensorFlow loads, so that `--help` and a bad
+# flag answer at once; the modes import TensorFlow (`_load_program`).
 from absl import app
 from absl import flags
 from absl import logging
 
 from tf_stackelberg.common.errors import ConfigError, StorageError
 from tf_stackelberg.config import flags as config_flags
-from tf_stackelberg.config import names, resolved
-from tf_stackelberg.console.interrupt import Interrupted
-from tf_stackelberg.modes.registry import MODES
-from tf_stackelberg.modes.sample import UnhealthySampling
-from tf_stackelberg.training.strategy import make_strategy
-from tf_stackelberg.training.trainer import TrainingDivergedError
-# pylint: enable=g-import-not-at-top,wrong-import-position
 
 config_flags.define_flags()
 FLAGS = flags.FLAGS
@@ -50,17 +42,30 @@ EXIT_BAD_CONFIG = 2
 EXIT_DIVERGED = 3
 EXIT_UNHEALTHY_SAMPLING = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
-# Errors reported as one line, and their exit status.
-_EXIT_STATUS = ((ConfigError, EXIT_BAD_CONFIG), (StorageError, EXIT_ENVIRONMENT),
-                (TrainingDivergedError, EXIT_DIVERGED),
-                (UnhealthySampling, EXIT_UNHEALTHY_SAMPLING),
-                (Interrupted, EXIT_INTERRUPTED))
+
+def _load_program():
+  """Imports TensorFlow (quietly, before anything else does) and the modes; returns
+  {error class: exit status} of the errors reported as one line."""
+  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.console import startup
+  startup.import_tensorflow_quietly()
+  from tf_stackelberg.modes.sample import UnhealthySampling
+  from tf_stackelberg.training.trainer import TrainingDivergedError
+  # pylint: enable=g-import-not-at-top
+  return ((ConfigError, EXIT_BAD_CONFIG), (StorageError, EXIT_ENVIRONMENT),
+          (TrainingDivergedError, EXIT_DIVERGED),
+          (UnhealthySampling, EXIT_UNHEALTHY_SAMPLING))
 
 
 def resolve(explicit=None):
   """The validated `Config` of this invocation (trained settings for eval/export/
   sample)."""
+  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.config import names, resolved
+  from tf_stackelberg.modes.registry import MODES
+  # pylint: enable=g-import-not-at-top
   config = config_flags.config_from_flags()
   config.validate()
   names.check_names(config)
@@ -72,39 +77,85 @@ def resolve(explicit=None):
 
 def run_mode(config):
   """Runs `config.mode` under the strategy of `--runtime.*`; returns its result."""
+  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.modes.registry import MODES
+  from tf_stackelberg.training.strategy import make_strategy
+  # pylint: enable=g-import-not-at-top
   strategy = make_strategy(config.runtime)
   config.validate(strategy.num_replicas_in_sync)
   return MODES.get(config.mode).run(config, strategy)
 
 
+def _exit_now(status):
+  """Exits at once: everything is written and closed, and TensorFlow's teardown
+  (about 2 s) would only delay the prompt."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  exit_status = _load_program()
+  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.console import interrupt
+  # pylint: enable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)  # SavedModel/TF INFO chatter
+  # SIGTERM unwinds like Ctrl-C: staging folders are removed, locks released;
+  # training turns it into a stop at the next step (`interrupt.StopRequest`).
+  previous_term = signal.getsignal(signal.SIGTERM)
+  interrupt.terminate_by_exception()
   try:
     run_mode(resolve())
+  except interrupt.Interrupted as e:  # a requested stop: no error
+    print(f"\n{e}", file=sys.stderr)
+    _exit_now(e.exit_status)
   except KeyboardInterrupt:
     print("\nerror: interrupted; files are written whole or not at all, so nothing "
           "half-written was left", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
-  except tuple(error for error, _ in _EXIT_STATUS) as e:
-    status = next(code for error, code in _EXIT_STATUS if isinstance(e, error))
+  except interrupt.Terminated:
+    print("\nerror: terminated (SIGTERM); files are written whole or not at all, so "
+          "nothing half-written was left", file=sys.stderr)
+    _exit_now(EXIT_TERMINATED)
+  except tuple(error for error, _ in exit_status) as e:
+    status = next(code for error, code in exit_status if isinstance(e, error))
     print(f"error: {e}", file=sys.stderr)
-    if status == EXIT_INTERRUPTED:
-      # Everything is written and closed; skip TensorFlow's teardown (about 2 s) so
-      # that Ctrl-C returns the prompt at once.
-      sys.stdout.flush()
-      sys.stderr.flush()
-      os._exit(status)  # pylint: disable=protected-access
     sys.exit(status)
+  finally:
+    if previous_term is not None:
+      signal.signal(signal.SIGTERM, previous_term)
 
 
 _HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
 
+def flagfiles_first(argv):
+  """`argv` with its `--flagfile` arguments moved to the front, so that a flag given
+  on the command line overrides the flagfile wherever it stands (absl reads left to
+  right: `--model_dir=x --flagfile=c.cfg` would let the file's model_dir win)."""
+  files, others, rest = [], [], list(argv[1:])
+  while rest:
+    arg = rest.pop(0)
+    if arg == "--":
+      others += [arg] + rest
+      break
+    name = arg.lstrip("-").split("=", 1)[0]
+    if arg.startswith("-") and name == "flagfile":
+      files.append(arg)
+      if "=" not in arg and rest:  # `--flagfile PATH`
+        files.append(rest.pop(0))
+    else:
+      others.append(arg)
+  return argv[:1] + files + others
+
+
 def parse_flags(argv):
   """absl's flag parsing, with a bad flag reported like every other bad input: one
-  line naming it, exit status 2 (absl's own parser exits 1)."""
+  line naming it, exit status 2 (absl's own parser exits 1). Command-line flags
+  override the flagfile's wherever they stand (`flagfiles_first`)."""
+  argv = flagfiles_first(argv)
   try:
     return FLAGS(argv)
   except SystemExit:

@@ -100,8 +100,9 @@ def main():
   parser.add_argument("--at_step", type=int, default=0,
                       help="with --read_only: report the evaluation at this step "
                       "(from eval_history.json) instead of the end of training")
-  parser.add_argument("--flags", default="", help="extra flags for every run, "
-                      "space separated (e.g. '--train_steps=5000')")
+  parser.add_argument("--flags", default="", help="extra flags of the command line "
+                      "for every run, space separated (e.g. "
+                      "'--trainer.train_steps=5000 --eval.every=500')")
   args = parser.parse_args()
   configs = [c for c in args.configs.split(",") if c]
   seeds = [int(s) for s in args.seeds.split(",") if s]

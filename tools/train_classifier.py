@@ -1,10 +1,12 @@
 r"""Trains the evaluation classifier of an image data set and caches it.
 
 The `classifier` evaluator (FID, KID, classifier score and label histograms of model
-samples, docs/design.md section 9) needs a classifier of the data set. This tool
-trains the data set's small CNN (`tf_stackelberg/evaluation/classifiers.py`) on the
-training split, reports its accuracy on the test split and the classifier score of
-the real test images, and writes
+samples, docs/design.md section 9) needs a classifier of the data set. A run builds
+the one it needs the first time; this tool builds one ahead of time (`make
+classifiers` builds all of them), or again. It trains the data set's small CNN
+(`tf_stackelberg/evaluation/classifiers.py`) on the training split, reports its
+accuracy on the test split and the classifier score of the real test images, and
+writes
 
   <classifier dir>/<dataset>.keras   the model (images in [-1, 1] -> logits)
   <classifier dir>/<dataset>.json    accuracy, real-data score, data, date, versions
@@ -15,6 +17,7 @@ from where training finds it (--data.source, --data.data_dir, --data.offline_dir
 
   python tools/train_classifier.py --dataset=mnist
   python tools/train_classifier.py --dataset=cifar10 --epochs=8
+  python tools/train_classifier.py --dataset=fashion_mnist --if_missing
 
 Exit status: 0 on success, 1 when the destination cannot be written, 2 for bad flags
 or missing data.
@@ -59,6 +62,9 @@ flags.DEFINE_integer("train_examples", 0, "Train on this many examples drawn fro
                      "the training split (0: all of it).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the weights and the example order.",
                      lower_bound=0)
+flags.DEFINE_boolean("if_missing", False, "Keep an existing classifier file instead of "
+                     "training it again (`make classifiers` builds only the missing "
+                     "ones).")
 flags.mark_flag_as_required("dataset")
 config_flags.define_flags(only=SHARED_FLAGS)
 FLAGS = flags.FLAGS
@@ -82,7 +88,8 @@ def load_data(dataset, config):
 
 
 def run(argv=None):
-  """Trains, reports and saves; returns the report."""
+  """Trains, reports and saves; returns the report (None when --if_missing kept an
+  existing file)."""
   del argv
   config = config_flags.config_from_some_flags(SHARED_FLAGS)
   check_dataset(FLAGS.dataset)
@@ -91,16 +98,18 @@ def run(argv=None):
   flag = "--output" if FLAGS.output else "--eval.classifier_dir"
   if not output.endswith(".keras"):
     raise ConfigError(f"--output={output} must end in .keras")
-  # Checked before the training, not after it.
+  if FLAGS.if_missing and os.path.isfile(output):
+    print(f"{output} exists (--if_missing): kept as it is.", flush=True)
+    return None
+  # Checked before the data is read and the training starts, not after them.
   files.check_writable_directory(os.path.dirname(os.path.abspath(output)), flag)
   data = load_data(FLAGS.dataset, config)
   print(f"Training the {data.description} classifier on "
         f"{FLAGS.train_examples or data.num_examples('train')} training examples.",
         flush=True)
-  model, report = classifiers.train_classifier(
-      data, epochs=FLAGS.epochs or None, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-      train_examples=FLAGS.train_examples)
-  classifiers.save_classifier(model, report, output, flag)
+  report = classifiers.build_and_save(
+      data, output, flag, epochs=FLAGS.epochs or None, batch_size=FLAGS.batch_size,
+      seed=FLAGS.seed, train_examples=FLAGS.train_examples)
   print(f"{data.description}: test accuracy {100 * report['test_accuracy']:.2f}% "
         f"({report['test_examples']} test images), classifier score of the real test "
         f"images {report['real_classifier_score']:.3f} +- "

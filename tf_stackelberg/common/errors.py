@@ -11,8 +11,7 @@
 """
 
 import errno
-
-import tensorflow as tf
+import sys
 
 
 class ConfigError(ValueError):
@@ -46,11 +45,15 @@ def storage_reason(error):
   else None."""
   if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
     return error.strerror or str(error)
-  if isinstance(error, (tf.errors.OpError, OSError)):
+  # TensorFlow is not imported here (the flags and `--help` load without it); an
+  # error of TensorFlow's exists only once TensorFlow is loaded.
+  tf = sys.modules.get("tensorflow")
+  kinds = (OSError,) + ((tf.errors.OpError,) if tf is not None else ())
+  if isinstance(error, kinds):
     message = getattr(error, "message", None) or str(error)
     for text in _STORAGE_MESSAGES:
       if text in message:
         return text
-  if isinstance(error, tf.errors.PermissionDeniedError):
+  if tf is not None and isinstance(error, tf.errors.PermissionDeniedError):
     return "Permission denied"
   return None

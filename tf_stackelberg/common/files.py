@@ -106,6 +106,16 @@ def is_empty_directory(path):
   return tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path)
 
 
+def free_name(path):
+  """`path` with the first suffix `_2`, `_3`, ... that names nothing yet (a file's
+  extension dropped: the output is a directory)."""
+  stem = os.path.splitext(path)[0] if not tf.io.gfile.isdir(path) else path
+  number = 2
+  while tf.io.gfile.exists(f"{stem}_{number}"):
+    number += 1
+  return f"{stem}_{number}"
+
+
 @contextlib.contextmanager
 def staged_directory(path, flag):
   """Yields a temporary directory beside `path` that becomes `path` when the body
@@ -118,8 +128,11 @@ def staged_directory(path, flag):
   """
   path = path.rstrip("/")
   if tf.io.gfile.exists(path) and not is_empty_directory(path):
-    raise ConfigError(f"{flag}={path} already exists; remove it or choose another "
-                      "directory (existing outputs are never overwritten)")
+    # Never advise removing it: it may be a run's own file or folder.
+    what = "a directory that holds files" if tf.io.gfile.isdir(path) else "a file"
+    raise ConfigError(f"{flag}={path} is {what}; outputs go into a new directory and "
+                      f"never replace anything: choose one that does not exist, e.g. "
+                      f"{flag}={free_name(path)}")
   check_writable_directory(path, flag)
   tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
   try:

@@ -13,6 +13,7 @@ evaluation cadence, sampling, runtime) may differ between invocations on the sam
 """
 
 import dataclasses
+import math
 from typing import Any, ClassVar, Dict, Tuple
 
 from tf_stackelberg.common import reach
@@ -55,6 +56,11 @@ def _shown(value):
 
 def _check_value(flag, value, metadata):
   choices, check, limit = metadata["choices"], metadata["check"], metadata["limit"]
+  # No setting means anything as inf or nan; they would pass "positive" or an
+  # ordering check and fail deep inside the run.
+  numbers = value if isinstance(value, tuple) else (value,)
+  if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+    raise ConfigError(f"{flag}={_shown(value)} must be finite")
   if choices and value not in choices:
     raise ConfigError(f"{flag}={value!r} is not one of {', '.join(choices)}")
   if check is not None:
@@ -294,6 +300,9 @@ class EvalConfig(Section):
                                "~/.cache/tf_stackelberg/classifiers).")
   inception_weights: str = _field("", "Keras InceptionV3 weights file (.h5) for the "
                                   "'inception' evaluator; never downloaded.")
+  report_dir: str = _field("", "Directory --mode=eval writes its reports, images and "
+                           "curves into ('' = the run directory, --model_dir); set, "
+                           "the run directory is only read.")
 
 
 @dataclasses.dataclass(frozen=True)

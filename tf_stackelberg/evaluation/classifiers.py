@@ -1,13 +1,16 @@
-"""Evaluation classifiers: one small CNN per image data set, trained once with
-`tools/train_classifier.py` and cached outside the repository (docs/design.md
-section 9.2).
+"""Evaluation classifiers: one small CNN per image data set, trained once and cached
+outside the repository (docs/design.md section 9.2).
 
 The cache is `--eval.classifier_dir`, else $TF_STACKELBERG_CLASSIFIERS, else
 `~/.cache/tf_stackelberg/classifiers`. It holds `<dataset>.keras` (the Keras model,
-images in `[-1, 1]` to logits) and `<dataset>.json` beside it (test accuracy,
-classifier score of the real test images, the data it was trained on, date, versions).
-`load_classifier` turns a cached model into a `FeatureNetwork` whose features are the
-penultimate layer (the dense layer named 'features', after its ReLU).
+images in `[-1, 1]` to logits, named `<dataset>_classifier`) and `<dataset>.json`
+beside it (the data set's name, test accuracy, classifier score of the real test
+images, the data it was trained on, date, versions). `load_classifier` turns a cached
+model into a `FeatureNetwork` whose features are the penultimate layer (the dense
+layer named 'features', after its ReLU), after checking that the model and its record
+are the data set's. `classifier_for` trains and caches the classifier the first time
+a run needs it; `tools/train_classifier.py` (and `make classifiers`) builds them ahead
+of time.
 
 Data sets whose images are made of another data set's (Stacked-MNIST: three MNIST
 digits as colour channels) use that data set's classifier (`CLASSIFIER_OF`).
@@ -37,6 +40,9 @@ FEATURES_LAYER = "features"
 CLASSIFIER_OF = {"stacked_mnist": "mnist"}
 # Splits of the classifier score (Salimans et al. report 10).
 SCORE_SPLITS = 10
+# Minutes the default training takes on 2 CPU cores, announced before a run builds a
+# classifier itself (tools/train_classifier.py reports the time it took).
+BUILD_MINUTES = {"mnist": 4, "fashion_mnist": 4, "cifar10": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +151,8 @@ def _predict(model, images, batch_size=1000):
 
 
 def train_classifier(data, epochs: Optional[int] = None, batch_size: int = 128,
-                     seed: int = 0, train_examples: int = 0, verbose: int = 2
-                     ) -> Tuple[keras.Model, Dict[str, Any]]:
+                     seed: int = 0, train_examples: int = 0, verbose: int = 2,
+                     callbacks=()) -> Tuple[keras.Model, Dict[str, Any]]:
   """Trains the evaluation classifier of `data` on its training split.
 
   Args:
@@ -156,6 +162,7 @@ def train_classifier(data, epochs: Optional[int] = None, batch_size: int = 128,
     seed: seeds the weights, the example order and `train_examples`' subset.
     train_examples: train on this many examples drawn from the split (0: all).
     verbose: Keras' `fit` verbosity.
+    callbacks: Keras callbacks of the training (progress lines).
 
   Returns:
     (model, report): the Keras model (logits) and a JSON-able report with the test
@@ -178,7 +185,8 @@ def train_classifier(data, epochs: Optional[int] = None, batch_size: int = 128,
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
   start = time.time()
-  model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+  model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
+            callbacks=list(callbacks))
   seconds = time.time() - start
   logits = _predict(model, x_test)
   accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
@@ -227,8 +235,54 @@ def save_classifier(model: keras.Model, report: Dict[str, Any], path: str,
   return path
 
 
-def load_classifier(dataset: str, directory: str = "", path: str = ""
-                    ) -> FeatureNetwork:
+def _check_record(path, dataset, model, class_names, command):
+  """The report beside the classifier `path` ({} when there is none), checked to be
+  that of a classifier of `dataset`.
+
+  A classifier of another data set of the same image shape and number of classes
+  (MNIST's as `fashion_mnist.keras`) would score every sample with the wrong
+  classes, so the record must name `dataset`. The model's own name
+  (`<dataset>_classifier`, given by `build_classifier`) is checked too, which also
+  catches a model file copied without its record. A record written before it named
+  its data set is checked by its class names, when the data set's are known.
+
+  Raises:
+    ConfigError: the record is not valid JSON or not an object, or the model or the
+      record belongs to another data set.
+  """
+  expected = classifier_dataset(dataset)
+  owner = model.name[:-len("_classifier")] if model.name.endswith("_classifier") else ""
+  if owner and owner != expected:
+    raise ConfigError(f"{path} is a classifier of {owner}, not of {expected} (its "
+                      f"model is named {model.name}); move it away and build the "
+                      f"{expected} classifier with: {command}")
+  record = info_path(path)
+  if not os.path.isfile(record):
+    return {}
+  try:
+    report = files.read_json(record)
+  except (ValueError, UnicodeDecodeError) as e:
+    raise ConfigError(f"{record} is damaged (not valid JSON); rebuild the classifier "
+                      f"with: {command}") from e
+  if not isinstance(report, dict):
+    raise ConfigError(f"{record} is damaged (a JSON {type(report).__name__}, not the "
+                      f"classifier's record); rebuild the classifier with: {command}")
+  if "dataset" in report:
+    if report["dataset"] != expected:
+      raise ConfigError(f"{record} records a classifier of {report['dataset']!r}, not "
+                        f"of {expected}; move {path} and {record} away and build the "
+                        f"{expected} classifier with: {command}")
+  elif class_names and isinstance(report.get("class_names"), list) and (
+      report["class_names"] != list(class_names)):
+    raise ConfigError(f"{record} records the classes of another data set than "
+                      f"{expected} ({', '.join(map(str, report['class_names'][:3]))}, "
+                      f"...); move {path} and {record} away and build the {expected} "
+                      f"classifier with: {command}")
+  return report
+
+
+def load_classifier(dataset: str, directory: str = "", path: str = "",
+                    class_names=()) -> FeatureNetwork:
   """The cached classifier that evaluates `dataset` as a `FeatureNetwork` (logits and
   the 'features' layer's output).
 
@@ -236,10 +290,13 @@ def load_classifier(dataset: str, directory: str = "", path: str = ""
     dataset: the data set being evaluated ('stacked_mnist' loads 'mnist').
     directory: `--eval.classifier_dir` ('' for the default cache).
     path: a classifier file instead of the cache.
+    class_names: the data set's classes, to check a record that does not name its
+      data set against (empty: not checked).
 
   Raises:
     ConfigError: there is no classifier (the message names the command that builds
-      it) or it cannot be read.
+      it), it cannot be read, or it or its record (`<dataset>.json`) is damaged or
+      belongs to another data set.
   """
   path = path or classifier_path(dataset, directory)
   command = build_command(dataset, directory)
@@ -254,13 +311,89 @@ def load_classifier(dataset: str, directory: str = "", path: str = ""
     raise ConfigError(f"cannot read the evaluation classifier {path} "
                       f"({type(e).__name__}: {str(e).strip()[:200]}); rebuild it with: "
                       f"{command}") from e
+  report = _check_record(path, dataset, model, class_names, command)
   both = keras.Model(model.inputs, [model.outputs[0], features],
                      name=f"{model.name}_with_features")
   info = {"path": path}
-  if os.path.isfile(info_path(path)):
-    report = files.read_json(info_path(path))
-    info.update({k: report[k] for k in ("description", "test_accuracy",
-                                        "real_classifier_score", "date")
-                 if k in report})
+  info.update({k: report[k] for k in ("description", "test_accuracy",
+                                      "real_classifier_score", "date")
+               if k in report})
   return FeatureNetwork(f"{classifier_dataset(dataset)} classifier", both,
                         from_logits=True, batch_size=1000, info=info)
+
+
+class _EpochLines(keras.callbacks.Callback):
+  """One line per epoch of a classifier's training: a long build shows progress."""
+
+  def __init__(self, label, epochs):
+    super().__init__()
+    self._label, self._epochs, self._began = label, epochs, None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._began = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    accuracy = (logs or {}).get("accuracy")
+    shown = f", training accuracy {100 * float(accuracy):.1f}%" if accuracy else ""
+    print(f"  {self._label} classifier: epoch {epoch + 1}/{self._epochs} done in "
+          f"{time.perf_counter() - self._began:.0f} s{shown}", flush=True)
+
+
+def build_and_save(data, path: str, flag: str = "--eval.classifier_dir",
+                   **train_args) -> Dict[str, Any]:
+  """Trains the classifier of `data` (`train_classifier`, with `train_args`) and
+  saves it to `path` with its report beside it; returns the report.
+
+  The destination is checked before the training (`StorageError` naming `flag` if it
+  cannot be written), so that minutes of work are never lost to it.
+  """
+  if not path.endswith(".keras"):
+    raise ConfigError(f"{flag}: a classifier file must end in .keras, got {path}")
+  files.check_writable_directory(os.path.dirname(os.path.abspath(path)), flag)
+  model, report = train_classifier(data, **train_args)
+  save_classifier(model, report, path, flag)
+  return report
+
+
+def _image_data_of(dataset: str, config):
+  """The data set `dataset` read as `config` reads data (its classifier's data)."""
+  from tf_stackelberg.data.registry import DATASETS  # pylint: disable=import-outside-toplevel
+  return DATASETS.get(dataset)(config.replace(**{"data.dataset": dataset}).data)
+
+
+def classifier_for(data_source, config) -> FeatureNetwork:
+  """The classifier that evaluates `data_source`, trained and cached first when the
+  cache (`--eval.classifier_dir`) has none, exactly where
+  `tools/train_classifier.py` would have put it.
+
+  A build announces itself with the time it takes and prints a line per epoch; its
+  data comes from where training finds it (`--data.*`). Later runs load the cached
+  file.
+
+  Raises:
+    ConfigError: the cached classifier is damaged or another data set's (nothing is
+      replaced: the message says what to do), or the data set has no architecture.
+    DataError: the classifier's data cannot be read.
+    StorageError: the cache cannot be written (checked before the training).
+  """
+  directory = config.eval.classifier_dir
+  dataset = classifier_dataset(data_source.name)
+  path = classifier_path(data_source.name, directory)
+  if not os.path.isfile(path):
+    data = (data_source if data_source.name == dataset
+            else _image_data_of(dataset, config))
+    minutes = BUILD_MINUTES.get(dataset)
+    took = (f"about {minutes} min on 2 CPU cores" if minutes else
+            f"{data.num_examples('train')} training images: minutes to hours on a CPU")
+    print(f"No evaluation classifier for {dataset} in {os.path.dirname(path)}: "
+          f"training it now, once ({took}); later runs reuse {path}. To build it "
+          f"ahead of time: {build_command(dataset, directory)}", flush=True)
+    epochs = architecture_for(data.name, data.element_shape).epochs
+    started = time.perf_counter()
+    report = build_and_save(data, path, verbose=0,
+                            callbacks=[_EpochLines(data.description, epochs)])
+    print(f"Saved the {data.description} classifier to {path}: test accuracy "
+          f"{100 * report['test_accuracy']:.2f}%, built in "
+          f"{time.perf_counter() - started:.0f} s.", flush=True)
+  own_classes = data_source.class_names if data_source.name == dataset else ()
+  return load_classifier(data_source.name, directory, class_names=own_classes)

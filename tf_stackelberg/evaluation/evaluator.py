@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation.registry import EVALUATORS
 
 # Samples drawn per compiled call.
@@ -66,6 +67,33 @@ def batch_seeds(seed, num_samples, batch_size):
     batch_seed = seed if i == 0 else tf.cast(
         tf.random.experimental.stateless_fold_in(seed, i), tf.int64)
     yield min(batch_size, num_samples - start), batch_seed
+
+
+def sample_counts(config):
+  """`(flag, count)` of every number of samples an evaluator of this invocation is
+  given: the model samples of an evaluation and the real reference set of FID and
+  KID (`--eval.num_samples`) and, in `--mode=sample`, the sampler's output
+  (`--sampling.num_samples`)."""
+  counts = [("--eval.num_samples", config.eval.num_samples)]
+  if config.mode == "sample":
+    counts.append(("--sampling.num_samples", config.sampling.num_samples))
+  return counts
+
+
+def require_samples(config, evaluator, minimum, reason):
+  """`ConfigError` naming the flag when an evaluator that needs at least `minimum`
+  samples (`reason` says why) would be given fewer.
+
+  Called by an evaluator's builder before anything costly (loading or building its
+  network), so that the setting is refused before training or sampling starts
+  rather than when the first evaluation fails.
+  """
+  for flag, count in sample_counts(config):
+    if count < minimum:
+      raise ConfigError(
+          f"{flag}={count} is too few for the '{evaluator}' evaluator ({reason}): "
+          f"set {flag} to at least {minimum}, or leave '{evaluator}' out of "
+          "--eval.evaluators")
 
 
 def build_evaluators(config, data_source, num_generators,

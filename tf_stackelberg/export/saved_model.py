@@ -40,8 +40,10 @@ def check_destination(export_dir):
     StorageError: its parent directory cannot be written.
   """
   if tf.io.gfile.exists(export_dir):
-    raise ExportError(f"--export_dir={export_dir} already exists; remove it or choose "
-                      "another directory (an existing export is never overwritten)")
+    what = "a directory" if tf.io.gfile.isdir(export_dir) else "a file"
+    raise ExportError(f"--export_dir={export_dir} already exists ({what}); an export "
+                      "never replaces anything: choose a directory that does not "
+                      f"exist, e.g. --export_dir={files.free_name(export_dir)}")
   files.check_writable_directory(export_dir, "--export_dir")
 
 

@@ -1,13 +1,22 @@
-"""`--mode=eval`: evaluate the latest checkpoint of a run
-(`MODEL_DIR/eval_metrics_stepN.json` and the evaluators' images `NAME_stepN.png`)."""
+"""`--mode=eval`: evaluate the latest checkpoint of a run (or every kept one) and
+write the report (`eval_metrics_stepN.json` and the evaluators' images `NAME_stepN.png`)
+into `--eval.report_dir`, by default the run directory."""
 
 from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import StorageError
 from tf_stackelberg.modes.registry import register_mode
 from tf_stackelberg.training import trainer
 
 
 @register_mode("eval")
 def evaluate(config, strategy):
-  # The report goes into the run directory: check it before the evaluation runs.
-  files.check_writable_directory(config.model_dir, "--model_dir")
+  # Where the report goes is checked before the evaluation runs.
+  if config.eval.report_dir:
+    files.check_writable_directory(config.eval.report_dir, "--eval.report_dir")
+  else:
+    try:
+      files.check_writable_directory(config.model_dir, "--model_dir")
+    except StorageError as e:
+      raise StorageError(f"{e}; --eval.report_dir=DIR writes the report elsewhere and "
+                         "only reads the run") from e
   return trainer.evaluate(config, strategy)

@@ -3,7 +3,9 @@
 the graph with the calibration and the `--sampling.*` settings fixed at export."""
 
 import os
+import time
 
+from tf_stackelberg.console import text
 from tf_stackelberg.export.mcmc_endpoint import mcmc_sample_endpoint
 from tf_stackelberg.export.saved_model import SIGNATURES, check_destination, export_gan
 from tf_stackelberg.modes.registry import register_mode
@@ -21,14 +23,22 @@ def export(config, strategy):
   path = default_export_dir(config)
   latent.check_steps(config.sampling)
   check_destination(path)  # before the model is built and calibrated
+  started = time.monotonic()
   run = Run(config, strategy)
   step = run.restore(require=True)
   sampling = config.sampling
+  # Tracing the signatures is quiet and takes from seconds (mixtures) to about a
+  # minute (image GANs on a CPU): say what is under way.
+  if sampling.calibrate:
+    print(f"Exporting step {step} of {config.model_dir}: calibrating the "
+          "discriminator...", flush=True)
   endpoint = mcmc_sample_endpoint(latent.run_latent_model(run, sampling.calibrate),
                                   latent.sampler_settings(sampling), sampling.sampler)
   extra = {"mcmc_sample": endpoint}
-  path = export_gan(run.gan, path, extra)
   names = ", ".join(list(SIGNATURES) + sorted(extra))
-  print(f"Exported step {step} of {config.model_dir} to {path} (signatures: {names}).",
-        flush=True)
+  print(f"Exporting step {step} of {config.model_dir}: tracing {names} and writing "
+        f"{path} (up to a minute for an image GAN on a CPU)...", flush=True)
+  path = export_gan(run.gan, path, extra)
+  print(f"Exported step {step} of {config.model_dir} to {path} (signatures: {names}) "
+        f"in {text.format_duration(time.monotonic() - started)}.", flush=True)
   return path

@@ -299,12 +299,25 @@ def restore_newest(directory, restore_fn, check_settings, repair=False, keep=Non
   else:
     reasons = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in skipped)
     raise NoUsableCheckpointError(
-        f"no checkpoint in {directory} restores ({reasons})")
+        f"no checkpoint in {directory} restores ({reasons}); nothing was moved or "
+        f"changed. {_remedy(r for _, r in skipped)}")
   if repair:
     for damaged, _ in skipped:
       move_aside(damaged)
     _repair_state(directory, prefixes, number(prefix), keep)
   return Restored(prefix, skipped, not listed, prefixes)
+
+
+def _remedy(reasons):
+  """What to try when no checkpoint restores, from the reasons each one failed."""
+  reasons = list(reasons)
+  if all("missing" in r for r in reasons):
+    return ("If the run was copied or moved, copy its checkpoint files "
+            "(ckpt-N.index and ckpt-N.data-*) into this directory too")
+  if any("truncated" in r or "corrupted" in r or "damaged" in r for r in reasons):
+    return ("The files are incomplete or changed: copy them again from where the run "
+            "was made, or restore them from a backup")
+  return "Check the files' permissions and copy them again from where the run was made"
 
 
 def _repair_state(directory, prefixes, restored, keep):

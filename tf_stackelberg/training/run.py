@@ -185,13 +185,8 @@ class Run:
           self.restore_dir, self._restore_from,
           lambda prefix, stored: resolved.check_stored(self.config, prefix, stored),
           repair=repair, keep=self.config.trainer.keep_checkpoints)
-    except checkpoints.NoUsableCheckpointError as e:
-      if repair:
-        raise ConfigError(
-            f"{e}; nothing was moved or overwritten. To train this run again from "
-            f"step 0, move these files out of {self.checkpoint_dir}; or use another "
-            "--model_dir") from e
-      raise
+    except checkpoints.NoUsableCheckpointError:
+      raise  # its message says what failed for each and what to try; nothing moved
     if restored is None:
       if require:
         raise ConfigError(f"--model_dir={self.config.model_dir} holds no checkpoint "

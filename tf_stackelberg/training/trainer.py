@@ -9,7 +9,9 @@ MODEL_DIR/checkpoints/          tf.train.Checkpoint of both players, both optimi
 MODEL_DIR/checkpoints/damaged/  checkpoints that failed to restore, kept aside
 MODEL_DIR/.lock                 held while a training runs (`common/run_lock.py`)
 MODEL_DIR/logs/{train,eval}/    TensorBoard scalars and the evaluators' images
-MODEL_DIR/eval_history.json     the losses and scalar metrics of every evaluation
+MODEL_DIR/eval_history.json     the losses and scalar metrics of every evaluation (a
+                                damaged one is renamed to eval_history.json.damaged
+                                on resume, and rebuilt from logs/)
 MODEL_DIR/metrics.json          every evaluator's results at the end of training
 MODEL_DIR/<image>.png           the evaluators' images at the end (e.g. samples.png)
 ```
@@ -24,7 +26,9 @@ step and raises `Interrupted` with the command that resumes the run (docs/design
 section 2.3).
 """
 
+import collections
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -34,9 +38,11 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
@@ -71,11 +77,108 @@ def intervals(start, total, every):
   return out
 
 
+def logged_evaluations(model_dir, up_to_step):
+  """The history entries that the TensorBoard logs of `model_dir` hold, up to
+  `up_to_step`: `{step: entry}` for each step evaluated (logged under `logs/eval`),
+  with its scalars and the training scalars logged at the same step (`logs/train`:
+  losses, steps per second), from which `seconds` follows. TensorBoard keeps float32
+  values. A step logged twice (a run resumed from an earlier checkpoint) keeps its
+  last value; an event file cut short by a crash gives what it holds before the cut.
+  """
+  logged = {}
+  for kind in ("train", "eval"):
+    directory = os.path.join(model_dir, "logs", kind)
+    names = (sorted(n for n in tf.io.gfile.listdir(directory)
+                    if n.startswith("events.out.tfevents."))
+             if tf.io.gfile.isdir(directory) else [])
+    for name in names:
+      try:
+        for record in tf.data.TFRecordDataset(os.path.join(directory, name)):
+          event = event_pb2.Event.FromString(record.numpy())
+          if not event.HasField("summary") or event.step > up_to_step:
+            continue
+          values = logged.setdefault(event.step, {"train": {}, "eval": None})
+          if kind == "eval" and values["eval"] is None:
+            values["eval"] = {}
+          for value in event.summary.value:
+            array = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
+            if array is not None and array.ndim == 0 and array.dtype.kind == "f":
+              values[kind][value.tag] = float(array)
+      except tf.errors.DataLossError:
+        continue
+  entries, previous = {}, 0
+  for step in sorted(logged):
+    train, scalars = logged[step]["train"], logged[step]["eval"]
+    entry = {"step": step}
+    if train.get("steps_per_second"):
+      # Every interval, evaluated or cut short by Ctrl-C, logs its pace at its end.
+      entry["seconds"] = (step - previous) / train["steps_per_second"]
+      previous = step
+    if scalars is not None:  # otherwise trained and checkpointed, never evaluated
+      entries[step] = {**entry, **train, **scalars}
+  return entries
+
+
+def _is_entry(value):
+  """Whether `value` reads as one evaluation of the history (a step and numbers)."""
+  return (isinstance(value, dict) and isinstance(value.get("step"), int)
+          and not isinstance(value.get("step"), bool))
+
+
+def set_aside(path):
+  """Renames the damaged file `path` to `path.damaged` (`path.damaged.2`, ... when
+  that is taken: an earlier damaged copy is never replaced); returns the new name."""
+  target, suffix = f"{path}.damaged", 1
+  while tf.io.gfile.exists(target):
+    suffix += 1
+    target = f"{path}.damaged.{suffix}"
+  with files.storage_errors(target):
+    tf.io.gfile.rename(path, target)
+  return target
+
+
 def _load_history(path, up_to_step):
+  """The evaluations in the history file up to `up_to_step`.
+
+  A damaged file (not JSON, not a list of evaluations, or some entries that are not
+  evaluations) would stop every resume of the run, so it is renamed aside (kept, one
+  line says where) and the history is rebuilt: from the entries of a list that are
+  evaluations, and for the other steps from the run's TensorBoard logs.
+  """
   if not tf.io.gfile.exists(path):
     return []
+  try:
+    history = files.read_json(path)
+    reason = None
+  except ValueError as e:  # JSONDecodeError, or bytes that are no UTF-8 text
+    cause = e.__cause__ if isinstance(e.__cause__, json.JSONDecodeError) else None
+    history, reason = [], "not valid JSON" + (
+        f": {cause.msg} at line {cause.lineno} column {cause.colno}" if cause else "")
+  if reason is None and not isinstance(history, list):
+    history, reason = [], f"a JSON {type(history).__name__}, not a list of evaluations"
   # Evaluations after the restored checkpoint belong to a run that did not survive.
-  return [h for h in files.read_json(path) if h["step"] <= up_to_step]
+  kept = [h for h in history if _is_entry(h) and h["step"] <= up_to_step]
+  if reason is None:
+    bad = sum(1 for h in history if not _is_entry(h))
+    if not bad:
+      return kept
+    reason = f"{bad} of its {len(history)} entries are not evaluations"
+  moved = set_aside(path)
+  by_step = logged_evaluations(os.path.dirname(path), up_to_step)
+  rebuilt = len(set(by_step) - {h["step"] for h in kept})
+  by_step.update({h["step"]: h for h in kept})
+  done = []
+  if kept:
+    done.append(f"kept the {len(kept)} evaluations that read")
+  if rebuilt:
+    done.append(f"rebuilt {rebuilt} {'more ' if kept else ''}from the TensorBoard "
+                "logs")
+  print(f"{path} is damaged ({reason}): moved it to {moved} and "
+        f"{' and '.join(done) or 'started a new evaluation history'}.", flush=True)
+  history = [by_step[step] for step in sorted(by_step)]
+  # Written now: a run with nothing left to train evaluates no more intervals.
+  files.write_json(path, history)
+  return history
 
 
 def _summarize(writer, step, values):
@@ -247,11 +350,13 @@ class Trainer:
     self.train_writer.flush()
     self.eval_writer.flush()
     saved = self.run.manager.latest_checkpoint or "none yet"
-    command = text.shell_lines(["python", "-m", "tf_stackelberg.main"] + sys.argv[1:],
-                               self.progress.width)
+    # The interpreter that runs now: a bare `python` may be another one, or none
+    # outside an activated virtualenv.
+    command = text.shell_lines([sys.executable, "-m", "tf_stackelberg.main"] +
+                               sys.argv[1:], self.progress.width)
     return interrupt.Interrupted(
-        f"stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
-        f"The same command resumes the run:\n{command}")
+        f"Stopped at step {self.step} on request.\nCheckpoint: {saved}\n"
+        f"The same command resumes the run:\n{command}", self.stop.signum)
 
   def finish(self):
     """Final metrics, images and summary; returns the metrics."""
@@ -327,14 +432,30 @@ def _train(config, strategy, restore_dir=None):
     write_flags()
   total = config.trainer.train_steps
   replicas = strategy.num_replicas_in_sync
-  print(f"Training on {replicas} replica{'s' if replicas > 1 else ''} "
-        f"({type(strategy).__name__}).", flush=True)
+  print(f"Training on {_placement(strategy)}.", flush=True)
   if trainer.start:
     print(f"Resuming {config.model_dir} from step {trainer.start}.", flush=True)
   if trainer.start >= total:
     print(f"{config.model_dir} is already trained to step {trainer.start} "
           f"(--trainer.train_steps={total}).", flush=True)
   return _fit_all(trainer)
+
+
+def _placement(strategy):
+  """Where training runs, in words: '1 device (CPU)', '2 replicas (MirroredStrategy:
+  2 GPUs)'."""
+  replicas = strategy.num_replicas_in_sync
+  try:
+    devices = strategy.extended.worker_devices
+  except RuntimeError:  # the default strategy: TensorFlow's own device placement
+    kinds = [d.device_type for d in tf.config.list_logical_devices()]
+    kind = "GPU" if "GPU" in kinds else "TPU" if "TPU" in kinds else "CPU"
+    return f"1 device ({kind}, no distribution strategy)"
+  kinds = collections.Counter(tf.DeviceSpec.from_string(d).device_type or "CPU"
+                              for d in devices)
+  counted = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in kinds.items())
+  return (f"{replicas} replica{'s' if replicas > 1 else ''} "
+          f"({type(strategy).__name__}: {counted})")
 
 
 def _fit_all(trainer):
@@ -359,24 +480,37 @@ def _fit_all(trainer):
   return trainer.finish()
 
 
+def report_dir(config):
+  """Where `--mode=eval` writes its reports: `--eval.report_dir`, else the run
+  directory."""
+  return config.eval.report_dir or config.model_dir
+
+
 def evaluate(config, strategy):
   """Evaluates the latest checkpoint of a trained run (or, with
-  `--eval.checkpoints=all`, every kept checkpoint); returns the metrics of the last."""
+  `--eval.checkpoints=all`, every kept checkpoint that restores); returns the metrics
+  of the last.
+
+  Reports go into `report_dir(config)`; the run directory is only read.
+
+  Raises:
+    ConfigError: the run holds no checkpoint, or none of them restores.
+  """
   run = Run(config, strategy)
-  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   if config.eval.checkpoints == "all":
     return _evaluate_all(run)
+  step = run.restore(require=True, repair=False)  # evaluation only reads the run
   return _evaluate_restored(run, step)[0]
 
 
 def _evaluate_restored(run, step):
-  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images."""
-  config = run.config
+  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images into
+  the report directory."""
+  directory = report_dir(run.config)
   results = run.evaluate()
   report = {"step": step, **evaluation.without_images(run.evaluators, results)}
-  files.write_json(os.path.join(config.model_dir, f"eval_metrics_step{step}.json"),
-                   report)
-  save_images(run, results, config.model_dir, suffix=f"_step{step}")
+  files.write_json(os.path.join(directory, f"eval_metrics_step{step}.json"), report)
+  save_images(run, results, directory, suffix=f"_step{step}")
   print(f"Checkpoint at step {step}:")
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return report, results
@@ -384,22 +518,46 @@ def _evaluate_restored(run, step):
 
 def _evaluate_all(run):
   """Every kept checkpoint, oldest first: reports, `eval_curves.json` (the scalars of
-  each step) and TensorBoard scalars under `logs/eval_checkpoints`."""
+  each step) and TensorBoard scalars under `logs/eval_checkpoints`, in the report
+  directory.
+
+  A checkpoint that does not restore (a truncated or corrupted file) is skipped with
+  one line saying why, and the others are evaluated.
+
+  Raises:
+    ConfigError: there is no checkpoint, or none restores (each one's reason listed).
+  """
   config = run.config
-  curves, report = [], None
-  writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs",
-                                                      "eval_checkpoints"))
-  for prefix in reversed(run.checkpoint_prefixes()):
+  directory = report_dir(config)
+  prefixes = run.checkpoint_prefixes()
+  if not prefixes:
+    raise ConfigError(f"--model_dir={config.model_dir} holds no checkpoint to load")
+  curves, report, skipped = [], None, []
+  writer = None
+  for prefix in reversed(prefixes):
     try:
-      run.restore_prefix(prefix)
-    except (checkpoints.DamagedCheckpointError, tf.errors.OpError) as e:
-      print(f"Skipped checkpoint {prefix}: {checkpoints.describe_error(e)}.",
-            flush=True)
+      # Read errors of its files (a truncated data file raises IndexError) become
+      # DamagedCheckpointError; a failed restore may leave part of the variables
+      # assigned, and the next checkpoint assigns every one again.
+      checkpoints._guard(run.restore_prefix, prefix)  # pylint: disable=protected-access
+    except checkpoints.DamagedCheckpointError as e:
+      skipped.append((prefix, str(e)))
+      print(f"Skipped checkpoint {prefix}: {e}.", flush=True)
       continue
     report, results = _evaluate_restored(run, run.step)
     values = evaluation.scalars(run.evaluators, results)
     curves.append({"step": run.step, **values})
+    if writer is None:
+      writer = tf.summary.create_file_writer(os.path.join(directory, "logs",
+                                                          "eval_checkpoints"))
     _summarize(writer, run.step, values)
-    files.write_json(os.path.join(config.model_dir, "eval_curves.json"), curves)
-  writer.close()
+    files.write_json(os.path.join(directory, "eval_curves.json"), curves)
+  if writer is not None:
+    writer.close()
+  if report is None:
+    reasons = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in skipped)
+    raise ConfigError(f"no checkpoint in {run.checkpoint_dir} restores ({reasons})")
+  if skipped:
+    print(f"Evaluated {len(curves)} of {len(prefixes)} checkpoints; skipped "
+          f"{len(skipped)} that did not restore.", flush=True)
   return report

@@ -10,6 +10,8 @@ plain functions of `tf_stackelberg.metrics.image_metrics` finish. The features o
 real reference images are computed once per evaluator and kept.
 """
 
+import shutil
+import textwrap
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -17,11 +19,15 @@ import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation import classifiers
-from tf_stackelberg.evaluation.evaluator import Evaluator, batch_seeds
+from tf_stackelberg.evaluation.evaluator import (Evaluator, batch_seeds,
+                                                require_samples)
 from tf_stackelberg.evaluation.networks import FeatureNetwork
 from tf_stackelberg.evaluation.registry import EVALUATORS
 from tf_stackelberg.metrics import image_metrics
 
+# FID's covariances and KID's unbiased MMD need two rows of each set at least.
+MIN_SAMPLES = 2
+MIN_SAMPLES_REASON = "FID and KID need at least 2 samples and 2 real images"
 # Samples per split of the classifier score, at least (at most SCORE_SPLITS splits).
 _MIN_SPLIT = 100
 # KID: random subsets and their size (Binkowski et al. use 100 subsets of 1000).
@@ -82,6 +88,9 @@ class FeatureEvaluator(Evaluator):
                         f"set {len(self.class_names)}")
     self.num_generators = int(num_generators)
     self.num_samples = int(num_samples)
+    if self.num_samples < MIN_SAMPLES:
+      raise ConfigError(f"the '{name}' evaluator needs at least {MIN_SAMPLES} samples "
+                        f"({MIN_SAMPLES_REASON}), got num_samples={self.num_samples}")
     self.batch_size = int(batch_size or network.batch_size)
     self.kid_subsets = int(kid_subsets)
     self.kid_subset_size = int(kid_subset_size)
@@ -212,11 +221,13 @@ class FeatureEvaluator(Evaluator):
     fields += [f"FID: {results[self.prefix + 'fid']:.3f}",
                f"KID: {results[self.prefix + 'kid']:.5f} +- "
                f"{results[self.prefix + 'kid_std']:.5f}"]
-    lines = [f"{self.name} ({about}): {results['num_samples']} samples vs "
+    width = _terminal_width()
+    lines = [f"{self.name}: {results['num_samples']} samples vs "
              f"{results['num_real']} real test images",
-             "  ".join(fields)]
+             *textwrap.wrap(f"network: {about}", width, subsequent_indent="  "),
+             *textwrap.wrap("  ".join(fields), width)]
     if self.with_labels:
-      lines += _label_lines(results)
+      lines += _label_lines(results, width)
     return "\n".join(lines)
 
   def summary_fields(self, results):
@@ -249,35 +260,64 @@ def _concatenate(parts):
   return scores, np.concatenate([np.asarray(p[1]) for p in parts])
 
 
-def _label_lines(results):
-  """The label lines of `format`: coverage, histogram, per-generator table."""
+def _terminal_width():
+  """The console's width (80 when the output is no terminal; `$COLUMNS` wins)."""
+  return shutil.get_terminal_size((80, 24)).columns
+
+
+def _label_lines(results, width=80):
+  """The label lines of `format`: coverage, histogram, per-generator table, within
+  `width` columns."""
   names = results["class_names"]
   histogram = results["label_histogram"]
   lines = [f"classes: {results['label_coverage']}/{results['num_classes']}  label KL "
            f"to uniform: {results['label_kl']:.4f}",
-           "samples per predicted class: " + "  ".join(
-               f"{name}:{count}" for name, count in zip(names, histogram))]
+           *textwrap.wrap("samples per predicted class: " + "  ".join(
+               f"{name}:{count}" for name, count in zip(names, histogram)), width,
+                          subsequent_indent="  ")]
   table = np.asarray(results["per_generator_labels"])
   if len(table) < 2:
     return lines
-  columns = len(names) <= _MAX_COLUMNS
-  header = f"{'generator':>9}  {'samples':>7}  {'dominant':>10}  {'share':>6}"
-  header += "".join(f"  {name[:6]:>6}" for name in names) if columns else (
-      "  classes with >= 5%")
-  lines += [header, "-" * len(header)]
+  return lines + _generator_table(table, names, width)
+
+
+def _generator_table(table, names, width):
+  """Which generator makes which class, as wide as `width` allows: with the dominant
+  class and a column per class; else a column per class alone; else the classes
+  with at least 5% of each generator's samples."""
+  layouts = []
+  if len(names) <= _MAX_COLUMNS:
+    layouts += [(True, True), (False, True)]
+  layouts.append((True, False))
+  for dominant_column, class_columns in layouts:
+    rows = _table_rows(table, names, dominant_column, class_columns)
+    if max(map(len, rows)) <= width or (dominant_column and not class_columns):
+      return [row[:width] for row in rows]
+  return []  # not reached: the last layout is always taken
+
+
+def _table_rows(table, names, dominant_column, class_columns):
+  """The header, its rule and one row per generator of one layout."""
+  header = f"{'gen':>3}  {'samples':>7}"
+  if dominant_column:
+    header += f"  {'dominant':>10}  {'share':>6}"
+  header += ("".join(f" {name[:5]:>5}" for name in names) if class_columns
+             else "  classes with >= 5%")
+  rows = [header, "-" * len(header)]
   for g, row in enumerate(table):
     total = int(row.sum())
-    dominant = int(np.argmax(row)) if total else None
-    line = (f"{g:>9}  {total:>7}  "
-            f"{'-' if dominant is None else names[dominant][:10]:>10}  "
-            f"{100 * row[dominant] / total if total else 0.0:>5.1f}%")
-    if columns:
-      line += "".join(f"  {int(c):>6}" for c in row)
+    line = f"{g:>3}  {total:>7}"
+    if dominant_column:
+      dominant = int(np.argmax(row)) if total else None
+      line += (f"  {'-' if dominant is None else names[dominant][:10]:>10}  "
+               f"{100 * row[dominant] / total if total else 0.0:>5.1f}%")
+    if class_columns:
+      line += "".join(f" {int(c):>5}" for c in row)
     else:
       shown = [names[c] for c in np.flatnonzero(row >= _SHOWN_SHARE * max(total, 1))]
       line += "  " + (",".join(shown) or "-")
-    lines.append(line)
-  return lines
+    rows.append(line)
+  return rows
 
 
 def image_data(config, data_source, evaluator):
@@ -315,7 +355,8 @@ def classifier(config, data_source, num_generators):
   if data.num_classes < 2:
     raise ConfigError(f"--eval.evaluators: 'classifier' needs class labels, and "
                       f"{data.name} has none")
-  network = classifiers.load_classifier(data.name, config.eval.classifier_dir)
+  require_samples(config, "classifier", MIN_SAMPLES, MIN_SAMPLES_REASON)
+  network = classifiers.classifier_for(data, config)
   check_input_shape(network, data.element_shape, "--eval.classifier_dir")
   return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
                           num_generators, config.eval.num_samples,

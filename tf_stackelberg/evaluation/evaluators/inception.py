@@ -9,7 +9,10 @@ reference set has the same size).
 """
 
 from tf_stackelberg.evaluation import inception
-from tf_stackelberg.evaluation.evaluators.classifier import (FeatureEvaluator,
+from tf_stackelberg.evaluation.evaluator import require_samples
+from tf_stackelberg.evaluation.evaluators.classifier import (MIN_SAMPLES,
+                                                             MIN_SAMPLES_REASON,
+                                                             FeatureEvaluator,
                                                              image_data,
                                                              real_images_of)
 from tf_stackelberg.evaluation.registry import EVALUATORS
@@ -19,6 +22,7 @@ from tf_stackelberg.evaluation.registry import EVALUATORS
 def inception_evaluator(config, data_source, num_generators):
   """Needs image data with 1 or 3 channels and `--eval.inception_weights`."""
   data = image_data(config, data_source, "inception")
+  require_samples(config, "inception", MIN_SAMPLES, MIN_SAMPLES_REASON)
   network = inception.load_inception(config.eval.inception_weights)
   return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
                           num_generators, config.eval.num_samples, name="inception",

@@ -113,6 +113,6 @@ def stacked_mnist(config, data_source, num_generators):
   if len(shape) != 3 or shape[-1] != 3:
     raise ConfigError(f"--eval.evaluators: 'stacked_mnist' needs three-channel "
                       f"images, not --data.dataset={config.data.dataset}")
-  network = classifiers.load_classifier("stacked_mnist", config.eval.classifier_dir)
+  network = classifiers.classifier_for(data_source, config)
   check_input_shape(network, shape[:2] + (1,), "--eval.classifier_dir")
   return StackedMnistEvaluator(network, num_generators, config.eval.num_samples)
