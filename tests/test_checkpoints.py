@@ -14,8 +14,7 @@ import tensorflow as tf
 
 from conftest import file_digests, run_main, tiny_config
 from tf_stackelberg.common.errors import ConfigError
-from tf_stackelberg.config import resolved
-from tf_stackelberg.training import checkpoints, trainer
+from tf_stackelberg.training import checkpoints, run_settings, trainer
 from tf_stackelberg.training.run import Run
 
 SETTINGS = {"trainer.train_steps": 300, "trainer.keep_checkpoints": 10}
@@ -365,7 +364,7 @@ def test_missing_flags_json_is_recreated_from_the_checkpoints(base_run, tmp_path
   assert (f"Recreated the missing {path} from the settings stored in "
           f"{_ckpt(config, 300)}.") in captured.out
   assert "--model.num_generators: saved 8, now 4" in captured.err
-  recreated = resolved.read_resolved(config.model_dir)
+  recreated = run_settings.read_resolved(config.model_dir)
   assert recreated.run_settings() == base_run.run_settings()
   assert recreated.trainer.train_steps == 400  # this command's free settings
   assert file_digests(checkpoint_dir) == kept
@@ -382,7 +381,7 @@ def test_eval_without_flags_json_reads_the_checkpoints_settings(base_run, tmp_pa
   config = _copy(base_run, tmp_path)
   path = os.path.join(config.model_dir, "flags.json")
   os.remove(path)
-  loaded = resolved.read_resolved(config.model_dir)
+  loaded = run_settings.read_resolved(config.model_dir)
   assert loaded.run_settings() == base_run.run_settings()
   assert capsys.readouterr().out == (
       f"{path} is missing: using the settings stored in {_ckpt(config, 300)}.\n")
@@ -419,7 +418,7 @@ def test_a_damaged_flags_json_names_the_file_and_the_way_out(base_run, tmp_path,
   before = file_digests(config.model_dir)
   way_out = (f"; the run's settings are also stored in its checkpoints: delete {path} "
              "and the next train command recreates it from them")
-  for call in (lambda: resolved.read_resolved(config.model_dir),
+  for call in (lambda: run_settings.read_resolved(config.model_dir),
                lambda: trainer.train(config, default_strategy)):
     with pytest.raises(ConfigError) as error:
       call()
@@ -430,9 +429,9 @@ def test_a_damaged_flags_json_names_the_file_and_the_way_out(base_run, tmp_path,
 
 
 def test_settings_problems():
-  assert resolved.settings_problems({"seed": 1, "model": {"latent_dim": 3},
+  assert run_settings.settings_problems({"seed": 1, "model": {"latent_dim": 3},
                                      "game": {"learning_rate": 1}}) == []
-  assert resolved.settings_problems({"seed": "1", "data": {"ring_std": True}}) == [
+  assert run_settings.settings_problems({"seed": "1", "data": {"ring_std": True}}) == [
       "seed must be an integer, got '1'", "data.ring_std must be a number, got True"]
 
 
@@ -442,7 +441,7 @@ def test_a_first_run_that_diverged_does_not_lock_its_directory(tmp_path, capsys,
   with pytest.raises(trainer.TrainingDivergedError, match="no checkpoint was written"):
     trainer.train(diverging, default_strategy)
   path = os.path.join(diverging.model_dir, "flags.json")
-  assert resolved.read_resolved(diverging.model_dir).game.learning_rate == 1e30
+  assert run_settings.read_resolved(diverging.model_dir).game.learning_rate == 1e30
   capsys.readouterr()
   corrected = diverging.replace(**{"game.learning_rate": 2e-4})
   final = trainer.train(corrected, default_strategy)
@@ -450,4 +449,4 @@ def test_a_first_run_that_diverged_does_not_lock_its_directory(tmp_path, capsys,
   assert (f"Replaced {path}: {diverging.model_dir} holds no checkpoint, so this "
           "command's settings define the run (--game.learning_rate: saved 1e+30, now "
           "0.0002).\n") in capsys.readouterr().out
-  assert resolved.read_resolved(diverging.model_dir).game.learning_rate == 2e-4
+  assert run_settings.read_resolved(diverging.model_dir).game.learning_rate == 2e-4

@@ -12,13 +12,13 @@ from absl import flags
 
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config import flags as config_flags
-from tf_stackelberg.config.names import check_names
-from tf_stackelberg.config.resolved import (read_resolved, resolve_trained,
-                                            write_or_check_resolved)
 from tf_stackelberg.config.sections import (SECTIONS, Config, DataConfig, EvalConfig,
                                             GameConfig, LossConfig, ModelConfig,
                                             RuntimeConfig, SamplingConfig, TrainerConfig,
                                             from_dict, run_fields, to_nested)
+from tf_stackelberg.modes.names import check_names
+from tf_stackelberg.training.run_settings import (read_resolved, resolve_trained,
+                                                  write_or_check_resolved)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_DEFINING = {"data", "model", "loss", "game"}

@@ -15,7 +15,6 @@ from scipy import stats
 
 from conftest import trained_run
 from tf_stackelberg.common.errors import ConfigError
-from tf_stackelberg.config import resolved
 from tf_stackelberg.config.sections import Config, ModelConfig
 from tf_stackelberg.game.builder import build_gan
 from tf_stackelberg.game.stackelberg_gan import _replica
@@ -24,6 +23,7 @@ from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.sampling import energy as energy_lib
 from tf_stackelberg.sampling import sample_latents
 from tf_stackelberg.training import latent
+from tf_stackelberg.training import run_settings
 
 NORMAL = prior_lib.get_latent_prior("normal")
 UNIFORM = prior_lib.get_latent_prior("uniform")
@@ -186,7 +186,7 @@ def test_export_of_a_uniform_prior_run_samples_in_the_box(uniform_run, tmp_path)
               "sampling.wl_bins": 12, "sampling.step_size": 0.05,
               "runtime.jit_compile": False}
   # The run's flags.json names the prior, so later invocations build the same model.
-  assert resolved.read_resolved(config.model_dir).model.latent_distribution == "uniform"
+  assert run_settings.read_resolved(config.model_dir).model.latent_distribution == "uniform"
   export_config = config.replace(mode="export", export_dir=str(tmp_path / "model"),
                                  **settings).validate()
   path = export_mode.export(export_config, tf.distribute.get_strategy())

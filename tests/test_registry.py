@@ -10,7 +10,7 @@ import pytest
 
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.common.registry import Registry
-from tf_stackelberg.config.names import check_names
+from tf_stackelberg.modes.names import check_names
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation.registry import EVALUATORS

@@ -63,14 +63,15 @@ def resolve(explicit=None):
   """The validated `Config` of this invocation (trained settings for eval/export/
   sample)."""
   # pylint: disable=g-import-not-at-top
-  from tf_stackelberg.config import names, resolved
+  from tf_stackelberg.modes import names
   from tf_stackelberg.modes.registry import MODES
+  from tf_stackelberg.training import run_settings
   # pylint: enable=g-import-not-at-top
   config = config_flags.config_from_flags()
   config.validate()
   names.check_names(config)
   if MODES.get(config.mode).uses_trained_run:
-    config = resolved.resolve_trained(
+    config = run_settings.resolve_trained(
         config, config_flags.explicitly_set() if explicit is None else explicit)
   return config
 

@@ -77,7 +77,7 @@ from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common.machine import cpu_info, cpu_line  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.config import resolved  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.modes.sample import SAMPLING_SALT  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training import latent  # pylint: disable=g-import-not-at-top
@@ -148,7 +148,7 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------- setup
 def load_run(model_dir, args):
   """The restored `Run` of `model_dir` with the classifier evaluator, and its step."""
-  config = resolved.read_resolved(model_dir).replace(**{
+  config = run_settings.read_resolved(model_dir).replace(**{
       'model_dir': model_dir, 'mode': 'sample',
       'eval.evaluators': ('classifier',), 'eval.num_samples': args.num_real,
       'eval.classifier_dir': args.classifier_dir})

@@ -205,9 +205,9 @@ def load_config(flagfile, overrides=None, model_dir=None):
   the command line's own flags into a private flag set."""
   from absl import flags  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.config import flags as config_flags  # pylint: disable=import-outside-toplevel
-  from tf_stackelberg.config import resolved  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.training import run_settings  # pylint: disable=import-outside-toplevel
   if model_dir:  # a trained run: its own settings
-    config = resolved.read_resolved(model_dir).replace(model_dir=model_dir)
+    config = run_settings.read_resolved(model_dir).replace(model_dir=model_dir)
   else:
     values = flags.FlagValues()
     config_flags.define_flags(values)

@@ -9,11 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg.common.errors import ConfigError
-from tf_stackelberg.config import resolved
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.game.builder import build_gan
-from tf_stackelberg.training import checkpoints
+from tf_stackelberg.training import checkpoints, run_settings
 
 CHECKPOINT_SUBDIR = checkpoints.CHECKPOINT_SUBDIR
 # Stateless seed salt of the evaluation samples (distinct from training streams).
@@ -183,7 +182,7 @@ class Run:
     try:
       restored = checkpoints.restore_newest(
           self.restore_dir, self._restore_from,
-          lambda prefix, stored: resolved.check_stored(self.config, prefix, stored),
+          lambda prefix, stored: run_settings.check_stored(self.config, prefix, stored),
           repair=repair, keep=self.config.trainer.keep_checkpoints)
     except checkpoints.NoUsableCheckpointError:
       raise  # its message says what failed for each and what to try; nothing moved
@@ -217,7 +216,7 @@ class Run:
   def restore_prefix(self, prefix):
     """Restores the checkpoint `prefix` (`ConfigError` if it stores other settings or
     does not fit); returns its step."""
-    resolved.check_stored(self.config, prefix, checkpoints.read_settings(prefix))
+    run_settings.check_stored(self.config, prefix, checkpoints.read_settings(prefix))
     self._restore_from(prefix)
     return self.step
 

@@ -46,10 +46,10 @@ from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
-from tf_stackelberg.config import resolved
 from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.training import checkpoints
 from tf_stackelberg.training import input as input_lib
+from tf_stackelberg.training import run_settings
 from tf_stackelberg.training import strategy as strategy_lib
 from tf_stackelberg.training.run import Run, seed_everything
 
@@ -423,7 +423,7 @@ def train(config, strategy):
 def _train(config, strategy, restore_dir=None):
   """`train` in `config.model_dir`, restoring from `restore_dir` (default: the run's
   own checkpoints)."""
-  write_flags = resolved.prepare_training(config)
+  write_flags = run_settings.prepare_training(config)
   seed_everything(config)
   trainer = Trainer(config, strategy, restore_dir=restore_dir)
   if write_flags:

@@ -1,5 +1,9 @@
 """Checks every registry-backed setting against its registry (unknown names are
-refused with the list of known names)."""
+refused with the list of known names).
+
+It lives with the modes, the layer that dispatches to every registry, because the
+settings themselves (`tf_stackelberg.config`) import none of them.
+"""
 
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation.registry import EVALUATORS

@@ -1,10 +1,12 @@
-"""The resolved configuration of a run, kept in `MODEL_DIR/flags.json`.
+"""The settings of a run directory: `MODEL_DIR/flags.json` and the run-defining
+settings its checkpoints store.
 
 A run directory belongs to one run: the settings of the sections that define it (see
 `Section.defines_run`) are written when training starts and checked on every later
 invocation; the other settings may change. Every checkpoint stores the run-defining
 settings too (`tf_stackelberg.training.checkpoints`): they are checked on restore, and
-they recreate `flags.json` when it was lost.
+they recreate `flags.json` when it was lost. This module sits beside the checkpoints it
+reads, so that `config/` stays a leaf of the package.
 """
 
 import dataclasses
