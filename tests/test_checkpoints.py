@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import file_digests, run_main, tiny_config
+from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.training import checkpoints, run_settings, trainer
 from tf_stackelberg.training.run import Run
@@ -240,7 +241,7 @@ def test_when_no_checkpoint_restores_nothing_is_moved(base_run, tmp_path,
   assert "move" not in str(error.value).split("nothing was moved")[1]
   assert file_digests(config.model_dir) == before
   with pytest.raises(ConfigError, match="^no checkpoint in .* restores"):
-    trainer.evaluate(config.replace(mode="eval"), default_strategy)
+    evaluation_reports.evaluate(config.replace(mode="eval"), default_strategy)
   assert file_digests(config.model_dir) == before
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import file_digests, trained_run
-from tf_stackelberg.training import latent
+from tf_stackelberg.app import latent
 
 HELD_OUT = 4000
 

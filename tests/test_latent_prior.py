@@ -14,6 +14,7 @@ import tensorflow as tf
 from scipy import stats
 
 from conftest import trained_run
+from tf_stackelberg.app import latent
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config.sections import Config, ModelConfig
 from tf_stackelberg.game.builder import build_gan
@@ -22,7 +23,6 @@ from tf_stackelberg.models import latent_prior as prior_lib
 from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.sampling import energy as energy_lib
 from tf_stackelberg.sampling import sample_latents
-from tf_stackelberg.training import latent
 from tf_stackelberg.training import run_settings
 
 NORMAL = prior_lib.get_latent_prior("normal")

@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import flags
 
 from conftest import tiny_config
+from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data import mixtures
 from tf_stackelberg.training import trainer
@@ -206,7 +207,7 @@ def test_finished_run_is_not_trained_again_and_evaluates(whole_run, default_stra
   assert _history(config.model_dir) == history
 
   # --mode=eval: the latest checkpoint, into eval_metrics_step300.json and an image.
-  report = trainer.evaluate(config.replace(mode="eval"), default_strategy)
+  report = evaluation_reports.evaluate(config.replace(mode="eval"), default_strategy)
   assert report["step"] == 300 and report["mixture"] == first["mixture"]
   assert _read(os.path.join(config.model_dir, "eval_metrics_step300.json")) == (
       json.loads(json.dumps(report)))
@@ -223,7 +224,7 @@ def test_eval_of_all_checkpoints_gives_the_curves_training_logged(
   shutil.copytree(whole_run.model_dir, model_dir)
   config = whole_run.replace(mode="eval", model_dir=model_dir,
                              **{"eval.checkpoints": "all"})
-  report = trainer.evaluate(config, default_strategy)
+  report = evaluation_reports.evaluate(config, default_strategy)
   assert report["step"] == 300
   curves = _read(os.path.join(model_dir, "eval_curves.json"))
   assert [c["step"] for c in curves] == [100, 200, 300]
@@ -238,7 +239,7 @@ def test_eval_of_all_checkpoints_gives_the_curves_training_logged(
 def test_eval_needs_a_checkpoint(tmp_path, default_strategy):
   config = tiny_config(tmp_path / "empty", mode="eval")
   with pytest.raises(ConfigError, match="holds no checkpoint"):
-    trainer.evaluate(config, default_strategy)
+    evaluation_reports.evaluate(config, default_strategy)
 
 
 def test_different_settings_in_the_same_directory_are_refused(whole_run,

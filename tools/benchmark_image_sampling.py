@@ -80,7 +80,7 @@ from tf_stackelberg.common.machine import cpu_info, cpu_line  # pylint: disable=
 from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.modes.sample import SAMPLING_SALT  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.training import latent  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top
 

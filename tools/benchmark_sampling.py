@@ -73,7 +73,7 @@ from tf_stackelberg.data.registry import DATASETS  # pylint: disable=g-import-no
 from tf_stackelberg.game.builder import build_gan  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.metrics.mixture_metrics import mixture_metrics  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.training import latent  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')

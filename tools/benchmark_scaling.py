@@ -293,7 +293,7 @@ def _sampling_cell(spec, config, strategy):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.modes.sample import SAMPLING_SALT  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.sampling.sample import sample_latents  # pylint: disable=import-outside-toplevel
-  from tf_stackelberg.training import latent  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.app import latent  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.training.run import Run  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, TOOLS)
   from benchmark_image_sampling import ChunkClock, phase_starts  # pylint: disable=import-outside-toplevel,import-error

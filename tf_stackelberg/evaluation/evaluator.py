@@ -8,11 +8,13 @@ TensorBoard images and PNG files) or JSON-able structures (kept in `metrics.json
 """
 
 import abc
+import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg import visualization
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation.registry import EVALUATORS
 
@@ -132,6 +134,12 @@ def scalars(evaluators, results) -> Dict[str, float]:
 def images(evaluators, results) -> Dict[str, np.ndarray]:
   """The image results of every evaluator, as `{name: uint8 [H, W, 3]}`."""
   return {name: results[e.name][name] for e in evaluators for name in e.image_names}
+
+
+def save_images(evaluators, results, directory, suffix=""):
+  """Writes each image result as `directory/NAME{suffix}.png`."""
+  for name, image in images(evaluators, results).items():
+    visualization.save_png(image, os.path.join(directory, f"{name}{suffix}.png"))
 
 
 def without_images(evaluators, results) -> Dict[str, Dict[str, Any]]:

@@ -2,10 +2,10 @@
 write the report (`eval_metrics_stepN.json` and the evaluators' images `NAME_stepN.png`)
 into `--eval.report_dir`, by default the run directory."""
 
+from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import StorageError
 from tf_stackelberg.modes.registry import register_mode
-from tf_stackelberg.training import trainer
 
 
 @register_mode("eval")
@@ -19,4 +19,4 @@ def evaluate(config, strategy):
     except StorageError as e:
       raise StorageError(f"{e}; --eval.report_dir=DIR writes the report elsewhere and "
                          "only reads the run") from e
-  return trainer.evaluate(config, strategy)
+  return evaluation_reports.evaluate(config, strategy)

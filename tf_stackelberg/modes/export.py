@@ -5,11 +5,11 @@ the graph with the calibration and the `--sampling.*` settings fixed at export."
 import os
 import time
 
+from tf_stackelberg.app import latent
 from tf_stackelberg.console import text
 from tf_stackelberg.export.mcmc_endpoint import mcmc_sample_endpoint
 from tf_stackelberg.export.saved_model import SIGNATURES, check_destination, export_gan
 from tf_stackelberg.modes.registry import register_mode
-from tf_stackelberg.training import latent
 from tf_stackelberg.training.run import Run
 
 

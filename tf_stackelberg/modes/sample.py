@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
+from tf_stackelberg.app import latent
 from tf_stackelberg.common import files
 from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
@@ -41,9 +42,7 @@ from tf_stackelberg.evaluation import evaluator as evaluation
 from tf_stackelberg.modes.registry import register_mode
 from tf_stackelberg.sampling import sharding
 from tf_stackelberg.sampling.sample import sample_latents
-from tf_stackelberg.training import latent
 from tf_stackelberg.training.run import Run
-from tf_stackelberg.training.trainer import save_images
 
 # Stateless seed salt of the chains, distinct from the training and evaluation streams.
 SAMPLING_SALT = 13
@@ -128,7 +127,7 @@ def _sample_into(config, strategy, out_dir):
              **evaluation.without_images(run.evaluators, results),
              "diagnostics": result.diagnostics}
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
-  save_images(run, results, out_dir)
+  evaluation.save_images(run.evaluators, results, out_dir)
   _save_energy_histogram(out_dir, sampling.sampler, result.diagnostics)
   with files.storage_errors(os.path.join(out_dir, "logs")):
     _write_summaries(os.path.join(out_dir, "logs"), result.diagnostics,

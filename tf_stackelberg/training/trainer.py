@@ -42,7 +42,6 @@ from tensorflow.core.util import event_pb2
 
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
-from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.common.run_lock import locks_model_dir
 from tf_stackelberg.console import interrupt, text
 from tf_stackelberg.console.progress import ProgressLine
@@ -181,7 +180,8 @@ def _load_history(path, up_to_step):
   return history
 
 
-def _summarize(writer, step, values):
+def write_scalars(writer, step, values):
+  """Writes `{name: value}` as TensorBoard scalars of `step` with `writer`."""
   with writer.as_default(step=step):
     for name, value in values.items():
       tf.summary.scalar(name, value)
@@ -326,12 +326,12 @@ class Trainer:
     run.manager.save(checkpoint_number=self.step)
     losses = {name: float(value) for name, value in logs.items()}
     losses["steps_per_second"] = steps / seconds
-    _summarize(self.train_writer, self.step, losses)
+    write_scalars(self.train_writer, self.step, losses)
     if self.stop.requested:
       return
     self.results = results = run.evaluate()
     scalars = evaluation.scalars(run.evaluators, results)
-    _summarize(self.eval_writer, self.step, scalars)
+    write_scalars(self.eval_writer, self.step, scalars)
     with self.eval_writer.as_default(step=self.step):
       for name, image in evaluation.images(run.evaluators, results).items():
         tf.summary.image(name, visualization.image_summary_tensor(image))
@@ -372,7 +372,7 @@ class Trainer:
                                   if trained else None),
              **evaluation.without_images(run.evaluators, self.results)}
     files.write_json(os.path.join(self.config.model_dir, METRICS_FILE), final)
-    save_images(run, self.results, self.config.model_dir)
+    evaluation.save_images(run.evaluators, self.results, self.config.model_dir)
     print(evaluation.format_results(run.evaluators, self.results), flush=True)
     if trained:
       print(f"Trained {trained} steps in {text.format_duration(self.train_seconds)} "
@@ -382,12 +382,6 @@ class Trainer:
     if task:  # every worker of a cluster must end with the same model
       print(f"Weights digest of {task}: {run.weights_digest()}", flush=True)
     return final
-
-
-def save_images(run, results, directory, suffix=""):
-  """Writes each evaluator image as `directory/NAME{suffix}.png`."""
-  for name, image in evaluation.images(run.evaluators, results).items():
-    visualization.save_png(image, os.path.join(directory, f"{name}{suffix}.png"))
 
 
 def train(config, strategy):
@@ -478,86 +472,3 @@ def _fit_all(trainer):
       trainer.progress.clear()
       raise trainer.interrupted()
   return trainer.finish()
-
-
-def report_dir(config):
-  """Where `--mode=eval` writes its reports: `--eval.report_dir`, else the run
-  directory."""
-  return config.eval.report_dir or config.model_dir
-
-
-def evaluate(config, strategy):
-  """Evaluates the latest checkpoint of a trained run (or, with
-  `--eval.checkpoints=all`, every kept checkpoint that restores); returns the metrics
-  of the last.
-
-  Reports go into `report_dir(config)`; the run directory is only read.
-
-  Raises:
-    ConfigError: the run holds no checkpoint, or none of them restores.
-  """
-  run = Run(config, strategy)
-  if config.eval.checkpoints == "all":
-    return _evaluate_all(run)
-  step = run.restore(require=True, repair=False)  # evaluation only reads the run
-  return _evaluate_restored(run, step)[0]
-
-
-def _evaluate_restored(run, step):
-  """Evaluates the restored weights; writes `eval_metrics_stepN.json` and images into
-  the report directory."""
-  directory = report_dir(run.config)
-  results = run.evaluate()
-  report = {"step": step, **evaluation.without_images(run.evaluators, results)}
-  files.write_json(os.path.join(directory, f"eval_metrics_step{step}.json"), report)
-  save_images(run, results, directory, suffix=f"_step{step}")
-  print(f"Checkpoint at step {step}:")
-  print(evaluation.format_results(run.evaluators, results), flush=True)
-  return report, results
-
-
-def _evaluate_all(run):
-  """Every kept checkpoint, oldest first: reports, `eval_curves.json` (the scalars of
-  each step) and TensorBoard scalars under `logs/eval_checkpoints`, in the report
-  directory.
-
-  A checkpoint that does not restore (a truncated or corrupted file) is skipped with
-  one line saying why, and the others are evaluated.
-
-  Raises:
-    ConfigError: there is no checkpoint, or none restores (each one's reason listed).
-  """
-  config = run.config
-  directory = report_dir(config)
-  prefixes = run.checkpoint_prefixes()
-  if not prefixes:
-    raise ConfigError(f"--model_dir={config.model_dir} holds no checkpoint to load")
-  curves, report, skipped = [], None, []
-  writer = None
-  for prefix in reversed(prefixes):
-    try:
-      # Read errors of its files (a truncated data file raises IndexError) become
-      # DamagedCheckpointError; a failed restore may leave part of the variables
-      # assigned, and the next checkpoint assigns every one again.
-      checkpoints._guard(run.restore_prefix, prefix)  # pylint: disable=protected-access
-    except checkpoints.DamagedCheckpointError as e:
-      skipped.append((prefix, str(e)))
-      print(f"Skipped checkpoint {prefix}: {e}.", flush=True)
-      continue
-    report, results = _evaluate_restored(run, run.step)
-    values = evaluation.scalars(run.evaluators, results)
-    curves.append({"step": run.step, **values})
-    if writer is None:
-      writer = tf.summary.create_file_writer(os.path.join(directory, "logs",
-                                                          "eval_checkpoints"))
-    _summarize(writer, run.step, values)
-    files.write_json(os.path.join(directory, "eval_curves.json"), curves)
-  if writer is not None:
-    writer.close()
-  if report is None:
-    reasons = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in skipped)
-    raise ConfigError(f"no checkpoint in {run.checkpoint_dir} restores ({reasons})")
-  if skipped:
-    print(f"Evaluated {len(curves)} of {len(prefixes)} checkpoints; skipped "
-          f"{len(skipped)} that did not restore.", flush=True)
-  return report

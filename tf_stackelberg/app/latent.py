@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.sampling.calibration import calibrate
 from tf_stackelberg.sampling.energy import LatentModel
-from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.sampling.settings import SamplerSettings, min_num_steps
 
 # Stateless seed salt of the calibration data, distinct from the other streams.
