@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli, trained_run
+from tf_stackelberg.common import salts
 from tf_stackelberg.export.saved_model import ExportError, export_gan
 from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.modes import sample as sample_mode
@@ -100,7 +101,7 @@ def test_exported_mcmc_sample_equals_the_sample_mode(trained, tmp_path):
   loaded = tf.saved_model.load(str(tmp_path / "model"))
   served = loaded.signatures["mcmc_sample"](
       n=tf.constant(120), steps=tf.constant(30),
-      seed=tf.constant([config.seed, sample_mode.SAMPLING_SALT], tf.int64))
+      seed=tf.constant([config.seed, salts.SAMPLING], tf.int64))
   np.testing.assert_array_equal(served["generator"], drawn["k"])
   np.testing.assert_allclose(served["z"], drawn["z"], rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(served["samples"], drawn["x"], rtol=1e-5, atol=1e-5)

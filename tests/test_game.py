@@ -22,7 +22,8 @@ from tf_stackelberg.data.mixtures import make_dataset, ring
 from tf_stackelberg.game.builder import build_discriminator, build_gan, build_generator
 from tf_stackelberg.game.losses import wasserstein
 from tf_stackelberg.game.losses.registry import LOSSES
-from tf_stackelberg.game.stackelberg_gan import _PENALTY_SALT, StackelbergGAN
+from tf_stackelberg.common.salts import GRADIENT_PENALTY
+from tf_stackelberg.game.stackelberg_gan import StackelbergGAN
 
 K = 3
 BATCH = 16
@@ -141,7 +142,7 @@ def g_objective(gen, disc, z, beta, family):
 def penalty_seed(seed, step):
   """The stateless seed of the gradient penalty's interpolation weights at `step`."""
   return tf.random.experimental.stateless_fold_in(
-      tf.constant([seed, step], tf.int64), tf.constant(_PENALTY_SALT, tf.int64))
+      tf.constant([seed, step], tf.int64), tf.constant(GRADIENT_PENALTY, tf.int64))
 
 
 def d_objective(disc, real, fakes, beta, family, penalty):

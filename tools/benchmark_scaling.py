@@ -291,7 +291,7 @@ def _train_cell(spec, config, strategy):
 def _sampling_cell(spec, config, strategy):
   """Chain-steps/s of `sample_latents` (fastest chunk after the compiled first)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tf_stackelberg.modes.sample import SAMPLING_SALT  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.common.salts import SAMPLING as SAMPLING_SALT  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.sampling.sample import sample_latents  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.app import latent  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.training.run import Run  # pylint: disable=import-outside-toplevel

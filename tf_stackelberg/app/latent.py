@@ -6,16 +6,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.sampling.calibration import calibrate
 from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.settings import SamplerSettings, min_num_steps
 
-# Stateless seed salt of the calibration data, distinct from the other streams.
-CALIBRATION_SALT = 11
 CALIBRATION_POINTS = 5000
-# Seed salt of the discriminator fine-tuning streams (data order and fakes).
-FINETUNE_SALT = 13
 
 
 def gan_callables(gan):
@@ -28,8 +25,8 @@ def gan_callables(gan):
 def calibrate_run(run, num_points=CALIBRATION_POINTS):
   """`(a, b)` of `d_c = a d + b` from held-out real data vs fresh model samples."""
   seed = run.config.seed
-  real = run.data.held_out(num_points, tf.constant([seed, CALIBRATION_SALT], tf.int64))
-  fake, _ = run.gan.sample(num_points, tf.constant([seed, CALIBRATION_SALT + 1],
+  real = run.data.held_out(num_points, tf.constant([seed, salts.CALIBRATION], tf.int64))
+  fake, _ = run.gan.sample(num_points, tf.constant([seed, salts.CALIBRATION + 1],
                                                    tf.int64))
   return calibrate(gan_callables(run.gan)[1], real, fake)
 
@@ -81,11 +78,11 @@ def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
 
   @tf.function
   def update(real, index):
-    fake, _ = gan.sample(batch_size, tf.stack([tf.constant(seed + FINETUNE_SALT,
+    fake, _ = gan.sample(batch_size, tf.stack([tf.constant(seed + salts.FINETUNE,
                                                            tf.int64), index]))
     return logistic_discriminator_update(discriminator, optimizer, real, fake)
 
-  batches = run.data.batches(batch_size, seed + FINETUNE_SALT, num_steps=num_steps)
+  batches = run.data.batches(batch_size, seed + salts.FINETUNE, num_steps=num_steps)
   losses = []
   for i, real in enumerate(batches):
     real = real[0] if isinstance(real, (tuple, list)) else real

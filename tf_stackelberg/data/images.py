@@ -20,11 +20,10 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
-_SHUFFLE_SALT = 2
-_HELD_OUT_SALT = 5
 #: Training images larger than this are gathered on the host (see the module text).
 HOST_GATHER_BYTES = 1 << 30
 
@@ -53,7 +52,7 @@ def epoch_batches(num_examples, batch_size, seed, start_step=0, num_steps=None):
     epoch, index = step // batches_per_epoch, step % batches_per_epoch
     order = tf.random.experimental.stateless_shuffle(
         tf.range(num_examples, dtype=tf.int64),
-        tf.stack([tf.constant(seed, tf.int64) * 4 + _SHUFFLE_SALT, epoch]))
+        tf.stack([tf.constant(seed, tf.int64) * 4 + salts.DATA_SHUFFLE, epoch]))
     return order[index * batch_size:(index + 1) * batch_size]
 
   return tf.data.Dataset.range(start_step, end).map(indices)
@@ -153,7 +152,7 @@ class ImageData(DataSource):
     if num_examples is not None and num_examples < len(images):
       order = tf.random.experimental.stateless_shuffle(
           tf.range(len(images), dtype=tf.int64),
-          tf.cast(seed if seed is not None else [0, _HELD_OUT_SALT], tf.int64))
+          tf.cast(seed if seed is not None else [0, salts.IMAGE_HELD_OUT], tf.int64))
       chosen = np.sort(order[:num_examples].numpy())
       images, labels = images[chosen], labels[chosen]
     return uint8_to_unit_range(images), np.asarray(labels)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.source import DataSource, check_shard, shard_rows
 
@@ -21,11 +22,6 @@ Attributes:
   centers: float32 numpy array [num_modes, dim].
   std: standard deviation of every mode.
 """
-
-# Salts keep the streams of one seed independent of each other.
-_FIXED_SET_SALT = 1
-_SHUFFLE_SALT = 2
-_STREAM_SALT = 3
 
 
 def ring(num_modes=8, radius=1.0, std=0.01):
@@ -59,7 +55,8 @@ def draw_points(spec, num_points, seed):
 
 def fixed_set(spec, size, seed):
   """The fixed training set of a run (drawn once, as in the reference scripts)."""
-  points, _ = draw_points(spec, size, tf.constant([seed, _FIXED_SET_SALT], tf.int64))
+  points, _ = draw_points(spec, size,
+                          tf.constant([seed, salts.MIXTURE_FIXED_SET], tf.int64))
   return points
 
 
@@ -85,7 +82,7 @@ def make_dataset(spec, batch_size, seed, dataset_size=8000, shuffle=False,
   if not dataset_size:
     def stream_batch(step):
       points, _ = draw_points(spec, batch_size, tf.stack(
-          [tf.constant(seed, tf.int64) * 4 + _STREAM_SALT, step]))
+          [tf.constant(seed, tf.int64) * 4 + salts.MIXTURE_STREAM, step]))
       return points
     return steps.map(stream_batch).prefetch(tf.data.AUTOTUNE)
 
@@ -97,7 +94,7 @@ def make_dataset(spec, batch_size, seed, dataset_size=8000, shuffle=False,
     order = tf.range(dataset_size, dtype=tf.int64)
     if shuffle:
       order = tf.random.experimental.stateless_shuffle(
-          order, tf.stack([tf.constant(seed, tf.int64) * 4 + _SHUFFLE_SALT, epoch]))
+          order, tf.stack([tf.constant(seed, tf.int64) * 4 + salts.DATA_SHUFFLE, epoch]))
     return tf.gather(points, order[index * batch_size:(index + 1) * batch_size])
 
   return steps.map(fixed_batch).prefetch(tf.data.AUTOTUNE)

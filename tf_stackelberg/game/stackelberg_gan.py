@@ -9,6 +9,7 @@ is injected (`tf_stackelberg.game.losses`); nothing here depends on the data's s
 import keras
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.game.losses.classifier import classifier_loss
 from tf_stackelberg.game.losses.non_saturating import non_saturating
 from tf_stackelberg.models.ensemble import select_generator
@@ -16,7 +17,6 @@ from tf_stackelberg.models.latent_prior import get_latent_prior
 
 UPDATE_ORDERS = ("g_first", "d_first", "simultaneous")
 _NO_STEP = tf.int64.max  # "no such step"
-_PENALTY_SALT = 1 << 20  # keeps the penalty's stream apart from the latents'
 
 
 def _in_xla():
@@ -313,7 +313,7 @@ class StackelbergGAN(keras.Model):
     if self.loss.penalty is None:
       return tf.constant(0.0)
     return self.loss.penalty(lambda x: self._d_outputs(x)[0], real,
-                             fakes, self._step_seed(_PENALTY_SALT), global_batch)
+                             fakes, self._step_seed(salts.GRADIENT_PENALTY), global_batch)
 
   def _g_losses(self, z, global_batch):
     fakes = self.call(z, training=True)
@@ -403,6 +403,28 @@ class StackelbergGAN(keras.Model):
     return g, d, c
 
   def train_step(self, data):
+    """One step of the game on this replica's real batch; returns the logs.
+
+    The route from the step to the loss (docs/design.md sections 1, 2.1):
+
+    - `_latents` draws the step's latents from `(seed, step)`;
+    - `_update_steps[update_order]` runs the order: `_g_first_step` and
+      `_d_first_step` call `_generator_step` and `_discriminator_step` in turn,
+      `_simultaneous_step` both at once;
+    - each of those takes its gradients from `_generator_gradients`,
+      `_discriminator_gradients` or `_simultaneous_gradients` (compiled per replica
+      by `_per_replica` under several replicas) and applies them;
+    - the gradient functions get the losses from `_g_losses` / `_d_losses` (or
+      directly): `call` makes the fakes `[K, B, ...]`, `_discriminate` scores them
+      (and the real batch), and the loss family (`self.loss`), the classifier term
+      (`_classifier_term`) and the penalty (`_penalty`) give the players' losses.
+
+    Then the EMA generator follows and `_update_metrics` records the losses and
+    whether they are finite.
+
+    Args:
+      data: the real batch `[B, ...]`, or a tuple whose first element is.
+    """
     real = data[0] if isinstance(data, (tuple, list)) else data
     local_batch = tf.shape(real)[0]
     replicas = tf.distribute.get_strategy().num_replicas_in_sync

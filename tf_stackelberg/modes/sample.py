@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from tf_stackelberg import visualization
 from tf_stackelberg.app import latent
-from tf_stackelberg.common import files
+from tf_stackelberg.common import files, salts
 from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
 from tf_stackelberg.evaluation import evaluator as evaluation
@@ -43,9 +43,6 @@ from tf_stackelberg.modes.registry import register_mode
 from tf_stackelberg.sampling import sharding
 from tf_stackelberg.sampling.sample import sample_latents
 from tf_stackelberg.training.run import Run
-
-# Stateless seed salt of the chains, distinct from the training and evaluation streams.
-SAMPLING_SALT = 13
 
 
 def output_dir(config):
@@ -111,7 +108,7 @@ def _sample_into(config, strategy, out_dir):
   progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,
-      tf.constant([config.seed, SAMPLING_SALT], tf.int32),
+      tf.constant([config.seed, salts.SAMPLING], tf.int32),
       latent.sampler_settings(sampling), chunk_steps=max(1, min(sampling.steps, 64)),
       progress_callback=lambda done, total: progress.update(
           lambda: _progress_text(done, total, time.monotonic() - started,

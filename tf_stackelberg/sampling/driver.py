@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.sampling.estimators import empty_reservoir
 from tf_stackelberg.sampling.estimators import update_reservoir
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
@@ -431,7 +432,7 @@ class Chains(object):
     self.energy_fn = model.energy_fn()
     self.joint = bool(settings.joint) and model.num_generators > 1
     self.seeds = Seeds(*tfp.random.split_seed(
-        stateless_seed(seed), n=5, salt='sample_latents'))
+        stateless_seed(seed), n=5, salt=salts.SAMPLE_LATENTS))
     z = model.prior.sample([num_chains, model.latent_dim], self.seeds.z,
                            dtype=model.dtype)
     k = tf.random.stateless_uniform([num_chains], seed=self.seeds.k, minval=0,

@@ -38,6 +38,7 @@ import tensorflow_probability as tfp
 from tensorflow_probability.python.mcmc import metropolis_hastings
 from tensorflow_probability.python.mcmc.internal import util as mcmc_util
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.sampling.unnest import get_outermost
 
 __all__ = [
@@ -361,7 +362,7 @@ class JointGeneratorKernel(tfp.mcmc.TransitionKernel):
     with tf.name_scope(self.name or 'joint_generator_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       move_seed, latent_seed = tfp.random.split_seed(
-          seed, n=2, salt='joint_generator')
+          seed, n=2, salt=salts.JOINT_GENERATOR)
       k, z = current_state
       k = tf.convert_to_tensor(k, tf.int32)
       z = tf.convert_to_tensor(z)

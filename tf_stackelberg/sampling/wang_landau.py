@@ -98,6 +98,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.sampling.unnest import get_outermost
 from tf_stackelberg.sampling.unnest import replace_outermost
 
@@ -910,7 +911,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     """
     with tf.name_scope(self.name or 'wang_landau_one_step'):
       seed = tfp.random.sanitize_seed(seed)
-      (inner_seed,) = tfp.random.split_seed(seed, n=1, salt='wang_landau')
+      (inner_seed,) = tfp.random.split_seed(seed, n=1, salt=salts.WANG_LANDAU)
       current_state = self._with_assertions(
           tf.convert_to_tensor(current_state))
       previous = previous_kernel_results

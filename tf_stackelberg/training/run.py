@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.evaluation import evaluator as evaluation
@@ -15,8 +16,6 @@ from tf_stackelberg.game.builder import build_gan
 from tf_stackelberg.training import checkpoints, run_settings
 
 CHECKPOINT_SUBDIR = checkpoints.CHECKPOINT_SUBDIR
-# Stateless seed salt of the evaluation samples (distinct from training streams).
-EVAL_SALT = 7
 
 
 def seed_everything(config):
@@ -222,5 +221,5 @@ class Run:
 
   def evaluate(self):
     """Runs the evaluators on fresh model samples; {evaluator: {name: value}}."""
-    seed = tf.constant([self.config.seed, EVAL_SALT], tf.int64)
+    seed = tf.constant([self.config.seed, salts.EVALUATION], tf.int64)
     return evaluation.run_evaluators(self.evaluators, self.gan.sample, seed, self.step)

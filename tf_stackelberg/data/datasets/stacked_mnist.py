@@ -5,6 +5,7 @@
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.datasets.mnist import load_digits
 from tf_stackelberg.data.images import ImageData, epoch_batches, to_unit_range
@@ -16,10 +17,6 @@ NUM_MODES = 1000
 CLASS_NAMES = tuple(f"{m:03d}" for m in range(NUM_MODES))
 #: Triples in the test split (as many as MNIST has test digits).
 TEST_SIZE = 10000
-# Salts of the stateless draws (the run seed is the other half of each key).
-_FIXED_SALT = 11
-_STREAM_SALT = 12
-_EXAMPLES_SALT = 13
 _TEST_SEED = (20181108, 3)  # the test triples are the same for every run
 
 
@@ -97,7 +94,7 @@ class StackedMnist(ImageData):
     if not self.size:
       raise ValueError("stacked_mnist with size=0 has no fixed training set")
     return draw_triples(len(self._digit_splits["train"][0]), self.size,
-                        [seed, _FIXED_SALT])
+                        [seed, salts.STACKED_MNIST_FIXED])
 
   def training_labels(self, seed):
     """int64 `[size]`: the labels (modes) of the fixed training set of `seed`."""
@@ -128,7 +125,7 @@ class StackedMnist(ImageData):
     else:
       end = (start_step + num_steps if num_steps is not None
              else np.iinfo(np.int64).max)
-      key = tf.constant([seed, _STREAM_SALT], tf.int64)
+      key = tf.constant([seed, salts.STACKED_MNIST_STREAM], tf.int64)
       triple_batches = tf.data.Dataset.range(start_step, end).map(
           lambda step: draw_triples(
               num_digits, batch_size,
@@ -145,13 +142,15 @@ class StackedMnist(ImageData):
       if num_examples is not None and num_examples < len(triples):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(len(triples), dtype=tf.int64),
-            tf.cast(seed if seed is not None else [0, _EXAMPLES_SALT], tf.int64))
+            tf.cast(seed if seed is not None else [0, salts.STACKED_MNIST_EXAMPLES],
+                    tf.int64))
         triples = triples[np.sort(order[:num_examples].numpy())]
       return triples
     if num_examples is None:
       num_examples = self.num_examples("train")
+    default = [0, salts.STACKED_MNIST_EXAMPLES]
     return draw_triples(len(self._digit_splits["train"][0]), num_examples,
-                        seed if seed is not None else [0, _EXAMPLES_SALT]).numpy()
+                        seed if seed is not None else default).numpy()
 
   def examples(self, split="test", num_examples=None, seed=None):
     """(images float32 [-1, 1] `[n, 28, 28, 3]`, labels `[n]`) as NumPy.

@@ -5,14 +5,13 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
+from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.evaluation.evaluator import Evaluator
 from tf_stackelberg.evaluation.registry import EVALUATORS
 
 # Points drawn in one plot: real (grey backdrop) and generated.
 _PLOT_REAL, _PLOT_FAKE = 2000, 2500
-# The backdrop is the first points of the training set's stream (seed salt 1).
-_REAL_SALT = 1
 
 
 class ScatterEvaluator(Evaluator):
@@ -60,8 +59,8 @@ def scatter(config, data_source, num_generators):
   if tuple(data_source.element_shape) != (2,):
     raise ConfigError(f"--eval.evaluators: 'scatter' needs 2-D data, not "
                       f"--data.dataset={config.data.dataset}")
-  real = data_source.held_out(_PLOT_REAL, tf.constant([config.seed, _REAL_SALT],
-                                                      tf.int64)).numpy()
+  key = tf.constant([config.seed, salts.SCATTER_BACKDROP], tf.int64)
+  real = data_source.held_out(_PLOT_REAL, key).numpy()
   spec = getattr(data_source, "spec", None)
   if spec is not None:
     span = 1.25 * (float(np.abs(spec.centers).max()) + 6.0 * spec.std)

@@ -23,6 +23,7 @@ import functools
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_stackelberg.common import salts
 from tf_stackelberg.models.latent_prior import get_latent_prior
 from tf_stackelberg.sampling.energy import log_prob_from_energy
 from tf_stackelberg.sampling.registry import SAMPLERS
@@ -122,7 +123,7 @@ class IndependenceProposal(tfp.mcmc.TransitionKernel):
     with tf.name_scope(self.name or 'independence_proposal_one_step'):
       seed = tfp.random.sanitize_seed(seed)
       z_seed, k_seed = tfp.random.split_seed(seed, n=2,
-                                             salt='independence_proposal')
+                                             salt=salts.INDEPENDENCE_PROPOSAL)
       k, z = self._split(current_state)
       proposed_z = self.prior.sample(tf.shape(z), z_seed, dtype=z.dtype)
       if k is None:
