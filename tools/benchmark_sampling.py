@@ -51,14 +51,11 @@ Usage (from the repository root):
 """
 
 import argparse
-import os
-import sys
+import functools
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # Silence TensorFlow's start-up chatter; the table is the output.
-from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
@@ -75,6 +72,7 @@ from tf_stackelberg.metrics.mixture_metrics import mixture_metrics  # pylint: di
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
+from toolkit import timing  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
 
@@ -254,27 +252,23 @@ def time_kernels(args, gan, calibration):
       return state, results
     loops[name] = (tf.function(loop, jit_compile=True, autograph=False),
                    kernel.bootstrap_results(z0))
-  best = {name: (float('inf'), float('inf')) for name in kernels}
-  ratios = []
   seed = tf.constant([5, 5], tf.int32)
-  for name, (loop, results) in loops.items():  # compile and warm up
+
+  def run(name, _):
+    loop, results = loops[name]
     state, _ = loop(z0, results, seed)
     state.numpy()
-  order = list(loops)
-  for round_index in range(args.timing_rounds):
-    this_round = {}
-    # Alternate the order within a round so that a slow drift of the
-    # machine's load favours neither kernel.
-    for name in (order if round_index % 2 == 0 else order[::-1]):
-      loop, results = loops[name]
-      wall, cpu = time.perf_counter(), time.process_time()
-      state, _ = loop(z0, results, seed)
-      state.numpy()
-      wall = (time.perf_counter() - wall) / args.timing_steps
-      cpu = (time.process_time() - cpu) / args.timing_steps
-      this_round[name] = wall
-      best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
-    ratios.append(this_round['wl'] / this_round['mala'])
+
+  # One warm-up call each compiles; the order alternates from round to round so
+  # that a slow drift of the machine's load favours neither kernel.
+  series = timing.round_robin(
+      {name: {'loop': functools.partial(run, name)} for name in loops},
+      args.timing_rounds, warmup=1)
+  best = {name: (series[name]['loop'].best_wall / args.timing_steps,
+                 series[name]['loop'].best_cpu / args.timing_steps)
+          for name in loops}
+  ratios = [wl / mala for wl, mala in zip(series['wl']['loop'].wall,
+                                          series['mala']['loop'].wall)]
   best['median_round_ratio'] = float(np.median(ratios))
   return best
 
