@@ -52,7 +52,6 @@ Usage (from the repository root):
 
 import argparse
 import functools
-import time
 
 # Silence TensorFlow's start-up chatter; the table is the output.
 from tf_stackelberg.console import startup
@@ -131,10 +130,10 @@ def train_gan(args):
   dataset = data.batches(config.game.batch_size, config.seed, start_step=0,
                          num_steps=config.trainer.train_steps)
   gan = build_gan(config, data.element_shape)
-  start = time.time()
-  gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
-          shuffle=False, verbose=0)
-  return gan, data.spec, time.time() - start
+  with timing.Stopwatch() as watch:
+    gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
+            shuffle=False, verbose=0)
+  return gan, data.spec, watch.wall
 
 
 def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
@@ -202,11 +201,11 @@ def run_samplers(args, gan, spec, calibration):
       step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
       t0=args.wl_t0)
   for sampler in SAMPLER_ORDER:
-    start = time.time()
-    result = sampling.sample_latents(
-        sampler, model, args.num_samples, args.mcmc_steps,
-        tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
-    elapsed = time.time() - start
+    with timing.Stopwatch() as watch:  # compilation included
+      result = sampling.sample_latents(
+          sampler, model, args.num_samples, args.mcmc_steps,
+          tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
+    elapsed = watch.wall
     metrics = mixture_metrics(result.x, spec.centers, spec.std)
     d = result.diagnostics
     rows[sampler] = dict(
@@ -319,9 +318,9 @@ def main(argv=None):
   args = parse_args(argv)
   keras.utils.set_random_seed(args.seed)  # weights and Python/numpy draws
   gan, spec, train_seconds = train_gan(args)
-  start = time.time()
-  finetune_discriminator(gan, spec, args.d_steps, args.seed)
-  train_seconds += time.time() - start
+  with timing.Stopwatch() as watch:
+    finetune_discriminator(gan, spec, args.d_steps, args.seed)
+  train_seconds += watch.wall
   calibration = None
   if not args.no_calibrate:
     real, fake = calibration_samples(gan, spec, args.seed)

@@ -83,6 +83,7 @@ import time
 
 from toolkit import children
 from toolkit import machine
+from toolkit import timing
 from toolkit.flagfiles import read_flagfile
 from toolkit.projection import PROJECTED, efficiency, projection, projection_lines
 
@@ -192,7 +193,6 @@ def _train_cell(spec, config, strategy):
   import keras  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.training.input import training_batches  # pylint: disable=import-outside-toplevel
   from tf_stackelberg.training.run import Run  # pylint: disable=import-outside-toplevel
-  from toolkit import timing  # pylint: disable=import-outside-toplevel
 
   class EpochClock(keras.callbacks.Callback):
     """Wall and process CPU seconds of every epoch."""
@@ -209,17 +209,16 @@ def _train_cell(spec, config, strategy):
       self._watch.stop()
       self.laps.append((self._watch.wall, self._watch.cpu))
 
-  start = time.perf_counter()
-  run = Run(config, strategy)
-  config, gan = run.config, run.gan
-  steps, rounds = spec["round_steps"], spec["rounds"]
-  if steps % gan.steps_per_execution:
-    raise ValueError(f"{steps} steps per round do not split into calls of "
-                     f"{gan.steps_per_execution}")
-  total = steps * (rounds + 1)
-  data = training_batches(strategy, run.data, config.game.batch_size, config.seed, 0,
-                          total)
-  setup_seconds = time.perf_counter() - start
+  with timing.Stopwatch() as setup:
+    run = Run(config, strategy)
+    config, gan = run.config, run.gan
+    steps, rounds = spec["round_steps"], spec["rounds"]
+    if steps % gan.steps_per_execution:
+      raise ValueError(f"{steps} steps per round do not split into calls of "
+                       f"{gan.steps_per_execution}")
+    total = steps * (rounds + 1)
+    data = training_batches(strategy, run.data, config.game.batch_size, config.seed,
+                            0, total)
   clock = EpochClock()
   gan.fit(data, epochs=rounds + 1, steps_per_epoch=steps, callbacks=[clock],
           shuffle=False, verbose=0)
@@ -229,7 +228,7 @@ def _train_cell(spec, config, strategy):
   epochs = timing.Series.of_laps(clock.laps, warmup=1)
   return dict(unit="steps/s", rates=[steps / wall for wall in epochs.wall],
               cpu_ms_per_step=[1000 * cpu / steps for cpu in epochs.cpu],
-              warmup_seconds=epochs.warmup_wall, setup_seconds=setup_seconds,
+              warmup_seconds=epochs.warmup_wall, setup_seconds=setup.wall,
               timed_steps=steps * rounds, jit_compile=bool(gan.jit_compile),
               replica_jit_compile=bool(getattr(gan, "replica_jit_compile", False)),
               steps_per_execution=int(gan.steps_per_execution),
@@ -246,16 +245,15 @@ def _sampling_cell(spec, config, strategy):
   from tf_stackelberg.training.run import Run  # pylint: disable=import-outside-toplevel
   from toolkit.chunk_clock import ChunkClock, phase_starts  # pylint: disable=import-outside-toplevel
 
-  start = time.perf_counter()
-  run = Run(config, strategy)
-  if spec.get("model_dir"):
-    run.restore(require=True, repair=False)
-  model = latent.latent_model(run.gan)
-  settings = latent.sampler_settings(run.config.sampling)
-  chains, chunk = spec["chains"], spec["round_steps"]
-  steps = chunk * (spec["rounds"] + 1)
-  clock = ChunkClock(phase_starts(spec["sampler"], steps, settings))
-  setup_seconds = time.perf_counter() - start
+  with timing.Stopwatch() as setup:
+    run = Run(config, strategy)
+    if spec.get("model_dir"):
+      run.restore(require=True, repair=False)
+    model = latent.latent_model(run.gan)
+    settings = latent.sampler_settings(run.config.sampling)
+    chains, chunk = spec["chains"], spec["round_steps"]
+    steps = chunk * (spec["rounds"] + 1)
+    clock = ChunkClock(phase_starts(spec["sampler"], steps, settings))
   clock.begin()
   sample_latents(spec["sampler"], model, chains, steps,
                  tf.constant([config.seed, SAMPLING_SALT], tf.int32), settings,
@@ -268,7 +266,7 @@ def _sampling_cell(spec, config, strategy):
   return dict(unit="chain-steps/s",
               rates=[chains * n / seconds for _, n, seconds in steady],
               warmup_seconds=sum(seconds for _, _, seconds in first),
-              setup_seconds=setup_seconds, timed_steps=sum(n for _, n, _ in steady),
+              setup_seconds=setup.wall, timed_steps=sum(n for _, n, _ in steady),
               chains=chains, sampler=spec["sampler"],
               jit_compile=bool(run.config.runtime.jit_compile),
               per_replica_chains=-(-chains // strategy.num_replicas_in_sync))
