@@ -288,7 +288,8 @@ def _functions(layout, jit_compile):
 
 
 def _call(fn, z):
-  """One timed call of `fn` on `z`, waiting for its result (round index unused)."""
+  """`fn` on `z` as a timed call of `round_robin` (which passes the round index),
+  waiting for the result."""
   return lambda _: fn(z).numpy()
 
 

@@ -272,7 +272,7 @@ def time_kernels(args, gan, calibration):
   return best
 
 
-def print_tables(args, rows, timing, train_seconds, calibration):
+def print_tables(args, rows, kernel_times, train_seconds, calibration):
   print('GAN: grid, {} generator(s) of hidden widths {}, {} training steps '
         '+ {} discriminator-only steps ({:.0f} s); calibration a={:.3f} '
         'b={:.3f}'.format(args.num_generators, args.generator_hidden,
@@ -306,9 +306,9 @@ def print_tables(args, rows, timing, train_seconds, calibration):
         .format(args.num_samples, args.timing_steps, args.timing_rounds))
   print('|---|---|---|---|')
   for name in ('mala', 'wl'):
-    wall, cpu = timing[name]
+    wall, cpu = kernel_times[name]
     ratio = ('1' if name == 'mala' else '{:.3f}; {:.3f}'.format(
-        wall / timing['mala'][0], timing['median_round_ratio']))
+        wall / kernel_times['mala'][0], kernel_times['median_round_ratio']))
     print('| {} | {:.2f} | {:.2f} | {} |'.format(
         'MALA (inner kernel alone)' if name == 'mala' else
         'Wang-Landau around MALA', 1e3 * wall, 1e3 * cpu, ratio))
@@ -329,10 +329,10 @@ def main(argv=None):
   if gan.latent_dim == 2:
     rows['exact'] = exact_row(gan, spec, calibration, args.num_samples,
                               args.seed)
-  timing = time_kernels(args, gan, calibration)
-  print_tables(args, rows, timing, train_seconds, calibration)
+  kernel_times = time_kernels(args, gan, calibration)
+  print_tables(args, rows, kernel_times, train_seconds, calibration)
   if args.json:
-    files.write_json(args.json, dict(args=vars(args), rows=rows, timing=timing,
+    files.write_json(args.json, dict(args=vars(args), rows=rows, timing=kernel_times,
                                      calibration=calibration))
 
 

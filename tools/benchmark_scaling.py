@@ -535,7 +535,7 @@ def parse_args(argv=None):
 
 def report_text(report):
   """Everything printed after the runs: header, table, ratios, failures, projection."""
-  machine = report["machine"]
+  host = report["machine"]
   settings = report["settings"]
   steps = "; ".join(
       f"{f}: {s['rounds']} x {s['round_steps']} timed"
@@ -543,11 +543,11 @@ def report_text(report):
       for f, s in settings["families"].items())
   versions = next((c for row in report["cells"].values() for c in row.values()
                    if "tensorflow" in c), {})
-  lines = [machine["cpu_line"],
+  lines = [host["cpu_line"],
            f"TensorFlow {versions.get('tensorflow', '?')}, Keras "
-           f"{versions.get('keras', '?')}; load average {machine['load_start']} at "
-           f"start, {machine['load_end']} at the end; {settings['mode']} setting "
-           f"({steps}); {machine['minutes']:.1f} min.",
+           f"{versions.get('keras', '?')}; load average {host['load_start']} at "
+           f"start, {host['load_end']} at the end; {settings['mode']} setting "
+           f"({steps}); {host['minutes']:.1f} min.",
            "Each cell: fastest timed round in its own process (warm-up excluded), and "
            "in brackets its ratio to the row's first column; the CPU seconds per step "
            "of every round, steadier when other jobs share the cores, are in the JSON.",
