@@ -66,8 +66,12 @@ def file_digests(directory):
 def load_tool(name):
   """The module of `tools/<name>.py`, loaded from this checkout (tools are scripts,
   not a package)."""
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools",
-                                                                   f"{name}.py"))
+  tools = os.path.join(REPO, "tools")
+  # Run as a script, a tool has its own folder first on the import path, where it
+  # finds the library the tools share (`toolkit`); loaded here, it needs it too.
+  if tools not in sys.path:
+    sys.path.insert(0, tools)
+  spec = importlib.util.spec_from_file_location(name, os.path.join(tools, f"{name}.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module

@@ -41,7 +41,8 @@ def config_files():
 
 
 def tool_files():
-  return sorted(glob.glob(os.path.join(REPO, "tools", "*.py")))
+  """The tools and the library they share."""
+  return sorted(glob.glob(os.path.join(REPO, "tools", "**", "*.py"), recursive=True))
 
 
 # ------------------------------------------------------------------ fences

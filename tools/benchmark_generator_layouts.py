@@ -48,14 +48,8 @@ Usage (from the repository root):
 
 import argparse
 import json
-import os
 import sys
-import time
 
-# Run against the checkout this file belongs to, installed or not.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable-next=g-import-not-at-top,wrong-import-position
 from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
@@ -65,8 +59,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_stackelberg.common.machine import cpu_line
 from tf_stackelberg.models.generators.dcgan import EnsembleDCGANGenerator
+from toolkit import machine
+from toolkit import timing
 # pylint: enable=wrong-import-position
 
 LAYOUTS = ("list", "list_subpixel", "grouped", "batched_patches", "batched_col2im",
@@ -292,10 +287,10 @@ def _functions(layout, jit_compile):
                                autograph=False)
 
 
-def _timed(fn, z):
-  start, cpu_start = time.perf_counter(), time.process_time()
-  fn(z).numpy()
-  return time.perf_counter() - start, time.process_time() - cpu_start
+def _call(fn, z):
+  """`fn` on `z` as a timed call of `round_robin` (which passes the round index),
+  waiting for the result."""
+  return lambda _: fn(z).numpy()
 
 
 def _first_line(error):
@@ -334,7 +329,7 @@ def run_benchmark(num_generators=10, batch=64, layouts=LAYOUTS,
       rows.append(row)
       forward, forward_backward = _functions(layout, xla)
       stage = "forward"
-      start = time.perf_counter()
+      watch = timing.Stopwatch().start()
       try:
         row["max_abs_diff"] = float(np.abs(forward(z).numpy() - reference).max())
         stage = "forward+backward"
@@ -343,33 +338,35 @@ def run_benchmark(num_generators=10, batch=64, layouts=LAYOUTS,
         row.update(error=_first_line(e), stage=stage)
         log(f"{name:16s} xla={xla!s:5s} fails in the {stage} pass: {row['error']}")
         continue
-      row["warmup_s"] = time.perf_counter() - start
-      row.update(round_forward_ms=[], round_forward_backward_ms=[],
-                 round_forward_backward_cpu_ms=[])
-      active.append((row, forward, forward_backward))
+      row["warmup_s"] = watch.stop().wall
+      active.append((row, {"forward": _call(forward, z),
+                           "forward_backward": _call(forward_backward, z)}))
       log(f"{name:16s} xla={xla!s:5s} traced, compiled and run once in "
           f"{row['warmup_s']:.1f} s, max|diff| {row['max_abs_diff']:.1e}")
 
-  for r in range(rounds):
-    for row, forward, forward_backward in (active if r % 2 == 0 else active[::-1]):
-      if r > 0 and row["round_forward_backward_ms"][0] > 1000.0 * slow_seconds:
-        continue
-      seconds, _ = _timed(forward, z)
-      row["round_forward_ms"].append(1000.0 * seconds)
-      seconds, cpu_seconds = _timed(forward_backward, z)
-      row["round_forward_backward_ms"].append(1000.0 * seconds)
-      row["round_forward_backward_cpu_ms"].append(1000.0 * cpu_seconds)
-      log(f"round {r + 1}/{rounds} {row['layout']:16s} xla={row['xla']!s:5s} forward "
-          f"{row['round_forward_ms'][-1]:9.1f} ms, forward+backward "
-          f"{row['round_forward_backward_ms'][-1]:9.1f} ms")
+  def too_slow(index, r, series):
+    del index  # every row by the same rule
+    return r > 0 and series["forward_backward"].wall[0] > slow_seconds
 
-  for row, _, _ in active:
-    best = int(np.argmin(row["round_forward_backward_ms"]))
-    row["forward_ms"] = min(row["round_forward_ms"])
-    row["forward_backward_ms"] = row["round_forward_backward_ms"][best]
-    row["forward_backward_cpu_ms"] = row["round_forward_backward_cpu_ms"][best]
-    row["rounds"] = len(row["round_forward_backward_ms"])
-  timed = [row for row, _, _ in active]
+  def report(index, part, r, series):
+    if part == "forward_backward":
+      row = active[index][0]
+      log(f"round {r + 1}/{rounds} {row['layout']:16s} xla={row['xla']!s:5s} forward "
+          f"{1000.0 * series['forward'].wall[-1]:9.1f} ms, forward+backward "
+          f"{1000.0 * series['forward_backward'].wall[-1]:9.1f} ms")
+
+  series = timing.round_robin({i: calls for i, (_, calls) in enumerate(active)},
+                              rounds, skip=too_slow, on_lap=report)
+  for index, (row, _) in enumerate(active):
+    forward, backward = series[index]["forward"], series[index]["forward_backward"]
+    row.update(round_forward_ms=[1000.0 * s for s in forward.wall],
+               round_forward_backward_ms=[1000.0 * s for s in backward.wall],
+               round_forward_backward_cpu_ms=[1000.0 * s for s in backward.cpu])
+    row["forward_ms"] = 1000.0 * forward.best_wall
+    row["forward_backward_ms"] = 1000.0 * backward.best_wall
+    row["forward_backward_cpu_ms"] = 1000.0 * backward.cpu[backward.best_index]
+    row["rounds"] = len(backward)
+  timed = [row for row, _ in active]
   if timed:
     best = min(row["forward_backward_ms"] for row in timed)
     for row in timed:
@@ -407,8 +404,8 @@ def format_table(rows):
 
 
 def header_lines(num_generators, batch, deterministic):
-  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-  return [cpu_line(),
+  load = machine.load_average()
+  return [machine.cpu_line(),
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}; op determinism "
           f"{'on' if deterministic else 'off'}; load average at start {load:.2f}",
           f"K={num_generators} CIFAR-10 DCGAN generators, batch {batch}, shared "
@@ -452,7 +449,7 @@ def main(argv=None):
   rows = run_benchmark(args.num_generators, args.batch, args.layouts, xla, args.rounds,
                        args.slow_seconds,
                        log=lambda message: print(message, file=sys.stderr, flush=True))
-  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+  load = machine.load_average()
   print(format_table(rows))
   print(f"ratio: forward+backward wall time over the best row's; load average at the "
         f"end {load:.2f}")

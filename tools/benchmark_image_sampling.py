@@ -60,13 +60,10 @@ Usage (from the repository root):
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # Silence TensorFlow's start-up chatter; the table is the output.
-from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
@@ -76,13 +73,14 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.common.machine import cpu_info, cpu_line  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common.salts import SAMPLING as SAMPLING_SALT  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top
+from toolkit.chunk_clock import ChunkClock, phase_starts  # pylint: disable=g-import-not-at-top
+from toolkit.machine import cpu_info, cpu_line  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
 JSON_NAME = 'image_sampling.json'
@@ -171,65 +169,6 @@ def sampler_settings(config, args):
   values = config.replace(**overrides).sampling
   values.validate()
   return latent.sampler_settings(values)
-
-
-# ----------------------------------------------------------------------------- timing
-class ChunkClock:
-  """Times the compiled chunks of a `sample_latents` call (its progress callback).
-
-  Args:
-    phase_starts: the step indices at which the sampler's phases start (`[0]`, or
-      `[0, W]` for Wang-Landau with a warm-up of `W` steps).
-  """
-
-  def __init__(self, phase_starts):
-    self.phase_starts = list(phase_starts)
-    self.marks = []
-    self.start = None
-
-  def begin(self):
-    self.start = time.perf_counter()
-
-  def __call__(self, done, total):  # pylint: disable=unused-argument
-    self.marks.append((int(done), time.perf_counter()))
-
-  def split_chunks(self):
-    """(first, steady): the chunks as (phase, steps, seconds), split into those that
-    compiled a function and those that reused one."""
-    chunks, previous_steps, previous_time = [], 0, self.start
-    for done, stamp in self.marks:
-      phase = sum(done > s for s in self.phase_starts) - 1
-      chunks.append((phase, done - previous_steps, stamp - previous_time))
-      previous_steps, previous_time = done, stamp
-    seen, first, steady = set(), [], []
-    for phase, steps, seconds in chunks:
-      # A chunk of a new length in a phase is a new compiled function (and the first
-      # chunk of a phase follows its bootstrap, compiled too).
-      (steady if (phase, steps) in seen else first).append((phase, steps, seconds))
-      seen.add((phase, steps))
-    return first, steady
-
-  def compile_seconds(self):
-    """Seconds spent compiling (estimated), or None without a chunk to compare."""
-    first, steady = self.split_chunks()
-    if not steady:
-      return None
-
-    def rate(rows):
-      return sum(r[2] for r in rows) / sum(r[1] for r in rows)
-
-    overall = rate(steady)
-    per_phase = {}
-    for phase in {r[0] for r in steady}:
-      per_phase[phase] = rate([r for r in steady if r[0] == phase])
-    return sum(max(0., seconds - per_phase.get(phase, overall) * steps)
-               for phase, steps, seconds in first)
-
-
-def phase_starts(sampler, num_steps, settings):
-  if sampler == 'wl' and settings.energy_range is None:
-    return [0, plan_phases(num_steps, settings).num_warmup_steps]
-  return [0]
 
 
 # ----------------------------------------------------------------------------- samplers

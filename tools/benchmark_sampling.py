@@ -51,14 +51,10 @@ Usage (from the repository root):
 """
 
 import argparse
-import os
-import sys
-import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import functools
 
 # Silence TensorFlow's start-up chatter; the table is the output.
-from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
@@ -75,6 +71,7 @@ from tf_stackelberg.metrics.mixture_metrics import mixture_metrics  # pylint: di
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
+from toolkit import timing  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
 
@@ -133,10 +130,10 @@ def train_gan(args):
   dataset = data.batches(config.game.batch_size, config.seed, start_step=0,
                          num_steps=config.trainer.train_steps)
   gan = build_gan(config, data.element_shape)
-  start = time.time()
-  gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
-          shuffle=False, verbose=0)
-  return gan, data.spec, time.time() - start
+  with timing.Stopwatch() as watch:
+    gan.fit(dataset, epochs=1, steps_per_epoch=config.trainer.train_steps,
+            shuffle=False, verbose=0)
+  return gan, data.spec, watch.wall
 
 
 def finetune_discriminator(gan, spec, num_steps, seed, batch_size=256):
@@ -204,11 +201,11 @@ def run_samplers(args, gan, spec, calibration):
       step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
       t0=args.wl_t0)
   for sampler in SAMPLER_ORDER:
-    start = time.time()
-    result = sampling.sample_latents(
-        sampler, model, args.num_samples, args.mcmc_steps,
-        tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
-    elapsed = time.time() - start
+    with timing.Stopwatch() as watch:  # compilation included
+      result = sampling.sample_latents(
+          sampler, model, args.num_samples, args.mcmc_steps,
+          tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
+    elapsed = watch.wall
     metrics = mixture_metrics(result.x, spec.centers, spec.std)
     d = result.diagnostics
     rows[sampler] = dict(
@@ -254,32 +251,28 @@ def time_kernels(args, gan, calibration):
       return state, results
     loops[name] = (tf.function(loop, jit_compile=True, autograph=False),
                    kernel.bootstrap_results(z0))
-  best = {name: (float('inf'), float('inf')) for name in kernels}
-  ratios = []
   seed = tf.constant([5, 5], tf.int32)
-  for name, (loop, results) in loops.items():  # compile and warm up
+
+  def run(name, _):
+    loop, results = loops[name]
     state, _ = loop(z0, results, seed)
     state.numpy()
-  order = list(loops)
-  for round_index in range(args.timing_rounds):
-    this_round = {}
-    # Alternate the order within a round so that a slow drift of the
-    # machine's load favours neither kernel.
-    for name in (order if round_index % 2 == 0 else order[::-1]):
-      loop, results = loops[name]
-      wall, cpu = time.perf_counter(), time.process_time()
-      state, _ = loop(z0, results, seed)
-      state.numpy()
-      wall = (time.perf_counter() - wall) / args.timing_steps
-      cpu = (time.process_time() - cpu) / args.timing_steps
-      this_round[name] = wall
-      best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
-    ratios.append(this_round['wl'] / this_round['mala'])
+
+  # One warm-up call each compiles; the order alternates from round to round so
+  # that a slow drift of the machine's load favours neither kernel.
+  series = timing.round_robin(
+      {name: {'loop': functools.partial(run, name)} for name in loops},
+      args.timing_rounds, warmup=1)
+  best = {name: (series[name]['loop'].best_wall / args.timing_steps,
+                 series[name]['loop'].best_cpu / args.timing_steps)
+          for name in loops}
+  ratios = [wl / mala for wl, mala in zip(series['wl']['loop'].wall,
+                                          series['mala']['loop'].wall)]
   best['median_round_ratio'] = float(np.median(ratios))
   return best
 
 
-def print_tables(args, rows, timing, train_seconds, calibration):
+def print_tables(args, rows, kernel_times, train_seconds, calibration):
   print('GAN: grid, {} generator(s) of hidden widths {}, {} training steps '
         '+ {} discriminator-only steps ({:.0f} s); calibration a={:.3f} '
         'b={:.3f}'.format(args.num_generators, args.generator_hidden,
@@ -313,9 +306,9 @@ def print_tables(args, rows, timing, train_seconds, calibration):
         .format(args.num_samples, args.timing_steps, args.timing_rounds))
   print('|---|---|---|---|')
   for name in ('mala', 'wl'):
-    wall, cpu = timing[name]
+    wall, cpu = kernel_times[name]
     ratio = ('1' if name == 'mala' else '{:.3f}; {:.3f}'.format(
-        wall / timing['mala'][0], timing['median_round_ratio']))
+        wall / kernel_times['mala'][0], kernel_times['median_round_ratio']))
     print('| {} | {:.2f} | {:.2f} | {} |'.format(
         'MALA (inner kernel alone)' if name == 'mala' else
         'Wang-Landau around MALA', 1e3 * wall, 1e3 * cpu, ratio))
@@ -325,9 +318,9 @@ def main(argv=None):
   args = parse_args(argv)
   keras.utils.set_random_seed(args.seed)  # weights and Python/numpy draws
   gan, spec, train_seconds = train_gan(args)
-  start = time.time()
-  finetune_discriminator(gan, spec, args.d_steps, args.seed)
-  train_seconds += time.time() - start
+  with timing.Stopwatch() as watch:
+    finetune_discriminator(gan, spec, args.d_steps, args.seed)
+  train_seconds += watch.wall
   calibration = None
   if not args.no_calibrate:
     real, fake = calibration_samples(gan, spec, args.seed)
@@ -336,10 +329,10 @@ def main(argv=None):
   if gan.latent_dim == 2:
     rows['exact'] = exact_row(gan, spec, calibration, args.num_samples,
                               args.seed)
-  timing = time_kernels(args, gan, calibration)
-  print_tables(args, rows, timing, train_seconds, calibration)
+  kernel_times = time_kernels(args, gan, calibration)
+  print_tables(args, rows, kernel_times, train_seconds, calibration)
   if args.json:
-    files.write_json(args.json, dict(args=vars(args), rows=rows, timing=timing,
+    files.write_json(args.json, dict(args=vars(args), rows=rows, timing=kernel_times,
                                      calibration=calibration))
 
 

@@ -54,15 +54,12 @@ Usage (from the repository root):
 """
 
 import argparse
+import functools
 import os
 import sys
-import time
-
-# Run against the checkout this file belongs to, installed or not.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Silence TensorFlow's start-up chatter; the table is the output.
-from tf_stackelberg.console import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
@@ -75,6 +72,7 @@ from tf_stackelberg.config.sections import Config
 from tf_stackelberg.data import mixtures
 from tf_stackelberg.game.builder import build_gan
 from tf_stackelberg.models.ensemble import FanInUniform
+from toolkit import timing
 # pylint: enable=wrong-import-position
 
 DATA_SHAPE = (2,)
@@ -155,20 +153,23 @@ def _check_xla(gan, config):
         "determinism); try --no-deterministic")
 
 
-def _timed_fit(gan, config, start_step, num_steps):
-  """(wall, process CPU) seconds of `fit` over exactly `num_steps` fresh batches."""
-  # Built outside the timed region: drawing the fixed set is not training.
-  dataset = mixtures.make_dataset(mixtures.ring(), config.game.batch_size, config.seed,
-                                  dataset_size=DATASET_SIZE, shuffle=False,
-                                  start_step=start_step, num_steps=num_steps)
-  before = int(gan.step.numpy())
-  start, cpu_start = time.perf_counter(), time.process_time()
+def _batches(config, start_step, num_steps):
+  """Exactly `num_steps` batches of the ring from `start_step` on."""
+  return mixtures.make_dataset(mixtures.ring(), config.game.batch_size, config.seed,
+                               dataset_size=DATASET_SIZE, shuffle=False,
+                               start_step=start_step, num_steps=num_steps)
+
+
+def _fit(gan, dataset, num_steps):
   gan.fit(dataset, epochs=1, steps_per_epoch=num_steps, shuffle=False, verbose=0)
-  seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-  done = int(gan.step.numpy()) - before
-  if done != num_steps:  # steps/s would be computed from the wrong count
-    raise RuntimeError(f"fit ran {done} steps, expected {num_steps}")
-  return seconds, cpu_seconds
+
+
+def _check_steps(gan, expected):
+  """Fails unless the model has run `expected` steps in all (steps/s would be computed
+  from the wrong count)."""
+  done = int(gan.step.numpy())
+  if done != expected:
+    raise RuntimeError(f"fit ran {done} steps, expected {expected}")
 
 
 def _plan(ks, xla_settings, simultaneous_k):
@@ -223,32 +224,38 @@ def run_benchmark(ks=(1, 4, 8, 16), steps=2000, warmup=200, steps_per_execution=
   models, rows = [], []
   for k, generator, xla, update in plan:
     config = _config(k, xla, steps_per_execution, update)
-    start = time.perf_counter()
-    gan = (build_gan(config, DATA_SHAPE) if generator == "ensemble" else
-           build_list_gan(config))
-    _check_xla(gan, config)
-    _timed_fit(gan, config, 0, warmup)
+    # Built outside the timed regions: drawing the fixed set is not training. Later
+    # rounds read later batches, as a longer run would.
+    batches = [_batches(config, warmup + r * round_steps, round_steps)
+               for r in range(rounds)]
+    with timing.Stopwatch() as warm:
+      gan = (build_gan(config, DATA_SHAPE) if generator == "ensemble" else
+             build_list_gan(config))
+      _check_xla(gan, config)
+      _fit(gan, _batches(config, 0, warmup), warmup)
+    _check_steps(gan, warmup)
     row = {"k": k, "generator": generator, "xla": xla, "update_order": update,
-           "compile_warmup_s": time.perf_counter() - start, "steps": steps,
+           "compile_warmup_s": warm.wall, "steps": steps,
            "round_steps_per_s": [], "round_cpu_ms_per_step": []}
     log(f"warmed up {label(row)} {row['compile_warmup_s']:6.1f} s")
-    models.append((gan, config))
+    models.append((gan, batches))
     rows.append(row)
 
-  # Outside load comes and goes; short rounds spread over the whole run give every
-  # configuration the same chances, and reversing the order every other round keeps
-  # a configuration from always running right after the same neighbour.
-  order = list(range(len(plan)))
-  for r in range(rounds):
-    for i in (order if r % 2 == 0 else order[::-1]):
-      gan, config = models[i]
-      # Later rounds read later batches, as a longer run would.
-      seconds, cpu_seconds = _timed_fit(gan, config, warmup + r * round_steps,
-                                        round_steps)
-      rows[i]["round_steps_per_s"].append(round_steps / seconds)
-      rows[i]["round_cpu_ms_per_step"].append(1000.0 * cpu_seconds / round_steps)
-      log(f"round {r + 1}/{rounds} {label(rows[i])} {round_steps / seconds:8.1f} "
-          f"steps/s {1000.0 * cpu_seconds / round_steps:7.2f} cpu ms/step")
+  def fit_round(i, r):
+    gan, batches = models[i]
+    _fit(gan, batches[r], round_steps)
+
+  def record(i, _, r, series):
+    timed = series["fit"]
+    _check_steps(models[i][0], warmup + len(timed) * round_steps)
+    rows[i]["round_steps_per_s"].append(round_steps / timed.wall[-1])
+    rows[i]["round_cpu_ms_per_step"].append(1000.0 * timed.cpu[-1] / round_steps)
+    log(f"round {r + 1}/{rounds} {label(rows[i])} {round_steps / timed.wall[-1]:8.1f} "
+        f"steps/s {1000.0 * timed.cpu[-1] / round_steps:7.2f} cpu ms/step")
+
+  # Round-robin: outside load that comes and goes falls on every configuration alike.
+  timing.round_robin({i: {"fit": functools.partial(fit_round, i)}
+                      for i in range(len(plan))}, rounds, on_lap=record)
 
   for row in rows:
     row["steps_per_s"] = max(row["round_steps_per_s"])

@@ -22,13 +22,9 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-# pylint: disable=wrong-import-position
 from tf_stackelberg import visualization
 from tf_stackelberg.common import files
-# pylint: enable=wrong-import-position
+from toolkit.flagfiles import REPO
 
 
 def _flat(metrics):

@@ -35,15 +35,9 @@ Usage (from the repository root):
       --xla=off --steps=20 --json=/tmp/profile.json
 """
 
-import os
 import resource
-import sys
-import time
 
-# Run against the checkout this file belongs to, installed or not.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tf_stackelberg.console import startup  # pylint: disable=wrong-import-position
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
@@ -55,10 +49,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg.common import files
-from tf_stackelberg.common.machine import cpu_line
 from tf_stackelberg.config import flags as config_flags
 from tf_stackelberg.data.registry import DATASETS
 from tf_stackelberg.game.builder import build_gan
+from toolkit import machine
+from toolkit import timing
+# The op types the multiply-add counts cover, re-exported with the counts.
+from toolkit.step_graph import CONV_OPS, MATMUL_OPS  # pylint: disable=unused-import
+from toolkit.step_graph import conv_macs, count_macs, dims, train_step_graph
 # pylint: enable=wrong-import-position
 
 config_flags.define_flags()
@@ -72,115 +70,6 @@ flags.DEFINE_integer("ref_iterations", 10, "Runs of the reference convolution.")
 flags.DEFINE_string("json", "", "Also write the table as JSON to this path.")
 FLAGS = flags.FLAGS
 
-CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
-MATMUL_OPS = ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum")
-
-
-# ------------------------------------------------------------------ counting
-def _dims(tensor):
-  shape = tensor.shape
-  if shape.rank is None or not shape.is_fully_defined():
-    raise ValueError(f"{tensor.name} has no static shape ({shape}); profile with a "
-                     "fixed batch size")
-  return [int(d) for d in shape]
-
-
-def _conv_macs(op):
-  """Multiply-adds of a 2-D convolution op, forward or either gradient: the
-  elements of the convolution's output side times kernel height x width x input
-  channels (the same count for all three ops of one layer)."""
-  if op.type == "Conv2D":
-    out, kernel = _dims(op.outputs[0]), _dims(op.inputs[1])
-  elif op.type == "Conv2DBackpropInput":
-    out, kernel = _dims(op.inputs[2]), _dims(op.inputs[1])
-  else:  # Conv2DBackpropFilter: the kernel is its output
-    out, kernel = _dims(op.inputs[2]), _dims(op.outputs[0])
-  kh, kw, cin, _ = kernel
-  return int(np.prod(out)) * kh * kw * cin
-
-
-def _matmul_macs(op):
-  """Multiply-adds of a (batched) matrix product or an einsum."""
-  if op.type == "Einsum":
-    equation = op.get_attr("equation").decode()
-    lhs = equation.split("->")[0].split(",")
-    sizes = {}
-    for term, tensor in zip(lhs, op.inputs):
-      for letter, size in zip(term, _dims(tensor)):
-        sizes[letter] = size
-    return int(np.prod(list(sizes.values())))
-  a, out = _dims(op.inputs[0]), _dims(op.outputs[0])
-  transposed = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
-  inner = a[-2] if transposed else a[-1]
-  return int(np.prod(out)) * inner
-
-
-def _subgraphs(graph):
-  """`graph` and the graphs of the functions it calls (while-loop bodies, calls)."""
-  seen, pending = [], [graph]
-  while pending:
-    g = pending.pop()
-    if any(g is s for s in seen):
-      continue
-    seen.append(g)
-    for function in getattr(g, "_functions", {}).values():
-      inner = getattr(function, "graph", None)
-      if inner is not None:
-        pending.append(inner)
-  return seen
-
-
-def _executed_ops(graph):
-  """The ops of `graph` that running it executes: those its outputs and control
-  outputs (the variable updates) depend on. Gradient functions also build ops whose
-  results nobody uses (the discriminator's kernel gradients in the generator's
-  update); the runtime prunes those, so they are not counted. Graphs of nested
-  functions are taken whole."""
-  roots = [t.op for t in getattr(graph, "outputs", [])]
-  roots += list(getattr(graph, "control_outputs", []))
-  if not roots:
-    return graph.get_operations()
-  seen, pending = set(), list(roots)
-  while pending:
-    op = pending.pop()
-    if op.name in seen:
-      continue
-    seen.add(op.name)
-    pending.extend(t.op for t in op.inputs)
-    pending.extend(op.control_inputs)
-  return [op for op in graph.get_operations() if op.name in seen]
-
-
-def step_ops(graph):
-  """Every op a run of a traced graph executes, those of the functions it calls
-  included."""
-  return [op for g in _subgraphs(graph) for op in _executed_ops(g)]
-
-
-def count_macs(graph):
-  """{'total': multiply-adds, 'by_type': {op type: multiply-adds}, 'largest': the
-  convolution op with the most multiply-adds (or None), 'convolutions': every
-  convolution op} of the ops a run of a traced graph executes."""
-  by_type, largest, convolutions = {}, (0, None), []
-  for op in step_ops(graph):
-    if op.type in CONV_OPS:
-      macs = _conv_macs(op)
-      convolutions.append(op)
-      largest = max(largest, (macs, op), key=lambda pair: pair[0])
-    elif op.type in MATMUL_OPS:
-      macs = _matmul_macs(op)
-    else:
-      continue
-    by_type[op.type] = by_type.get(op.type, 0) + macs
-  return dict(total=sum(by_type.values()), by_type=by_type, largest=largest[1],
-              convolutions=convolutions)
-
-
-def train_step_graph(gan, batch):
-  """The graph of one `train_step` on a batch shaped like `batch` (not run)."""
-  spec = tf.TensorSpec(batch.shape, batch.dtype)
-  return tf.function(gan.train_step).get_concrete_function(spec).graph
-
 
 # ------------------------------------------------------------------ reference
 def _reference_op(op):
@@ -193,15 +82,15 @@ def _reference_op(op):
   def random(shape):
     return tf.constant(rng.standard_normal(shape).astype(np.float32))
   if op.type == "Conv2D":
-    x, w = random(_dims(op.inputs[0])), random(_dims(op.inputs[1]))
+    x, w = random(dims(op.inputs[0])), random(dims(op.inputs[1]))
     return tf.function(lambda: tf.raw_ops.Conv2D(input=x, filter=w, **attrs))
   if op.type == "Conv2DBackpropInput":
-    sizes = tf.constant(_dims(op.outputs[0]), tf.int32)
-    w, dy = random(_dims(op.inputs[1])), random(_dims(op.inputs[2]))
+    sizes = tf.constant(dims(op.outputs[0]), tf.int32)
+    w, dy = random(dims(op.inputs[1])), random(dims(op.inputs[2]))
     return tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
         input_sizes=sizes, filter=w, out_backprop=dy, **attrs))
-  sizes = tf.constant(_dims(op.outputs[0]), tf.int32)
-  x, dy = random(_dims(op.inputs[0])), random(_dims(op.inputs[2]))
+  sizes = tf.constant(dims(op.outputs[0]), tf.int32)
+  x, dy = random(dims(op.inputs[0])), random(dims(op.inputs[2]))
   return tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
       input=x, filter_sizes=sizes, out_backprop=dy, **attrs))
 
@@ -209,22 +98,17 @@ def _reference_op(op):
 def standalone_seconds(op, iterations):
   """Seconds of `op`'s convolution run alone (fastest of `iterations` runs)."""
   run = _reference_op(op)
-  run().numpy()  # trace and warm up
-  best = float("inf")
-  for _ in range(iterations):
-    start = time.perf_counter()
-    run().numpy()
-    best = min(best, time.perf_counter() - start)
-  return best
+  # The first run traces and warms up.
+  return timing.repeat(lambda: run().numpy(), iterations, warmup=1).best_wall
 
 
 def reference_rate(op, iterations):
   """GFLOP/s of `op`'s convolution run alone (fastest of `iterations` runs)."""
-  return 2 * _conv_macs(op) / standalone_seconds(op, iterations) / 1e9
+  return 2 * conv_macs(op) / standalone_seconds(op, iterations) / 1e9
 
 
 def _signature(op):
-  shapes = tuple(tuple(_dims(t)) for t in list(op.inputs) + list(op.outputs)
+  shapes = tuple(tuple(dims(t)) for t in list(op.inputs) + list(op.outputs)
                  if t.shape.rank == 4)
   return op.type, shapes, tuple(op.get_attr("strides")), op.get_attr("padding")
 
@@ -241,7 +125,7 @@ def convolution_breakdown(ops, iterations):
     seconds = standalone_seconds(members[0], iterations) * len(members)
     count, macs, total = table.get(kind, (0, 0, 0.0))
     table[kind] = (count + len(members),
-                   macs + _conv_macs(members[0]) * len(members) / 1e9,
+                   macs + conv_macs(members[0]) * len(members) / 1e9,
                    total + seconds)
   return table
 
@@ -270,10 +154,8 @@ def peak_memory_gib():
 
 
 # ------------------------------------------------------------------ one row
-def _timed_fit(gan, dataset, steps):
-  start = time.perf_counter()
+def _fit(gan, dataset, steps):
   gan.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
-  return time.perf_counter() - start
 
 
 def profile(config, data, jit_compile, steps, rounds, warmup):
@@ -286,13 +168,14 @@ def profile(config, data, jit_compile, steps, rounds, warmup):
   batch = config.game.batch_size
   dataset = data.batches(batch, config.seed).repeat()
   macs = count_macs(train_step_graph(gan, next(iter(dataset))))
-  compile_seconds = _timed_fit(gan, dataset, warmup)
+  with timing.Stopwatch() as warmup_fit:  # tracing and compilation happen here
+    _fit(gan, dataset, warmup)
   per_round = max(1, steps // rounds)
-  step_seconds = min(_timed_fit(gan, dataset, per_round) / per_round
-                     for _ in range(rounds))
+  timed = timing.repeat(lambda: _fit(gan, dataset, per_round), rounds, warmup=0)
+  step_seconds = timed.best_wall / per_round
   gflop = 2 * macs["total"] / 1e9
   return dict(xla=jit_compile, step_seconds=step_seconds,
-              compile_seconds=compile_seconds, peak_rss_gib=peak_memory_gib(),
+              compile_seconds=warmup_fit.wall, peak_rss_gib=peak_memory_gib(),
               gflop_per_step=gflop, gflops=gflop / step_seconds,
               gmac_by_op={k: v / 1e9 for k, v in macs["by_type"].items()},
               largest_op=macs["largest"], convolutions=macs["convolutions"])
@@ -334,8 +217,8 @@ def breakdown_lines(breakdown, step_seconds):
 def describe_op(op):
   if op is None:
     return "no convolution in the step"
-  shapes = ", ".join(str(_dims(t)) for t in op.inputs if t.shape.rank == 4)
-  return f"{op.type} ({shapes}; {_conv_macs(op) / 1e9:.2f} G multiply-adds)"
+  shapes = ", ".join(str(dims(t)) for t in op.inputs if t.shape.rank == 4)
+  return f"{op.type} ({shapes}; {conv_macs(op) / 1e9:.2f} G multiply-adds)"
 
 
 def main(argv):
@@ -348,9 +231,9 @@ def main(argv):
   largest = rows[0]["largest_op"]
   ref = None if largest is None else reference_rate(largest, FLAGS.ref_iterations)
   game = config.game
-  lines = [cpu_line(),
+  lines = [machine.cpu_line(),
            f"TensorFlow {tf.__version__}, Keras {keras.__version__}; load average "
-           f"at start {os.getloadavg()[0]:.2f}",
+           f"at start {machine.load_average():.2f}",
            f"{config.data.dataset}: K={config.model.num_generators} "
            f"{config.model.generator} generators, {config.model.discriminator} "
            f"discriminator, batch {game.batch_size}, update order {game.update_order}",

@@ -26,10 +26,7 @@ or missing data.
 import os
 import sys
 
-# Run against the checkout this file belongs to, installed or not.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tf_stackelberg.console import startup  # pylint: disable=wrong-import-position
+from tf_stackelberg.console import startup
 
 startup.import_tensorflow_quietly()
 
