@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tf_stackelberg.sampling import energy_bins
 from tf_stackelberg.sampling import estimators
 from tf_stackelberg.sampling import unnest
 from tf_stackelberg.sampling import wang_landau as wl_lib
@@ -107,7 +108,7 @@ def test_gain_schedule_is_one_then_t0_over_t():
 def test_energy_to_bin_edges_outliers_and_non_finite():
   energy = tf.constant([0.99, 1., 1.49, 1.5, 4.99, 5., 7.,
                         np.nan, np.inf, -np.inf])
-  got = wl_lib.energy_to_bin(energy, 1., 5., 8).numpy()
+  got = energy_bins.energy_to_bin(energy, 1., 5., 8).numpy()
   np.testing.assert_array_equal(got, [0, 0, 0, 1, 7, 7, 7, 7, 7, 0])
   assert got.dtype == np.int32
 
@@ -191,13 +192,13 @@ def test_target_bin_probs_mix_the_warmup_histogram_with_a_flat_one():
   np.testing.assert_allclose(np.sum(probs), 1., rtol=1e-6)
   assert wl_sampler.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.) is None
   np.testing.assert_array_equal(
-      wl_lib.energy_histogram(settled, 0., 4., 4), counts)
+      energy_bins.energy_histogram(settled, 0., 4., 4), counts)
 
 
 def test_importance_weights_and_resampling_follow_theta():
   theta = tf.constant([0., np.log(2.), np.log(5.)])
   bins = tf.constant([0, 1, 2, 2])
-  log_w = wl_lib.importance_log_weights(theta, bins).numpy()
+  log_w = energy_bins.importance_log_weights(theta, bins).numpy()
   np.testing.assert_allclose(np.exp(log_w), [1 / 13, 2 / 13, 5 / 13, 5 / 13],
                              rtol=1e-6)
   num = 20000
@@ -209,7 +210,7 @@ def test_importance_weights_and_resampling_follow_theta():
   again = estimators.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
   np.testing.assert_array_equal(draws.numpy(), again.numpy())
   with pytest.raises(ValueError):
-    wl_lib.importance_log_weights(theta)
+    energy_bins.importance_log_weights(theta)
 
 
 # -------------------------------------------------------------- structure

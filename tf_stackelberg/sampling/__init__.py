@@ -12,8 +12,9 @@
   `registry`: `SAMPLERS` and the `Sampler` record each module of `samplers`
   (`wl`, `rep`, `ddls`, `mh`, `none`) registers: how it runs, its smallest
   step budget, its phases and cost, its health checks.
-* `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`) and
-  its importance weights; `checks`: the checks of the kernels' arguments;
+* `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`);
+  `energy_bins`: its bins, bias lookup and importance weights; `step_size`:
+  its step-size rule; `checks`: the checks of the kernels' arguments;
   `samplers/wl.py`: the `'wl'` sampler, with the rules that set its bins from
   a warm-up and the health checks of its energy range.
 * `joint`: Metropolis-Hastings moves of the generator index.
@@ -34,6 +35,8 @@ from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.energy import make_energy_fn
 from tf_stackelberg.sampling.energy import standard_normal_log_prob
+from tf_stackelberg.sampling.energy_bins import energy_to_bin
+from tf_stackelberg.sampling.energy_bins import importance_log_weights
 from tf_stackelberg.sampling.estimators import weighted_resample
 from tf_stackelberg.sampling.joint import GeneratorProposal
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
@@ -51,9 +54,7 @@ from tf_stackelberg.sampling.samplers.wl import energy_range_from_warmup
 from tf_stackelberg.sampling.samplers.wl import target_bin_probs_from_warmup
 from tf_stackelberg.sampling.settings import min_num_steps
 from tf_stackelberg.sampling.settings import SamplerSettings
-from tf_stackelberg.sampling.wang_landau import energy_to_bin
 from tf_stackelberg.sampling.wang_landau import gain_schedule
-from tf_stackelberg.sampling.wang_landau import importance_log_weights
 from tf_stackelberg.sampling.wang_landau import make_mala_kernel
 from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import WangLandauResults

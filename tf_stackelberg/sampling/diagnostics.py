@@ -46,8 +46,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tf_stackelberg.config.sections import SamplingConfig
+from tf_stackelberg.sampling.energy_bins import energy_histogram
 from tf_stackelberg.sampling.registry import SAMPLERS
-from tf_stackelberg.sampling.wang_landau import energy_histogram
 
 __all__ = [
     'ACCEPTANCE_MIN',

@@ -1,18 +1,19 @@
 """Adaptive Wang-Landau (SAMC) transition kernel over energy levels.
 
 `WangLandau` samples a flattened version of `pi(z) ~ exp(-E(z))`: the energy
-axis `[E_lo, E_hi]` is cut into `M` equal bins (`energy_to_bin`), and a bias
+axis `[E_lo, E_hi]` is cut into `M` equal bins (`energy_bins`), and a bias
 `theta` learned by stochastic approximation (SAMC; gain `gain_schedule`)
 raises the levels the chains crowd into, so that they spend the desired share
 `omega_j` of their time in each bin and climb over the barriers between
-modes. Moves inside the biased target are made by an ordinary TFP kernel (MALA
-by default, `make_mala_kernel`), rebuilt at every step with the current bias
-and a step size adapted toward a target acceptance (`adapt_step_size`);
-the inner kernel's cached values are rewritten for the new bias and step, so
-that every Metropolis-Hastings ratio is exact. Expectations under `pi` need
-the importance weights `importance_log_weights`. The algorithm, its cost and
-its sharded form are described in docs/design.md, section 7; the rules that
-set the bins from a warm-up belong to the `'wl'` sampler (`samplers/wl.py`).
+modes. Moves inside the biased target are made by an ordinary TFP kernel
+(MALA by default, `make_mala_kernel`), rebuilt at every step with the current
+bias and a step size adapted toward a target acceptance (`step_size`); the
+inner kernel's cached values are rewritten for the new bias and step, so that
+every Metropolis-Hastings ratio is exact. Expectations under `pi` need the
+importance weights `energy_bins.importance_log_weights`. The algorithm, its
+cost and its sharded form are described in docs/design.md, section 7; the
+rules that set the bins from a warm-up belong to the `'wl'` sampler
+(`samplers/wl.py`).
 """
 
 import collections
@@ -24,18 +25,18 @@ import tensorflow_probability as tfp
 from tf_stackelberg.sampling.checks import argument_assertions
 from tf_stackelberg.sampling.checks import check_num_bins
 from tf_stackelberg.sampling.checks import check_static_arguments
+from tf_stackelberg.sampling.energy_bins import energy_to_bin
+from tf_stackelberg.sampling.energy_bins import lookup_bias
 from tf_stackelberg.sampling.settings import DEFAULTS
+from tf_stackelberg.sampling.step_size import acceptance_probability
+from tf_stackelberg.sampling.step_size import adapt_step_size
 from tf_stackelberg.sampling.unnest import get_outermost
 from tf_stackelberg.sampling.unnest import replace_outermost
 
 __all__ = [
     'WangLandau',
     'WangLandauResults',
-    'adapt_step_size',
-    'energy_histogram',
-    'energy_to_bin',
     'gain_schedule',
-    'importance_log_weights',
     'make_mala_kernel',
 ]
 
@@ -98,42 +99,10 @@ def gain_schedule(step, t0):
   return t0 / tf.maximum(t0, step)
 
 
-def energy_to_bin(energy, energy_lo, energy_hi, num_bins):
-  """Bin index `clip(floor((E - E_lo) / dE), 0, M - 1)` as int32.
-
-  Non-finite energies go to the last bin (`+inf` and NaN) or the first
-  (`-inf`), so the index is always valid for a gather.
-  """
-  energy = tf.convert_to_tensor(energy)
-  dtype = energy.dtype
-  lo = tf.cast(energy_lo, dtype)
-  width = (tf.cast(energy_hi, dtype) - lo) / tf.cast(num_bins, dtype)
-  position = tf.math.floor((energy - lo) / width)
-  position = tf.where(tf.math.is_nan(position),
-                      tf.cast(num_bins - 1, dtype), position)
-  position = tf.clip_by_value(position, 0., tf.cast(num_bins - 1, dtype))
-  return tf.cast(position, tf.int32)
-
-
-def energy_histogram(energies, energy_lo, energy_hi, num_bins):
-  """int64 `[num_bins]` counts of `J(E)` over all of `energies` (any shape)."""
-  bins = energy_to_bin(tf.reshape(energies, [-1]), energy_lo, energy_hi,
-                       num_bins)
-  return tf.math.bincount(bins, minlength=num_bins, maxlength=num_bins,
-                          dtype=tf.int64)
-
-
 def make_mala_kernel(target_log_prob_fn, step_size):
   """Default inner kernel: `tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`."""
   return tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(
       target_log_prob_fn=target_log_prob_fn, step_size=step_size)
-
-
-def _lookup_bias(theta, bin_index):
-  """`theta[J]` per chain for a shared `[M]` or per-chain `[C, M]` bias."""
-  if theta.shape.rank == 1:
-    return tf.gather(theta, bin_index)
-  return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
 
 
 def _refresh_cached(results, target_log_prob, step_ratio, step_size):
@@ -156,61 +125,6 @@ def _refresh_cached(results, target_log_prob, step_ratio, step_size):
         lambda s: tf.broadcast_to(tf.cast(step_size, s.dtype), tf.shape(s)),
         cached_step)
   return replace_outermost(results, **updates)
-
-
-def adapt_step_size(previous, mean_accept_prob, step, *, target_accept_prob,
-                    num_adaptation_steps, adaptation_window, adaptation_rate):
-  """The step-size rule of `WangLandau`, on the log scale, window by window.
-
-  During the first `num_adaptation_steps` transitions, at the end of every
-  window of `adaptation_window` steps, `log h` moves by
-  `adaptation_rate / sqrt(n) * (mean_accept - target_accept_prob)`, with
-  `mean_accept` the chain-mean acceptance probability averaged over the
-  `n`-th window; afterwards `h` is fixed (docs/design.md, section 7.4).
-
-  Args:
-    previous: the `WangLandauResults` before the transition.
-    mean_accept_prob: float scalar, the transition's acceptance probability
-      averaged over all chains.
-    step: int32 scalar, the (1-based) index of the transition.
-    target_accept_prob: acceptance the step size is tuned to.
-    num_adaptation_steps: transitions during which the step adapts.
-    adaptation_window: steps per update.
-    adaptation_rate: gain of the update.
-
-  Returns:
-    `dict` of the new `log_step_size`, `window_accept_sum`, `window_steps`
-    and `num_windows` (fields of `WangLandauResults`).
-  """
-  dtype = previous.theta.dtype
-  window_sum = previous.window_accept_sum + mean_accept_prob
-  window_steps = previous.window_steps + 1
-  window_done = window_steps >= adaptation_window
-  adapt = window_done & (step <= num_adaptation_steps)
-  num_windows = previous.num_windows + tf.cast(adapt, tf.int32)
-  mean_accept = window_sum / tf.cast(window_steps, dtype)
-  rate = (tf.cast(adaptation_rate, dtype) /
-          tf.sqrt(tf.cast(tf.maximum(num_windows, 1), dtype)))
-  log_step_size = previous.log_step_size
-  return dict(
-      log_step_size=tf.where(
-          adapt,
-          log_step_size + rate * (mean_accept - tf.cast(target_accept_prob,
-                                                        dtype)),
-          log_step_size),
-      window_accept_sum=tf.where(window_done, tf.zeros_like(window_sum),
-                                 window_sum),
-      window_steps=tf.where(window_done, tf.zeros_like(window_steps),
-                            window_steps),
-      num_windows=num_windows)
-
-
-def _accept_prob(inner_results, like):
-  log_ratio = get_outermost(inner_results, 'log_accept_ratio')
-  if log_ratio is None:
-    return tf.ones_like(like)
-  prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
-  return tf.where(tf.math.is_nan(prob), tf.zeros_like(prob), prob)
 
 
 class WangLandau(tfp.mcmc.TransitionKernel):
@@ -539,7 +453,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
 
   def bias(self, theta, energy):
     """The bias `theta[J(E)]` the working target subtracts from `-E`."""
-    return _lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
+    return lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
 
   def bin_edges(self):
     """numpy array of the `M + 1` bin edges."""
@@ -648,7 +562,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         visit_counts = previous.visit_counts + tf.cast(visits, tf.int32)
 
       # Step-size adaptation, from the acceptance of all chains.
-      accept_prob = _accept_prob(inner_results, energy)
+      accept_prob = acceptance_probability(inner_results, energy)
       log_step_size = previous.log_step_size
       adapted = adapt_step_size(
           previous, tf.reduce_mean(self._all_chains(accept_prob)), step,
@@ -746,39 +660,3 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return results._replace(inner_results=inner_results, energy=energy,
                             bin_index=self.bin_index(energy),
                             bias=self.bias(results.theta, energy))
-
-
-def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
-  """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
-
-  For any fixed bias, `E_pi[f] = E_theta[w f] / E_theta[w]` with
-  `w = exp(theta[J(E)])`, so self-normalised weights of states drawn from
-  `pi_theta` estimate expectations under `pi ~ exp(-E)`.
-
-  Args:
-    theta_or_results: kernel results containing `WangLandauResults`
-      (directly or nested), whose `bias` field (the bias of the current
-      states) is used; or a bare bias `theta` (`[M]` or `[chains, M]`) with
-      `bin_index`.
-    bin_index: int `[chains]` bins of the states; required with a bare
-      `theta`, and used with the results' `theta` if given with results.
-    normalize: if `True` return self-normalised log weights (their
-      `logsumexp` is 0).
-
-  Returns:
-    float `[chains]` log weights.
-  """
-  if hasattr(theta_or_results, '_fields'):
-    if bin_index is None:
-      log_w = get_outermost(theta_or_results, 'bias')
-    else:
-      log_w = _lookup_bias(get_outermost(theta_or_results, 'theta'),
-                           tf.cast(bin_index, tf.int32))
-  else:
-    if bin_index is None:
-      raise ValueError('`bin_index` is required when passing a bare `theta`.')
-    log_w = _lookup_bias(tf.convert_to_tensor(theta_or_results),
-                         tf.cast(bin_index, tf.int32))
-  if normalize:
-    log_w = log_w - tf.reduce_logsumexp(log_w)
-  return log_w

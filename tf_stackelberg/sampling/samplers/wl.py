@@ -90,6 +90,8 @@ from tf_stackelberg.sampling.chains import Draws
 from tf_stackelberg.sampling.diagnostics import barely_moved
 from tf_stackelberg.sampling.diagnostics import diverged
 from tf_stackelberg.sampling.diagnostics import share
+from tf_stackelberg.sampling.energy_bins import energy_histogram
+from tf_stackelberg.sampling.energy_bins import importance_log_weights
 from tf_stackelberg.sampling.engine import Collection
 from tf_stackelberg.sampling.estimators import kish_ess
 from tf_stackelberg.sampling.estimators import normalized_log_weights
@@ -98,8 +100,6 @@ from tf_stackelberg.sampling.registry import register
 from tf_stackelberg.sampling.registry import Sampler
 from tf_stackelberg.sampling.samplers.rep import make_rep_kernel
 from tf_stackelberg.sampling.unnest import get_outermost
-from tf_stackelberg.sampling.wang_landau import energy_histogram
-from tf_stackelberg.sampling.wang_landau import importance_log_weights
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
 __all__ = [
