@@ -1,4 +1,4 @@
-"""Latent-space MCMC for trained GANs: energies, samplers and their driver.
+"""Latent-space MCMC for trained GANs: energies, samplers and their engine.
 
 * `sample`: `sample_latents(sampler, model, num_samples, num_steps, seed,
   settings)`, the one entry point used by the command line, the Python API

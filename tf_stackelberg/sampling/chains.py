@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tf_stackelberg.sampling.engine import current_energy
+from tf_stackelberg.sampling.engine import PhaseRun
 from tf_stackelberg.sampling.engine import stateless_seed
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 
@@ -30,22 +31,13 @@ __all__ = [
 
 
 class Phase(
-    collections.namedtuple('Phase', [
-        'state', 'results', 'initial_energy', 'energies', 'acceptance',
-        'generator_changed', 'reservoir', 'num_steps', 'num_evaluations',
-        'gradient'])):
-  """What one phase of a sampler left behind.
+    collections.namedtuple('Phase', PhaseRun._fields + (
+        'num_steps', 'num_evaluations', 'gradient'))):
+  """What one phase of a sampler left behind: its `engine.PhaseRun` and cost.
 
   Attributes:
-    state: the chains' final states.
-    results: the kernel's final results.
-    initial_energy: float `[chains]`, energies of the initial states.
-    energies: float `[num_steps, chains]`, energies after each step.
-    acceptance: float `[num_steps]`, mean acceptance of the latent moves.
-    generator_changed: float `[num_steps]`, fraction of chains whose
-      generator index changed.
-    reservoir: the weighted reservoirs (`estimators.Reservoir`) if the phase
-      collected states, else `None`.
+    state, results, initial_energy, energies, acceptance, generator_changed,
+      reservoir: those of the `engine.PhaseRun`.
     num_steps: steps of the phase.
     num_evaluations: latent points passed through `G` and `D`, bootstrap and
       generator moves included.

@@ -1,7 +1,7 @@
 """Diagnostics of a sampling run: acceptance, energy traces, histograms, ESS.
 
 `summarize(draws, num_chains, num_bins)` turns what a sampler returns
-(`driver.Draws`) into the `diagnostics` dict of `sample_latents`:
+(`chains.Draws`) into the `diagnostics` dict of `sample_latents`:
 
 * `acceptance_rate`: mean acceptance of the latent moves over all steps and
   chains (1 for unadjusted Langevin, NaN without chains);
@@ -134,7 +134,7 @@ def summarize(draws, num_chains, num_bins):
   """The `diagnostics` dict of a sampler's `Draws` (see the module docstring).
 
   Args:
-    draws: `driver.Draws`.
+    draws: `chains.Draws`.
     num_chains: number of chains.
     num_bins: bins of the energy histogram (when the sampler has none).
 

@@ -191,9 +191,8 @@ def run_steps(kernel, state, results, seed, start, num_steps, reservoir=None,
 
 
 def _bootstrap(kernel_spec, shard, state, kernel_args):
-  """The kernel's results at `state` and the energies they hold."""
-  results = kernel_spec.build(kernel_args, shard).bootstrap_results(state)
-  return results, current_energy(results)
+  """The kernel's results at `state`."""
+  return kernel_spec.build(kernel_args, shard).bootstrap_results(state)
 
 
 class _ChunkFn(object):
@@ -224,8 +223,8 @@ class _OneDevice(object):
 
   def bootstrap(self, kernel_spec, state, kernel_args):
     results = self._engine.compile(
-        lambda *args: _bootstrap(kernel_spec, None, *args)[0])(
-            state, kernel_args)
+        lambda *args: _bootstrap(kernel_spec, None, *args))(state,
+                                                            kernel_args)
     return results, current_energy(results)
 
   def calls(self, num_steps, cross_chain):
@@ -233,7 +232,7 @@ class _OneDevice(object):
     return [num_steps]
 
   def unroll(self, cross_chain):
-    del cross_chain
+    del cross_chain  # the steps' statistics need no cross-replica sum
     return False
 
   def compile_chunk(self, chunk_fn):
@@ -258,9 +257,13 @@ class _Sharded(object):
     self._jit_compile = jit_compile
 
   def bootstrap(self, kernel_spec, state, kernel_args):
+
+    def bootstrap(shard, state, kernel_args):
+      results = _bootstrap(kernel_spec, shard, state, kernel_args)
+      return results, current_energy(results)
+
     results, initial_energy = self._replicas.function(
-        lambda shard, *args: _bootstrap(kernel_spec, shard, *args),
-        self._jit_compile)(state, kernel_args)
+        bootstrap, self._jit_compile)(state, kernel_args)
     return results, self._replicas.merge_rows(initial_energy)
 
   def calls(self, num_steps, cross_chain):

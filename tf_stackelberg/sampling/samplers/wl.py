@@ -77,6 +77,12 @@ resampling are computed from the merged outputs of the phases.
 Cost: one energy-and-gradient evaluation per chain and step, warm-up
 included, plus the bootstraps of the two phases (and one per generator move
 in joint mode).
+
+Health: besides diverged chains and chains that barely moved (in the warm-up
+or in the flattened run), `energy_range_problems` flags energy ranges the
+chains piled up against, never reached, or that end below the starting
+states, and weights that rest on a few chains. The sampler's `Sampler` record
+at the end of the module gathers these traits.
 """
 
 import collections
