@@ -41,9 +41,9 @@ from tf_stackelberg.common.jsonable import to_jsonable
 from tf_stackelberg.sampling import sample_latents
 from tf_stackelberg.sampling import SamplerSettings
 from tf_stackelberg.sampling import diagnostics as diagnostics_lib
-from tf_stackelberg.sampling import wang_landau as wl_lib
 from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.energy import LatentModel
+from tf_stackelberg.sampling.samplers import wl as wl_sampler
 
 HEIGHT, WIDTH = 8., 0.25
 CENTER = np.array([0.5, -0.3])
@@ -168,10 +168,10 @@ def test_toy_has_exact_masses_and_passes_above_the_warmup():
   # own quantile above them.
   pooled = np.concatenate([initial_energies[np.newaxis], energies])
   settled = energies[num_warmup // 2:]
-  lo, hi = wl_lib.energy_range_from_warmup(pooled, settled)
+  lo, hi = wl_sampler.energy_range_from_warmup(pooled, settled)
   assert minimum < float(lo) < minimum + 0.1
   assert float(hi) < barriers.min()
-  lo_new, hi_new = wl_lib.energy_range_from_warmup(
+  lo_new, hi_new = wl_sampler.energy_range_from_warmup(
       pooled, settled, initial_energies=initial_energies)
   assert float(lo_new) == float(lo)
   assert float(hi_new) > barriers.max() + 3.
@@ -341,8 +341,8 @@ def test_starting_states_above_the_range_and_few_effective_samples():
   assert problems[1] == ('the importance weights rest on a few chains (Kish '
                          'ESS 0.5 of 100): raise --sampling.num_samples or '
                          'narrow --sampling.wl_energy_range')
-  d['initial_above_range'] = diagnostics_lib.INITIAL_ABOVE_RANGE_MAX
-  d['ess'] = diagnostics_lib.ESS_MIN_FRACTION * 100
+  d['initial_above_range'] = wl_sampler.INITIAL_ABOVE_RANGE_MAX
+  d['ess'] = wl_sampler.ESS_MIN_FRACTION * 100
   assert health_problems(d, 'wl') == []
 
 

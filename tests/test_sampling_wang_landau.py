@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tf_stackelberg.sampling import energy_bins
 from tf_stackelberg.sampling import estimators
 from tf_stackelberg.sampling import unnest
 from tf_stackelberg.sampling import wang_landau as wl_lib
+from tf_stackelberg.sampling.samplers import wl as wl_sampler
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
 tfd = tfp.distributions
@@ -106,28 +108,28 @@ def test_gain_schedule_is_one_then_t0_over_t():
 def test_energy_to_bin_edges_outliers_and_non_finite():
   energy = tf.constant([0.99, 1., 1.49, 1.5, 4.99, 5., 7.,
                         np.nan, np.inf, -np.inf])
-  got = wl_lib.energy_to_bin(energy, 1., 5., 8).numpy()
+  got = energy_bins.energy_to_bin(energy, 1., 5., 8).numpy()
   np.testing.assert_array_equal(got, [0, 0, 0, 1, 7, 7, 7, 7, 7, 0])
   assert got.dtype == np.int32
 
 
 def test_energy_range_from_warmup_quantiles_and_margin():
   values = np.concatenate([np.arange(101.), [np.nan, np.inf]])
-  lo, hi = wl_lib.energy_range_from_warmup(values, lower_q=0.1, upper_q=0.9,
+  lo, hi = wl_sampler.energy_range_from_warmup(values, lower_q=0.1, upper_q=0.9,
                                            margin=0.5)
   assert (float(lo), float(hi)) == pytest.approx((10., 90. + 40.))
   # Defaults: 1% quantile of the settled energies up to the 99% quantile of
   # all, plus a quarter of the span.
-  lo, hi = wl_lib.energy_range_from_warmup(
+  lo, hi = wl_sampler.energy_range_from_warmup(
       values, settled_energies=np.arange(20., 121.))
   assert (float(lo), float(hi)) == pytest.approx((21., 99. + 0.25 * 78.))
   # A degenerate span becomes max(1, |E_lo| / 1000).
-  lo, hi = wl_lib.energy_range_from_warmup(np.full([7], 3000.))
+  lo, hi = wl_sampler.energy_range_from_warmup(np.full([7], 3000.))
   assert (float(lo), float(hi)) == pytest.approx((3000., 3003. + 0.75))
   with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
-    wl_lib.energy_range_from_warmup([np.nan])
+    wl_sampler.energy_range_from_warmup([np.nan])
   with pytest.raises(ValueError):
-    wl_lib.energy_range_from_warmup([1., 2.], lower_q=1.0, upper_q=0.5)
+    wl_sampler.energy_range_from_warmup([1., 2.], lower_q=1.0, upper_q=0.5)
 
 
 def test_energy_range_top_reaches_the_initial_energies_alone():
@@ -138,26 +140,26 @@ def test_energy_range_top_reaches_the_initial_energies_alone():
   initial = np.array([2., 30., 4., 3.])
   warmup = 2. + np.random.default_rng(0).uniform(size=[100, 4])
   pooled = np.concatenate([initial[np.newaxis], warmup], axis=0)
-  lo, hi = wl_lib.energy_range_from_warmup(pooled, warmup[50:])
+  lo, hi = wl_sampler.energy_range_from_warmup(pooled, warmup[50:])
   assert float(hi) < 4.
-  lo_new, hi_new = wl_lib.energy_range_from_warmup(
+  lo_new, hi_new = wl_sampler.energy_range_from_warmup(
       pooled, warmup[50:], initial_energies=initial)
   assert float(lo_new) == pytest.approx(float(lo))  # E_lo as before
   top = np.quantile(initial, 0.95)  # 26.1, linear interpolation
   assert float(hi_new) == pytest.approx(top + 0.25 * (top - float(lo)),
                                         rel=1e-5)
   # The pooled quantile still counts when it is the higher one.
-  _, hi_low_start = wl_lib.energy_range_from_warmup(
+  _, hi_low_start = wl_sampler.energy_range_from_warmup(
       pooled, warmup[50:], initial_energies=np.full([4], -10.))
   assert float(hi_low_start) == pytest.approx(float(hi))
-  _, hi_q = wl_lib.energy_range_from_warmup(
+  _, hi_q = wl_sampler.energy_range_from_warmup(
       pooled, warmup[50:], initial_energies=initial, initial_q=1.)
   assert float(hi_q) == pytest.approx(30. + 0.25 * (30. - float(lo)),
                                       rel=1e-5)
   with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
-    wl_lib.energy_range_from_warmup(pooled, initial_energies=[np.nan])
+    wl_sampler.energy_range_from_warmup(pooled, initial_energies=[np.nan])
   with pytest.raises(ValueError, match='initial_q=0.0'):
-    wl_lib.energy_range_from_warmup(pooled, initial_energies=initial,
+    wl_sampler.energy_range_from_warmup(pooled, initial_energies=initial,
                                     initial_q=0.)
 
 
@@ -168,7 +170,7 @@ def test_energy_range_rule_matches_numpy_quantiles():
   trace = rng.gamma(3., 2., size=[40, 256]).astype(np.float32)
   trace[3, 7], trace[30, 1] = np.inf, np.nan
   settled = trace[20:]
-  lo, hi = wl_lib.energy_range_from_warmup(tf.constant(trace),
+  lo, hi = wl_sampler.energy_range_from_warmup(tf.constant(trace),
                                            tf.constant(settled))
   assert lo.dtype == tf.float32 and hi.dtype == tf.float32
 
@@ -184,19 +186,19 @@ def test_energy_range_rule_matches_numpy_quantiles():
 
 def test_target_bin_probs_mix_the_warmup_histogram_with_a_flat_one():
   settled = tf.constant([[0.5, 1.5], [1.6, 3.9], [1.2, 9.]])
-  probs = wl_lib.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.4)
+  probs = wl_sampler.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.4)
   counts = np.array([1., 3., 0., 2.])  # 9. falls into the last bin
   np.testing.assert_allclose(probs, 0.4 * counts / 6. + 0.6 / 4., rtol=1e-6)
   np.testing.assert_allclose(np.sum(probs), 1., rtol=1e-6)
-  assert wl_lib.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.) is None
+  assert wl_sampler.target_bin_probs_from_warmup(settled, 0., 4., 4, 0.) is None
   np.testing.assert_array_equal(
-      wl_lib.energy_histogram(settled, 0., 4., 4), counts)
+      energy_bins.energy_histogram(settled, 0., 4., 4), counts)
 
 
 def test_importance_weights_and_resampling_follow_theta():
   theta = tf.constant([0., np.log(2.), np.log(5.)])
   bins = tf.constant([0, 1, 2, 2])
-  log_w = wl_lib.importance_log_weights(theta, bins).numpy()
+  log_w = energy_bins.importance_log_weights(theta, bins).numpy()
   np.testing.assert_allclose(np.exp(log_w), [1 / 13, 2 / 13, 5 / 13, 5 / 13],
                              rtol=1e-6)
   num = 20000
@@ -208,7 +210,7 @@ def test_importance_weights_and_resampling_follow_theta():
   again = estimators.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
   np.testing.assert_array_equal(draws.numpy(), again.numpy())
   with pytest.raises(ValueError):
-    wl_lib.importance_log_weights(theta)
+    energy_bins.importance_log_weights(theta)
 
 
 # -------------------------------------------------------------- structure

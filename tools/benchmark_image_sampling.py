@@ -75,7 +75,6 @@ from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common.salts import SAMPLING as SAMPLING_SALT  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top

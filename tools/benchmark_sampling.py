@@ -71,6 +71,7 @@ from tf_stackelberg.metrics.mixture_metrics import mixture_metrics  # pylint: di
 from tf_stackelberg import sampling  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.sampling import wang_landau as wl_lib  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.sampling.samplers.wl import energy_range_from_warmup  # pylint: disable=g-import-not-at-top
 from toolkit import timing  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
@@ -228,7 +229,7 @@ def time_kernels(args, gan, calibration):
     return energy(z, tf.zeros([num_chains], tf.int32))
 
   z0 = gan.latent_prior.sample([num_chains, gan.latent_dim], tf.constant([3, 3]))
-  lo, hi = wl_lib.energy_range_from_warmup(energy_fn(z0))
+  lo, hi = energy_range_from_warmup(energy_fn(z0))
   kernels = {
       'mala': wl_lib.make_mala_kernel(lambda z: -energy_fn(z),
                                       args.step_size),

@@ -22,20 +22,16 @@ gradient evaluations also back-propagate through `G` and `D`.
 """
 
 from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.settings import DEFAULTS
 from tf_stackelberg.sampling.settings import min_num_steps
-from tf_stackelberg.sampling.settings import SamplerSettings
 
 __all__ = [
     'evaluations_per_chain',
     'steps_for_budget',
 ]
 
-_GRADIENT_SAMPLERS = ('rep', 'ddls', 'wl')
-
-
-def _generator_moves(num_steps, settings, joint):
-  if not joint:
-    return 0
+def _generator_moves(num_steps, settings):
+  """Generator moves of a joint phase of `num_steps` steps."""
   return -(-num_steps // settings.generator_move_every)
 
 
@@ -44,11 +40,16 @@ def evaluations_per_chain(sampler, num_steps, settings=None, num_generators=1):
 
   The counts `sample_latents` reports, divided by the number of chains (module
   docstring); the final pass of `G` over the returned latents is not counted.
+  They follow from the sampler's record (`registry.Sampler`): one bootstrap
+  and one evaluation per step for each of its `phases`, plus the generator
+  moves of a joint chain unless its proposal moves `k` itself
+  (`proposes_generator`); a sampler without phases evaluates its samples
+  once. All of them back-propagate for a `gradient` sampler, none otherwise.
 
   Args:
-    sampler: `'none'`, `'mh'`, `'rep'`, `'ddls'` or `'wl'`.
+    sampler: a name in `registry.SAMPLERS`.
     num_steps: transitions per chain (int, at least `min_num_steps`; ignored by
-      `'none'`).
+      a sampler without chains).
     settings: `SamplerSettings` (defaults if `None`).
     num_generators: `K`; generator moves are made when `K > 1` and
       `settings.joint`.
@@ -58,33 +59,22 @@ def evaluations_per_chain(sampler, num_steps, settings=None, num_generators=1):
 
   Raises:
     ConfigError: an unknown sampler (a `ValueError`).
-    ValueError: too few steps for the sampler, or a registered sampler with no cost
-      model here.
+    ValueError: too few steps for the sampler.
   """
-  SAMPLERS.check(sampler)
-  settings = SamplerSettings() if settings is None else settings
-  if sampler == 'none':
+  record = SAMPLERS.get(sampler)
+  settings = DEFAULTS if settings is None else settings
+  needed = record.min_steps(settings)
+  if not needed:  # no chains: `num_steps` is ignored
     return 1, 0
   num_steps = int(num_steps)
-  needed = min_num_steps(sampler, settings)
   if num_steps < needed:
     raise ValueError(f'`num_steps` must be at least {needed} for sampler '
                      f'{sampler!r}, got {num_steps}.')
-  joint = bool(settings.joint) and int(num_generators) > 1
-  if sampler == 'mh':
-    return 1 + num_steps, 0
-  if sampler not in _GRADIENT_SAMPLERS:
-    raise ValueError(f'no cost model for sampler {sampler!r}')
-  if sampler == 'wl':
-    # Imported here: the sampler modules import the driver, which this module
-    # does not need otherwise.
-    from tf_stackelberg.sampling.samplers.wl import plan_phases  # pylint: disable=import-outside-toplevel
-    plan = plan_phases(num_steps, settings)
-    phases = [n for n in (plan.num_warmup_steps, plan.num_flat_steps) if n]
-  else:
-    phases = [num_steps]
-  total = sum(1 + n + _generator_moves(n, settings, joint) for n in phases)
-  return total, total
+  moves = (bool(settings.joint) and int(num_generators) > 1 and
+           not record.proposes_generator)
+  total = sum(1 + n + (_generator_moves(n, settings) if moves else 0)
+              for n in record.phases(num_steps, settings))
+  return total, (total if record.gradient else 0)
 
 
 def steps_for_budget(sampler, budget, settings=None, num_generators=1):
@@ -116,14 +106,14 @@ def steps_for_budget(sampler, budget, settings=None, num_generators=1):
   steps_for_budget('rep', 200)                      # 199 (one generator)
   ```
   """
-  settings = SamplerSettings() if settings is None else settings
+  settings = DEFAULTS if settings is None else settings
   budget = int(budget)
   low = min_num_steps(sampler, settings)
   cost = evaluations_per_chain(sampler, low, settings, num_generators)[0]
   if cost > budget:
     raise ValueError(f'a budget of {budget} evaluations per chain is below the '
                      f'{cost} of the shortest {sampler!r} run ({low} steps)')
-  if sampler == 'none':
+  if not low:  # no chains
     return 0
   # The cost grows by at least one per step, so `budget` steps are an upper bound;
   # it never decreases with the steps, so bisection finds the largest that fits.

@@ -1,7 +1,7 @@
 """Diagnostics of a sampling run: acceptance, energy traces, histograms, ESS.
 
 `summarize(draws, num_chains, num_bins)` turns what a sampler returns
-(`driver.Draws`) into the `diagnostics` dict of `sample_latents`:
+(`chains.Draws`) into the `diagnostics` dict of `sample_latents`:
 
 * `acceptance_rate`: mean acceptance of the latent moves over all steps and
   chains (1 for unadjusted Langevin, NaN without chains);
@@ -31,44 +31,41 @@
 
 `health_problems(diagnostics, sampler_name)` reads a finished run's
 (numpy) diagnostics and returns one line per sign of a failed run, each
-naming the `--sampling.*` flag to change: chains that did not move or
-diverged, and Wang-Landau energy ranges that the chains piled up against,
-never reached, or that end below the generator's own samples.
-`sample_latents` stores them in `diagnostics['problems']`.
+naming the setting to change (by default as its `--sampling.*` flag): the
+sampler's own health checks (`registry.Sampler.health_checks`), e.g. chains
+that did not move or diverged (`barely_moved`, `diverged`), and Wang-Landau
+energy ranges that the chains piled up against, never reached, or that end
+below the generator's own samples (`samplers/wl.py`). `sample_latents`
+stores them in `diagnostics['problems']`.
 """
+
+import re
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tf_stackelberg.sampling.wang_landau import energy_histogram
+from tf_stackelberg.config.sections import SamplingConfig
+from tf_stackelberg.sampling.energy_bins import energy_histogram
+from tf_stackelberg.sampling.registry import SAMPLERS
 
 __all__ = [
     'ACCEPTANCE_MIN',
-    'BOTTOM_PILE_UP_MIN_SHARE',
-    'END_BIN_FULL_SHARE',
-    'ESS_MIN_FRACTION',
-    'INITIAL_ABOVE_RANGE_MAX',
-    'PILE_UP_MIN_SHARE',
-    'PILE_UP_RATIO',
-    'RARE_SHARE',
-    'UNVISITED_END_FRACTION',
+    'barely_moved',
+    'diverged',
     'energy_ess',
     'finite_min_max',
     'health_problems',
+    'setting_flag',
+    'share',
     'summarize',
 ]
 
-# Thresholds of `health_problems` (see its docstring).
+# Threshold of `barely_moved` (see `health_problems`).
 ACCEPTANCE_MIN = 0.01
-PILE_UP_RATIO = 3.
-PILE_UP_MIN_SHARE = 0.2
-BOTTOM_PILE_UP_MIN_SHARE = 0.5
-END_BIN_FULL_SHARE = 0.9
-UNVISITED_END_FRACTION = 0.5
-RARE_SHARE = 1e-3
-INITIAL_ABOVE_RANGE_MAX = 0.05
-ESS_MIN_FRACTION = 0.01
+
+# A setting named in a problem message: `step_size`.
+_SETTING = re.compile(r'`(\w+)`')
 
 
 def finite_min_max(values):
@@ -137,7 +134,7 @@ def summarize(draws, num_chains, num_bins):
   """The `diagnostics` dict of a sampler's `Draws` (see the module docstring).
 
   Args:
-    draws: `driver.Draws`.
+    draws: `chains.Draws`.
     num_chains: number of chains.
     num_bins: bins of the energy histogram (when the sampler has none).
 
@@ -192,181 +189,76 @@ def summarize(draws, num_chains, num_bins):
   return summary
 
 
-def _share(value):
+def share(value):
+  """`value` as a percentage for a problem message ('32%', '0.02%')."""
   return f'{100. * value:.0f}%' if value >= 0.01 else f'{100. * value:.1g}%'
 
 
-def _acceptance_problems(diagnostics, sampler_name):
-  """Chains that barely moved, or diverged."""
-  problems = []
+def diverged(diagnostics):
+  """Health check: non-finite energies in the energy trace."""
   trace = np.asarray(diagnostics.get('energy_trace', []), np.float64)
-  if (sampler_name in ('ddls', 'rep', 'wl') and trace.size and
-      not np.all(np.isfinite(trace))):
-    problems.append('the chains diverged (non-finite energies): lower '
-                    '--sampling.step_size')
-  if sampler_name not in ('mh', 'rep', 'wl'):
-    return problems
-  accept = np.asarray(diagnostics.get('acceptance_per_step', []), np.float64)
-  if not accept.size:
-    return problems
-  rates = {'': float(np.mean(accept))}
-  num_warmup = int(diagnostics.get('num_warmup_steps', 0))
-  if sampler_name == 'wl' and 0 < num_warmup < accept.size:
-    rates = {' in the warm-up': float(np.mean(accept[:num_warmup])),
-             ' in the Wang-Landau phase': float(np.mean(accept[num_warmup:]))}
-  low = [f'{rate:.3f}{where}' for where, rate in rates.items()
-         if not rate >= ACCEPTANCE_MIN]
-  if low:
-    if sampler_name == 'mh':
-      fix = ('the prior proposals are almost all rejected; raise '
-             '--sampling.steps')
-    else:
-      fix = 'lower --sampling.step_size'
-    problems.append(f'chains barely moved (acceptance {", ".join(low)}): '
-                    f'{fix}')
-  return problems
+  if trace.size and not np.all(np.isfinite(trace)):
+    return ['the chains diverged (non-finite energies): lower `step_size`']
+  return []
 
 
-def _range_flag(fixed_range, end):
-  if fixed_range:
-    return f'move the {end} of --sampling.wl_energy_range'
-  return 'raise --sampling.steps or set --sampling.wl_energy_range'
+def barely_moved(remedy, by_phase=False):
+  """Health check: mean acceptance of the latent moves below `ACCEPTANCE_MIN`.
+
+  Args:
+    remedy: what the message tells to change, naming settings in backticks.
+    by_phase: with a warm-up (`num_warmup_steps`), check the warm-up and the
+      Wang-Landau phase each on its own.
+
+  Returns:
+    callable `(diagnostics) -> list of str`.
+  """
+
+  def check(diagnostics):
+    accept = np.asarray(diagnostics.get('acceptance_per_step', []),
+                        np.float64)
+    if not accept.size:
+      return []
+    rates = {'': float(np.mean(accept))}
+    num_warmup = int(diagnostics.get('num_warmup_steps', 0))
+    if by_phase and 0 < num_warmup < accept.size:
+      rates = {' in the warm-up': float(np.mean(accept[:num_warmup])),
+               ' in the Wang-Landau phase': float(np.mean(
+                   accept[num_warmup:]))}
+    low = [f'{rate:.3f}{where}' for where, rate in rates.items()
+           if not rate >= ACCEPTANCE_MIN]
+    if not low:
+      return []
+    return [f'chains barely moved (acceptance {", ".join(low)}): {remedy}']
+
+  return check
 
 
-def _rare_end(shares):
-  """Number of leading bins that hold less than `RARE_SHARE` together."""
-  return int(np.searchsorted(np.cumsum(shares), RARE_SHARE, side='left'))
+def setting_flag(setting):
+  """The command-line flag of the sampling setting `setting`."""
+  return SamplingConfig().flag(setting)
 
 
-def _wang_landau_problems(diagnostics):
-  """Energy ranges the chains piled up against, never reached or crossed."""
-  problems = []
-  histogram = np.asarray(diagnostics.get('energy_histogram', []), np.float64)
-  edges = np.asarray(diagnostics.get('bin_edges', []), np.float64)
-  if histogram.size < 2 or not histogram.sum() > 0 or edges.size < 3:
-    return problems
-  num_bins = histogram.size
-  lo, hi = edges[0], edges[-1]
-  width = (hi - lo) / num_bins
-  fixed_range = int(diagnostics.get('num_warmup_steps', 0)) == 0
-  shares = histogram / histogram.sum()
-  collected = np.asarray(diagnostics.get('collected_histogram', histogram),
-                         np.float64)
-  if not collected.sum() > 0:
-    collected = histogram
-  collected = collected / collected.sum()
-  desired = np.asarray(diagnostics.get('target_bin_probs',
-                                       np.full([num_bins], 1. / num_bins)),
-                       np.float64)
-  ends = ((0, 'bottom', 'below', f'E_lo = {lo:.4g}', BOTTOM_PILE_UP_MIN_SHARE),
-          (num_bins - 1, 'top', 'above', f'E_hi = {hi:.4g}',
-           PILE_UP_MIN_SHARE))
-  never_reached = False
-  for index, end, side, edge, min_share in ends:
-    if shares[index] >= END_BIN_FULL_SHARE:
-      never_reached = True
-      problems.append(
-          f'{_share(shares[index])} of the Wang-Landau visits lie {side} '
-          f'the energy range [{lo:.4g}, {hi:.4g}], which the chains never '
-          f'reached: {_range_flag(fixed_range, end)}')
-    elif (collected[index] > PILE_UP_RATIO * desired[index] and
-          collected[index] > min_share):
-      problems.append(
-          f'the chains piled up in the {end} bin ({edge}): '
-          f'{_share(collected[index])} of the collected visits, '
-          f'{_share(desired[index])} desired; the energy range ends where '
-          f'the chains are: {_range_flag(fixed_range, end)}')
-  if not never_reached:
-    below = _rare_end(shares)
-    above = _rare_end(shares[::-1])
-    if below > UNVISITED_END_FRACTION * num_bins:
-      problems.append(
-          f'the chains hardly ever went below E = {lo + below * width:.4g} '
-          f'(the lowest {below} of {num_bins} Wang-Landau bins have '
-          f'{_share(shares[:below].sum())} of the visits): '
-          f'{_range_flag(fixed_range, "bottom")}')
-    if above > UNVISITED_END_FRACTION * num_bins:
-      problems.append(
-          f'the chains hardly ever climbed above E = '
-          f'{hi - above * width:.4g} (the highest {above} of {num_bins} '
-          f'Wang-Landau bins have {_share(shares[num_bins - above:].sum())} '
-          f'of the visits): {_range_flag(fixed_range, "top")}')
-    gaps = int(np.sum(histogram[below:num_bins - above] == 0))
-    if gaps:
-      problems.append(
-          f'{gaps} of the {num_bins} Wang-Landau bins were never visited, '
-          'between visited ones: lower --sampling.wl_bins or raise '
-          '--sampling.steps')
-  above = diagnostics.get('initial_above_range')
-  if above is not None and float(above) > INITIAL_ABOVE_RANGE_MAX:
-    problems.append(
-        f'{_share(float(above))} of the starting states (the generator\'s '
-        f'own samples) lie above the energy range (E_hi = {hi:.4g}), as may '
-        'the barriers between modes, which the chains then do not cross: '
-        'raise the top of --sampling.wl_energy_range or leave it empty')
-  ess = diagnostics.get('ess')
-  log_weights = diagnostics.get('log_weights')
-  if ess is not None and log_weights is not None:
-    num_chains = np.size(log_weights)
-    if float(ess) < ESS_MIN_FRACTION * num_chains:
-      problems.append(
-          f'the importance weights rest on a few chains (Kish ESS '
-          f'{float(ess):.1f} of {num_chains}): raise '
-          '--sampling.num_samples or narrow --sampling.wl_energy_range')
-  return problems
-
-
-def health_problems(diagnostics, sampler_name):
+def health_problems(diagnostics, sampler_name, name_setting=setting_flag):
   """Signs that a finished sampling run failed, one line each.
 
-  Each line says what went wrong and names the `--sampling.*` flag to
-  change. The checks and their thresholds (module constants) are chosen so
-  that healthy runs pass, with room to spare:
+  Each line says what went wrong and names the setting to change (a field of
+  `config.sections.SamplingConfig`), written by `name_setting`: by default
+  its `--sampling.*` flag. The checks are the sampler's
+  (`registry.Sampler.health_checks`) and their thresholds (module
+  constants, and those of `samplers/wl.py`) are chosen so that healthy runs
+  pass, with room to spare:
 
   * `'wl'`, `'rep'`, `'mh'`: mean acceptance of the latent moves below
     `ACCEPTANCE_MIN = 0.01` (for `'wl'` in the warm-up or in the
-    Wang-Landau phase): the chains barely moved. For the Langevin kernels
-    the step is too large (`--sampling.step_size`); `'mh'` has no step, and
-    more steps are its only remedy (`--sampling.steps`).
+    Wang-Landau phase): the chains barely moved (`barely_moved`). For the
+    Langevin kernels the step is too large (`step_size`); `'mh'` has no
+    step, and more steps are its only remedy (`steps`).
   * `'wl'`, `'rep'`, `'ddls'`: non-finite energies in the energy trace:
-    the chains diverged (`--sampling.step_size`).
-  * `'wl'`, with `s_j` the share of the main-phase visits in bin `j`
-    (energies outside the range count in the end bins):
-    - `s_j >= END_BIN_FULL_SHARE = 0.9` for an end bin: the chains stayed
-      below (above) the range and never reached it;
-    - otherwise a pile-up in an end bin, measured on the collected steps
-      (bias frozen): a share above `PILE_UP_RATIO = 3` times the bin's
-      desired share `omega_j` and above `PILE_UP_MIN_SHARE = 0.2` (top
-      bin) or `BOTTOM_PILE_UP_MIN_SHARE = 0.5` (bottom bin). The range ends
-      where the chains are, so that the open-ended end bin holds much of
-      their energies. At the top this hides the levels where the barriers
-      may be (e.g. a top inside the modes' energies). At the bottom it only
-      costs resolution among the lowest energies (the weights stay exact),
-      and short runs, whose warm-up has not settled when it sets `E_lo`,
-      show it (35% on a run of 30 steps), hence the higher bar. A top that
-      ends below the barriers but above the modes' energies leaves no
-      pile-up: the chains flatten the histogram within the range without
-      crossing; the check of the starting states below catches that case;
-    - more than `UNVISITED_END_FRACTION = 0.5` of the bins, at the bottom
-      or at the top of the range, holding less than `RARE_SHARE = 0.001`
-      of the visits together: the range reaches far beyond the chains, and
-      most of its bins are wasted;
-    - bins never visited between those ends (gaps among visited bins).
-      Unvisited bins at the ends are not a problem in themselves: the
-      automatic range ends a margin above the generator's energies, which
-      short runs need not reach.
-  * `'wl'`: more than `INITIAL_ABOVE_RANGE_MAX = 0.05` of the starting
-    states (`z ~ p0`, the generator's own samples) above `E_hi`. The
-    automatic range covers all but 5% of them by construction (its top is
-    above their 95% quantile), so this flags a fixed
-    `--sampling.wl_energy_range` that ends below the generator's own
-    energies: the barriers between modes, which the generator's samples
-    straddle, may lie above the range, where the bias cannot help the
-    chains over them. Such a run keeps a flat histogram and a high
-    effective sample size while the modes' masses are wrong
-    (`tests/test_sampling_health.py`: 7 standard errors).
-  * `'wl'`: Kish effective sample size of the importance weights below
-    `ESS_MIN_FRACTION = 0.01` of the chains.
+    the chains diverged (`diverged`; `step_size`).
+  * `'wl'`: energy ranges the chains piled up against, never reached or
+    that end below the generator's own samples, and importance weights that
+    rest on a few chains (`samplers/wl.py`, `energy_range_problems`).
 
   A run can fail in ways no diagnostic shows (a mode that no chain ever
   found); an empty list is no proof of success.
@@ -375,6 +267,8 @@ def health_problems(diagnostics, sampler_name):
     diagnostics: the `diagnostics` dict of an eager `sample_latents` (numpy
       values and Python numbers).
     sampler_name: the sampler that made it.
+    name_setting: callable `(setting) -> str`, how a message names a
+      setting.
 
   Returns:
     list of str, empty for a healthy run.
@@ -388,7 +282,8 @@ def health_problems(diagnostics, sampler_name):
   # ['chains barely moved (acceptance 0.000): lower --sampling.step_size']
   ```
   """
-  problems = _acceptance_problems(diagnostics, sampler_name)
-  if sampler_name == 'wl':
-    problems.extend(_wang_landau_problems(diagnostics))
-  return problems
+  problems = [problem
+              for check in SAMPLERS.get(sampler_name).health_checks
+              for problem in check(diagnostics)]
+  return [_SETTING.sub(lambda match: name_setting(match.group(1)), problem)
+          for problem in problems]

@@ -33,7 +33,7 @@ With a bounded prior (`U[-1, 1]^D`) they stay in its box: `'rep'` and
 `'mh'` proposes from `p0` itself, and `'ddls'`, which has no rejection,
 reflects its steps at the faces (`samplers/ddls.py`).
 
-Execution (`driver`): compiled `tf.while_loop`s, chunk by chunk; the same
+Execution (`engine`): compiled `tf.while_loop`s, chunk by chunk; the same
 seed gives the same samples for a given `jit_compile` whatever the chunking.
 Called eagerly, the function returns numpy values; called while a
 `tf.function` is being traced (the exported endpoint), it builds the whole
@@ -65,11 +65,11 @@ import tensorflow as tf
 from tf_stackelberg.sampling import sharding
 from tf_stackelberg.sampling.diagnostics import health_problems
 from tf_stackelberg.sampling.diagnostics import summarize
-from tf_stackelberg.sampling.driver import Chains
-from tf_stackelberg.sampling.driver import Driver
+from tf_stackelberg.sampling.chains import Chains
+from tf_stackelberg.sampling.engine import Engine
 from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.settings import DEFAULTS
 from tf_stackelberg.sampling.settings import min_num_steps
-from tf_stackelberg.sampling.settings import SamplerSettings
 
 __all__ = [
     'SampleResult',
@@ -171,35 +171,35 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     tf.errors.InvalidArgumentError: when run, for a tensor `num_steps`
       below that minimum.
   """
-  sample_fn = SAMPLERS.get(sampler)
-  settings = SamplerSettings() if settings is None else settings
+  run_sampler = SAMPLERS.get(sampler).run
+  settings = DEFAULTS if settings is None else settings
   num_samples = _static_size('num_samples', num_samples, 1)
   num_steps = _checked_num_steps(sampler, num_steps, settings)
   replicas = sharding.replicas_of(strategy, num_samples)
   start_time = time.time()
 
   def run(jit):
-    driver = Driver(jit_compile=jit, chunk_steps=chunk_steps,
+    engine = Engine(jit_compile=jit, chunk_steps=chunk_steps,
                     progress_callback=progress_callback, total_steps=num_steps,
                     replicas=replicas)
-    chains = Chains(model, settings, num_samples, num_steps, seed, driver)
-    draws = sample_fn(chains)
+    chains = Chains(model, settings, num_samples, num_steps, seed, engine)
+    draws = run_sampler(chains)
     if replicas is None:
       x = model.generate_fn(draws.z, draws.k)
     else:
       x = replicas.map_rows(model.generate_fn, (draws.z, draws.k))
-    return driver, draws, x
+    return engine, draws, x
 
   try:
-    driver, draws, x = run(jit_compile)
+    engine, draws, x = run(jit_compile)
   except sharding.ShardedXlaError as e:
     print(f'sample_latents: XLA cannot compile the chains sharded over '
           f'{replicas.num_replicas} replicas ({e}); running them uncompiled.',
           flush=True)
-    driver, draws, x = run(False)
+    engine, draws, x = run(False)
   diagnostics = summarize(draws, num_samples, settings.num_bins)
   result = SampleResult(draws.z, draws.k, x, draws.energy, diagnostics)
-  if not driver.eager:
+  if not engine.eager:
     return result
   diagnostics = {key: _to_numpy(value) for key, value in diagnostics.items()}
   diagnostics['wall_time'] = time.time() - start_time

@@ -1,15 +1,28 @@
-"""Settings of the latent samplers and the smallest step budget they accept."""
+"""Settings of the latent samplers and the smallest step budget they accept.
+
+The defaults of the settings that are also `--sampling.*` flags are those of
+`config.sections.SamplingConfig`, read from its fields; the others are set
+here. Kernels whose arguments mirror a setting take their defaults from
+`DEFAULTS`.
+"""
 
 import dataclasses
 import math
 from typing import Optional, Tuple
 
+from tf_stackelberg.config.sections import SamplingConfig
 from tf_stackelberg.sampling.registry import SAMPLERS
 
 __all__ = [
+    'DEFAULTS',
     'SamplerSettings',
     'min_num_steps',
 ]
+
+
+def _flag_default(field_name):
+  """The default of the setting `--sampling.<field_name>`."""
+  return SamplingConfig.__dataclass_fields__[field_name].default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +58,12 @@ class SamplerSettings:
     generator_move_every: in joint mode, make a generator move every this
       many steps (gradient samplers; each costs one evaluation).
   """
-  step_size: float = 0.01
-  joint: bool = True
-  num_bins: int = 50
-  t0: float = 300.0
+  step_size: float = _flag_default('step_size')
+  joint: bool = _flag_default('joint')
+  num_bins: int = _flag_default('wl_bins')
+  t0: float = _flag_default('wl_t0')
   energy_range: Optional[Tuple[float, float]] = None
-  resample: bool = True
+  resample: bool = _flag_default('wl_resample')
   num_warmup_steps: Optional[int] = None
   warmup_visit_fraction: float = 0.5
   collect_fraction: float = 0.5
@@ -95,10 +108,7 @@ class SamplerSettings:
       object.__setattr__(self, 'num_warmup_steps', int(self.num_warmup_steps))
 
 
-# Smallest `num_steps` of the samplers whose needs do not depend on the
-# settings; `'wl'` is handled in `min_num_steps`, and any other registered
-# sampler needs one transition.
-_MIN_NUM_STEPS = {'none': 0, 'mh': 1, 'rep': 1, 'ddls': 1}
+DEFAULTS = SamplerSettings()
 
 
 def min_num_steps(sampler_name, settings=None):
@@ -113,7 +123,8 @@ def min_num_steps(sampler_name, settings=None):
     `max(1, num_steps // 5)` then leaves at least one step for the
     flattened phase whenever `num_steps >= 2`): the range needs at least one
     warm-up step and the estimator at least one Wang-Landau step.
-  * any other registered sampler: 1.
+
+  Each sampler's record says it (`registry.Sampler.min_steps`).
 
   This is a lower bound for the run to be defined, not a recommendation:
   Wang-Landau needs hundreds of steps to flatten the energy levels.
@@ -137,11 +148,6 @@ def min_num_steps(sampler_name, settings=None):
   min_num_steps('rep', SamplerSettings())                         # 1
   ```
   """
-  SAMPLERS.check(sampler_name)
-  settings = SamplerSettings() if settings is None else settings
-  if sampler_name == 'wl':
-    if settings.energy_range is not None:
-      return 1
-    warmup = settings.num_warmup_steps
-    return (1 if warmup is None else warmup) + 1
-  return _MIN_NUM_STEPS.get(sampler_name, 1)
+  settings = DEFAULTS if settings is None else settings
+  return SAMPLERS.get(sampler_name).min_steps(settings)
+

@@ -1,95 +1,19 @@
 """Adaptive Wang-Landau (SAMC) transition kernel over energy levels.
 
-The kernel samples a flattened version of `pi(z) ~ exp(-E(z))`. The energy
-axis `[E_lo, E_hi]` is cut into `M` bins of equal width `dE`, with the bin of
-an energy given by
-
-```none
-J(E) = clip(floor((E - E_lo) / dE), 0, M - 1)
-```
-
-(energies outside the range fall into the first or last bin). A learned bias
-`theta` (one value per bin) defines the working target
-
-```none
-log pi_theta(z) = -E(z) - theta[J(E(z))] + const.
-```
-
-After every transition the bias of the bin the chain sits in is raised by the
-stochastic-approximation (SAMC) rule
-
-```none
-theta <- theta + gamma_t * (onehot(J(E_t)) - omega),  gamma_t = t0 / max(t0, t),
-```
-
-with `omega` the desired visiting distribution over the bins (uniform, `1/M`
-each, by default), which pushes the chain out of bins it has visited more
-often than desired. In the limit bin `j` receives the mass `omega_j` under
-`pi_theta` (a flat histogram for uniform `omega`), and `theta[j]` converges,
-up to an additive constant, to `log(pi(bin j) / omega_j)`. The update adds
-zero in total, so the sum of a row of `theta` never changes (it stays at the
-sum of `initial_bias`); this pins the additive constant and makes rows of
-different chains, and values at different times, comparable. Unlike the
-original Wang-Landau algorithm there is no flatness check: the gain decays
-deterministically, which is what makes the stochastic approximation converge
-(Liang, Liu & Carroll, 2007).
-
-Moves inside the working target are made by an ordinary TFP kernel (MALA by
-default) built by `make_inner_kernel_fn(target_log_prob_fn, step_size)`, in
-the manner of TFP's step-size adapters. The step size is adapted on the log
-scale, multiplicatively, toward a target acceptance probability during the
-first `num_adaptation_steps` steps, with a gain that decays like
-`1 / sqrt(number of windows)` (diminishing adaptation); afterwards it is
-fixed. Working on `log h` keeps the step positive.
-
-Cost. The inner kernel evaluates the energy (and its gradient, for MALA/HMC)
-once per step at the proposal; the wrapper reads that value back from the
-evaluation instead of evaluating the energy a second time, and verifies the
-value it read against the inner kernel's own target log-density (falling back
-to an explicit evaluation only if the check fails, which does not happen with
-TFP's MALA and random-walk kernels). With HMC inside a compiled graph the
-leapfrog evaluations happen inside a loop whose values cannot be read back;
-the wrapper then evaluates the energy of the new state once (no gradient),
-i.e. one forward pass per `num_leapfrog_steps` gradient evaluations. The
-remaining work (binning, the bias update, the step-size rule) is a few
-element-wise operations per chain.
-
-Because `theta` and the step size change between steps, the target of the
-inner kernel changes too. This is why the kernel takes a factory
-`make_inner_kernel_fn(target_log_prob_fn, step_size)` rather than an inner
-kernel instance, as TFP's step-size adapters do: a TFP kernel fixes its
-target and step when it is built, and rewriting a built kernel's step or
-target would leave the cached drift of MALA computed with the old ones,
-so the Metropolis-Hastings ratio would no longer be exact. The inner kernel
-is therefore rebuilt at every step with the current bias and step, and
-before the next inner step the kernel results cached by the inner kernel are
-brought up to date: the bias is piecewise constant in
-`E`, so the cached gradient of `-E` stays valid and only the cached
-`target_log_prob` is rewritten as `-E - theta_new[J(E)]`; MALA's cached drift
-is linear in the step size and is rescaled when the step changes; a
-`step_size` field stored in the inner results (HMC with
-`store_parameters_in_results=True`) is replaced. The Metropolis-Hastings ratio
-of the next step is therefore the exact one for the current target and step:
-forward and reverse proposal densities both use the current step.
-
-Sharded chains. When the rows of the state are split over the replicas of a
-`tf.distribute` strategy (`chain_shard`, see `sharding`), each replica's
-visit histogram of a step is summed over the replicas with the replica
-context's `all_reduce` before it updates a shared bias, and the step-size
-rule averages the acceptance probabilities of all chains, so that bias and
-step are those of the same chains on one device; a per-chain bias needs
-nothing from the other replicas.
-
-Unbiased expectations under `pi` need importance weights
-`w(z) ~ exp(theta[J(E(z))])` (self-normalised): see `importance_log_weights`.
-
-Choosing the bins. `energy_range_from_warmup` sets `[E_lo, E_hi]` from the
-energies of a short unbiased warm-up and of the chains' initial states (the
-top reaches above the initial states' 95% quantile, so that the barriers
-between modes, which the generator's own samples straddle, lie inside the
-range), and `target_bin_probs_from_warmup` shapes the desired visiting
-distribution `omega` from the same warm-up; both are the rules of the
-`'wl'` sampler (`samplers/wl.py`).
+`WangLandau` samples a flattened version of `pi(z) ~ exp(-E(z))`: the energy
+axis `[E_lo, E_hi]` is cut into `M` equal bins (`energy_bins`), and a bias
+`theta` learned by stochastic approximation (SAMC; gain `gain_schedule`)
+raises the levels the chains crowd into, so that they spend the desired share
+`omega_j` of their time in each bin and climb over the barriers between
+modes. Moves inside the biased target are made by an ordinary TFP kernel
+(MALA by default, `make_mala_kernel`), rebuilt at every step with the current
+bias and a step size adapted toward a target acceptance (`step_size`); the
+inner kernel's cached values are rewritten for the new bias and step, so that
+every Metropolis-Hastings ratio is exact. Expectations under `pi` need the
+importance weights `energy_bins.importance_log_weights`. The algorithm, its
+cost and its sharded form are described in docs/design.md, section 7; the
+rules that set the bins from a warm-up belong to the `'wl'` sampler
+(`samplers/wl.py`).
 """
 
 import collections
@@ -99,19 +23,22 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tf_stackelberg.common import salts
+from tf_stackelberg.sampling.checks import argument_assertions
+from tf_stackelberg.sampling.checks import check_num_bins
+from tf_stackelberg.sampling.checks import check_static_arguments
+from tf_stackelberg.sampling.energy_bins import energy_to_bin
+from tf_stackelberg.sampling.energy_bins import lookup_bias
+from tf_stackelberg.sampling.settings import DEFAULTS
+from tf_stackelberg.sampling.step_size import acceptance_probability
+from tf_stackelberg.sampling.step_size import adapt_step_size
 from tf_stackelberg.sampling.unnest import get_outermost
 from tf_stackelberg.sampling.unnest import replace_outermost
 
 __all__ = [
     'WangLandau',
     'WangLandauResults',
-    'energy_histogram',
-    'energy_range_from_warmup',
-    'energy_to_bin',
     'gain_schedule',
-    'importance_log_weights',
     'make_mala_kernel',
-    'target_bin_probs_from_warmup',
 ]
 
 
@@ -173,183 +100,10 @@ def gain_schedule(step, t0):
   return t0 / tf.maximum(t0, step)
 
 
-def energy_to_bin(energy, energy_lo, energy_hi, num_bins):
-  """Bin index `clip(floor((E - E_lo) / dE), 0, M - 1)` as int32.
-
-  Non-finite energies go to the last bin (`+inf` and NaN) or the first
-  (`-inf`), so the index is always valid for a gather.
-  """
-  energy = tf.convert_to_tensor(energy)
-  dtype = energy.dtype
-  lo = tf.cast(energy_lo, dtype)
-  width = (tf.cast(energy_hi, dtype) - lo) / tf.cast(num_bins, dtype)
-  position = tf.math.floor((energy - lo) / width)
-  position = tf.where(tf.math.is_nan(position),
-                      tf.cast(num_bins - 1, dtype), position)
-  position = tf.clip_by_value(position, 0., tf.cast(num_bins - 1, dtype))
-  return tf.cast(position, tf.int32)
-
-
-def energy_histogram(energies, energy_lo, energy_hi, num_bins):
-  """int64 `[num_bins]` counts of `J(E)` over all of `energies` (any shape)."""
-  bins = energy_to_bin(tf.reshape(energies, [-1]), energy_lo, energy_hi,
-                       num_bins)
-  return tf.math.bincount(bins, minlength=num_bins, maxlength=num_bins,
-                          dtype=tf.int64)
-
-
-def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
-                             upper_q=0.99, margin=0.25, initial_energies=None,
-                             initial_q=0.95):
-  """Chooses the bins' range `[E_lo, E_hi]` from the energies of a warm-up.
-
-  ```none
-  E_lo  = quantile_lower_q(settled_energies)
-  E_hi' = max(quantile_upper_q(energies), quantile_initial_q(initial_energies))
-  E_hi  = E_hi' + margin (E_hi' - E_lo)
-  ```
-
-  (`settled_energies` defaults to `energies`; without `initial_energies` the
-  second quantile is left out). Quantiles interpolate linearly between order
-  statistics and ignore non-finite values. A degenerate span (`E_hi' <=
-  E_lo`) becomes `max(1, |E_lo| / 1000)`.
-
-  The `'wl'` sampler passes the second half of an unbiased (MALA) warm-up as
-  `settled_energies`, the initial states plus the whole warm-up as
-  `energies`, and the initial states alone (`z ~ p0`: the generator's own
-  samples) as `initial_energies`. The bottom of the range is then the low
-  end of the target's typical energies: no bin lies where no chain can go,
-  whose bias would only keep falling.
-
-  The top must lie above the barriers between modes, or the flattened
-  chains never cross them. The pooled quantile alone does not ensure it: the
-  warm-up chains settle into the modes within a few steps, so the initial
-  states are a small share of the pool (one in `W + 1` for a warm-up of `W`
-  steps), and the pooled quantile stays near the energies inside the modes,
-  which can end below the barriers. The generator's own samples, on the
-  other hand, also fall between the modes, at the energies of the barriers
-  and above. Taking `E_hi'` at least at the `initial_q` quantile of the
-  initial energies alone places all but a share `1 - initial_q` of the
-  starting states inside the range by construction, and the margin lifts
-  the top further, since the flattened chain travels further up than the
-  warm-up did. The quantile is 95% rather than 99% or the maximum because
-  the energies of the generator's samples have a long upper tail (latents
-  far out in the prior, samples the discriminator rejects), whose extremes
-  would stretch the bins over energies no chain visits.
-
-  Args:
-    energies: float `Tensor` (any shape) of every energy seen.
-    settled_energies: optional float `Tensor` (any shape) for `E_lo`.
-    lower_q: quantile in `[0, 1)` for `E_lo`.
-    upper_q: quantile in `(0, 1]` of `energies` for `E_hi`.
-    margin: non-negative widening of the top of the range.
-    initial_energies: optional float `Tensor` (any shape), the energies of
-      the chains' initial states, whose `initial_q` quantile `E_hi'` must
-      reach.
-    initial_q: quantile in `(0, 1]` of `initial_energies`.
-
-  Returns:
-    Scalar `Tensor`s `(energy_lo, energy_hi)`, `energy_lo < energy_hi`, of
-    the dtype of `energies`.
-
-  Raises:
-    ValueError: on quantiles or a margin out of range.
-    tf.errors.InvalidArgumentError: (eagerly, or when run) if a set of
-      energies has no finite value.
-
-  #### Examples
-
-  Four chains, one of which starts between the modes, and a warm-up of 100
-  steps whose energies stay between 2 and 3:
-
-  ```python
-  initial = tf.constant([2., 30., 4., 3.])
-  warmup = 2. + tf.random.stateless_uniform([100, 4], seed=[1, 2])
-  pooled = tf.concat([initial[tf.newaxis], warmup], axis=0)
-  energy_range_from_warmup(pooled, warmup[50:])
-  # (2.01, 3.25): the state at 30 is 1/4 of 1% of the pool
-  energy_range_from_warmup(pooled, warmup[50:], initial_energies=initial)
-  # (2.01, 32.1): E_hi' = 26.1, the 95% quantile of the initial energies
-  ```
-  """
-  if not (0. <= lower_q < 1. and 0. < upper_q <= 1. and
-          0. < initial_q <= 1.):
-    raise ValueError('Need 0 <= lower_q < 1, 0 < upper_q <= 1 and '
-                     f'0 < initial_q <= 1, got lower_q={lower_q}, '
-                     f'upper_q={upper_q} and initial_q={initial_q}.')
-  if not margin >= 0.:
-    raise ValueError(f'`margin` must be non-negative, got {margin}.')
-
-  def finite(values):
-    flat = tf.reshape(values, [-1])
-    flat = tf.boolean_mask(flat, tf.math.is_finite(flat))
-    with tf.control_dependencies([tf.debugging.assert_positive(
-        tf.size(flat), message='No finite energies to set the range from.')]):
-      return tf.identity(flat)
-
-  def quantile(values, q):
-    return tfp.stats.percentile(finite(values), 100. * q,
-                                interpolation='linear')
-
-  energies = tf.convert_to_tensor(energies)
-  if settled_energies is None:
-    settled_energies = energies
-  lo = quantile(settled_energies, lower_q)
-  hi = quantile(energies, upper_q)
-  if initial_energies is not None:
-    hi = tf.maximum(hi, tf.cast(quantile(initial_energies, initial_q),
-                                hi.dtype))
-  span = hi - lo
-  span_ok = span > 0.
-  span = tf.where(span_ok, span, tf.maximum(1., tf.abs(lo) * 1e-3))
-  hi = tf.where(span_ok, hi, lo + span)
-  return lo, hi + margin * span
-
-
-def target_bin_probs_from_warmup(settled_energies, energy_lo, energy_hi,
-                                 num_bins, visit_fraction):
-  """Desired visiting distribution `omega` shaped by an unbiased warm-up.
-
-  `omega = f * h + (1 - f) / M`: the fraction `f` (`visit_fraction`) of the
-  normalised histogram `h` of `settled_energies` over the bins, mixed with
-  the flat distribution. A flat `omega` alone spends as much time on the
-  rarely visited high energies as on the levels that hold the target's mass,
-  so that few states carry most of the importance weight; mixing in the
-  unbiased histogram keeps the Kish effective sample size of the weights
-  above about `f` times the number of states while the rest of the time
-  still spreads evenly over all levels.
-
-  Args:
-    settled_energies: float `Tensor` (any shape) of equilibrated energies.
-    energy_lo: lower end of the bins.
-    energy_hi: upper end of the bins.
-    num_bins: number of bins `M`.
-    visit_fraction: `f` in `[0, 1]`; 0 gives `None` (flat `omega`).
-
-  Returns:
-    float `[M]` probabilities, or `None` for `f = 0`.
-  """
-  if not 0. <= visit_fraction <= 1.:
-    raise ValueError('`visit_fraction` must be in [0, 1].')
-  if visit_fraction == 0.:
-    return None
-  counts = tf.cast(energy_histogram(settled_energies, energy_lo, energy_hi,
-                                    num_bins), settled_energies.dtype)
-  return (visit_fraction * counts / tf.reduce_sum(counts) +
-          (1. - visit_fraction) / num_bins)
-
-
 def make_mala_kernel(target_log_prob_fn, step_size):
   """Default inner kernel: `tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`."""
   return tfp.mcmc.MetropolisAdjustedLangevinAlgorithm(
       target_log_prob_fn=target_log_prob_fn, step_size=step_size)
-
-
-def _lookup_bias(theta, bin_index):
-  """`theta[J]` per chain for a shared `[M]` or per-chain `[C, M]` bias."""
-  if theta.shape.rank == 1:
-    return tf.gather(theta, bin_index)
-  return tf.gather(theta, bin_index[..., tf.newaxis], batch_dims=1)[..., 0]
 
 
 def _refresh_cached(results, target_log_prob, step_ratio, step_size):
@@ -374,145 +128,14 @@ def _refresh_cached(results, target_log_prob, step_ratio, step_size):
   return replace_outermost(results, **updates)
 
 
-def _accept_prob(inner_results, like):
-  log_ratio = get_outermost(inner_results, 'log_accept_ratio')
-  if log_ratio is None:
-    return tf.ones_like(like)
-  prob = tf.exp(tf.minimum(tf.cast(log_ratio, like.dtype), 0.))
-  return tf.where(tf.math.is_nan(prob), tf.zeros_like(prob), prob)
-
-
-# Tolerance on the sum of `target_bin_probs`.
-_PROBS_SUM_TOLERANCE = 1e-4
-
-
-def _static(value):
-  """numpy value of `value` if it is known now, else `None`."""
-  if value is None:
-    return None
-  if not (tf.is_tensor(value) or isinstance(value, tf.Variable)):
-    try:  # Python numbers and numpy arrays, in their own precision
-      return np.asarray(value, np.float64)
-    except (TypeError, ValueError):  # e.g. a list of tensors
-      pass
-  try:
-    return tf.get_static_value(tf.convert_to_tensor(value))
-  except (TypeError, ValueError):
-    return None
-
-
-def _check_static_arguments(**arguments):
-  """Checks the arguments of `WangLandau` whose values are known now.
-
-  Raises `ValueError` naming the argument and its value for an invalid one,
-  and returns the names of those whose values are not known (to be checked
-  by `_argument_assertions`).
-  """
-  dynamic = []
-  values = {}
-  for name, value in arguments.items():
-    if name == 'num_bins' or value is None:
-      continue
-    static = _static(value)
-    if static is None:
-      dynamic.append(name)
-    else:
-      values[name] = np.asarray(static, np.float64)
-
-  def fail(name, requirement):
-    value = values[name]
-    shown = value.item() if value.ndim == 0 else value.tolist()
-    raise ValueError(f'`{name}` must {requirement}, got {shown}.')
-
-  for name in ('energy_lo', 'energy_hi'):
-    if name in values and not np.all(np.isfinite(values[name])):
-      fail(name, 'be finite')
-  if ('energy_lo' in values and 'energy_hi' in values and
-      not np.all(values['energy_hi'] > values['energy_lo'])):
-    raise ValueError('Need `energy_hi > energy_lo`, got energy_lo='
-                     f"{values['energy_lo'].tolist()} and energy_hi="
-                     f"{values['energy_hi'].tolist()}.")
-  for name in ('step_size', 'bias_gain_t0'):
-    if name in values and not np.all(values[name] > 0.):
-      fail(name, 'be positive')
-  if 'target_accept_prob' in values and not np.all(
-      (values['target_accept_prob'] > 0.) &
-      (values['target_accept_prob'] < 1.)):
-    fail('target_accept_prob', 'be in (0, 1)')
-  probs = arguments['target_bin_probs']
-  if probs is not None:
-    shape = tf.TensorShape(probs.shape if hasattr(probs, 'shape') else
-                           np.shape(probs))
-    if not shape.is_compatible_with([arguments['num_bins']]):
-      raise ValueError('`target_bin_probs` must have shape [num_bins] = '
-                       f"[{arguments['num_bins']}], got shape {shape}.")
-  if 'target_bin_probs' in values:
-    probs = values['target_bin_probs']
-    if not np.all(probs >= 0.):  # NaN fails too
-      fail('target_bin_probs', 'be non-negative')
-    if not abs(probs.sum() - 1.) <= _PROBS_SUM_TOLERANCE:
-      fail('target_bin_probs',
-           f'sum to 1 (within {_PROBS_SUM_TOLERANCE:g}; the sum is '
-           f'{probs.sum():.6g})')
-  return tuple(dynamic)
-
-
-def _argument_assertions(parameters, dynamic, dtype):
-  """`tf.debugging` assertions of the checks of `_check_static_arguments`.
-
-  Args:
-    parameters: `dict` of the kernel's arguments.
-    dynamic: names of the arguments whose values were not known when the
-      kernel was built (the others have been checked then).
-    dtype: float dtype of the comparisons.
-
-  Returns:
-    list of assertion ops (empty eagerly, where they have run already).
-  """
-  assertions = []
-
-  def cast(name):
-    return tf.cast(parameters[name], dtype)
-
-  for name in ('energy_lo', 'energy_hi'):
-    if name in dynamic:
-      assertions.append(tf.debugging.assert_all_finite(
-          cast(name), message=f'`{name}` must be finite.'))
-  if 'energy_lo' in dynamic or 'energy_hi' in dynamic:
-    assertions.append(tf.debugging.assert_greater(
-        cast('energy_hi'), cast('energy_lo'),
-        message='Need `energy_hi > energy_lo`.'))
-  for name in ('step_size', 'bias_gain_t0'):
-    if name in dynamic:
-      assertions.append(tf.debugging.assert_positive(
-          cast(name), message=f'`{name}` must be positive.'))
-  if 'target_accept_prob' in dynamic:
-    prob = cast('target_accept_prob')
-    assertions.append(tf.debugging.assert_positive(
-        prob, message='`target_accept_prob` must be in (0, 1).'))
-    assertions.append(tf.debugging.assert_less(
-        prob, tf.ones_like(prob),
-        message='`target_accept_prob` must be in (0, 1).'))
-  if 'target_bin_probs' in dynamic:
-    probs = cast('target_bin_probs')
-    assertions.append(tf.debugging.assert_non_negative(
-        probs, message='`target_bin_probs` must be non-negative.'))
-    assertions.append(tf.debugging.assert_less_equal(
-        tf.abs(tf.reduce_sum(probs) - 1.),
-        tf.constant(_PROBS_SUM_TOLERANCE, dtype),
-        message=f'`target_bin_probs` must sum to 1 (within '
-        f'{_PROBS_SUM_TOLERANCE:g}).'))
-  return assertions
-
-
 class WangLandau(tfp.mcmc.TransitionKernel):
   """Wang-Landau / SAMC flattening of `exp(-E)` around an inner TFP kernel.
 
   The state is a single `Tensor` `z` of shape `[chains, ...]`; `energy_fn(z)`
   returns `[chains]` energies. The inner kernel (MALA by default) is rebuilt
   at every step with the current bias and step size, through
-  `make_inner_kernel_fn(target_log_prob_fn, step_size)`. See the module
-  docstring for the algorithm.
+  `make_inner_kernel_fn(target_log_prob_fn, step_size)`. The algorithm is
+  described in docs/design.md, section 7.
 
   A GAN's latent energy `E(z) = -log p0(z) - d(G(z))` is rugged: the chains
   of a plain Langevin sampler stay in the basin they start in. The learned
@@ -594,15 +217,15 @@ class WangLandau(tfp.mcmc.TransitionKernel):
                energy_fn,
                energy_lo,
                energy_hi,
-               num_bins=50,
-               step_size=0.01,
+               num_bins=DEFAULTS.num_bins,
+               step_size=DEFAULTS.step_size,
                make_inner_kernel_fn=make_mala_kernel,
-               shared_bias=True,
-               bias_gain_t0=300.,
+               shared_bias=DEFAULTS.shared_bias,
+               bias_gain_t0=DEFAULTS.t0,
                num_bias_adaptation_steps=None,
                initial_bias=None,
                target_bin_probs=None,
-               target_accept_prob=0.574,
+               target_accept_prob=DEFAULTS.target_accept_prob,
                num_adaptation_steps=0,
                adaptation_window=10,
                adaptation_rate=3.0,
@@ -672,18 +295,11 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         a negative entry or not summing to one within `1e-4`, or
         `adaptation_window < 1`.
     """
-    num_bins_value = tf.get_static_value(num_bins)
-    if num_bins_value is None or np.ndim(num_bins_value) != 0 or int(
-        num_bins_value) != num_bins_value:
-      raise ValueError('`num_bins` must be a Python integer, got '
-                       f'{num_bins!r}.')
-    num_bins = int(num_bins_value)
-    if num_bins < 2:
-      raise ValueError(f'`num_bins` must be at least 2, got {num_bins}.')
+    num_bins = check_num_bins(num_bins)
     if adaptation_window < 1:
       raise ValueError('`adaptation_window` must be positive, got '
                        f'{adaptation_window}.')
-    self._dynamic_checks = _check_static_arguments(
+    self._dynamic_checks = check_static_arguments(
         energy_lo=energy_lo, energy_hi=energy_hi, num_bins=num_bins,
         step_size=step_size, bias_gain_t0=bias_gain_t0,
         target_bin_probs=target_bin_probs,
@@ -796,8 +412,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     """
     if not self.validate_args or not self._dynamic_checks:
       return []
-    return _argument_assertions(self._parameters, self._dynamic_checks,
-                                dtype)
+    return argument_assertions(self._parameters, self._dynamic_checks, dtype)
 
   def _with_assertions(self, state):
     """`state`, after the argument assertions when there are any."""
@@ -839,7 +454,7 @@ class WangLandau(tfp.mcmc.TransitionKernel):
 
   def bias(self, theta, energy):
     """The bias `theta[J(E)]` the working target subtracts from `-E`."""
-    return _lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
+    return lookup_bias(theta, tf.stop_gradient(self.bin_index(energy)))
 
   def bin_edges(self):
     """numpy array of the `M + 1` bin edges."""
@@ -947,34 +562,23 @@ class WangLandau(tfp.mcmc.TransitionKernel):
         new_theta = theta + gain * (visits - desired)
         visit_counts = previous.visit_counts + tf.cast(visits, tf.int32)
 
-      # Step-size adaptation on the log scale, window by window.
-      accept_prob = _accept_prob(inner_results, energy)
-      window_sum = previous.window_accept_sum + tf.reduce_mean(
-          self._all_chains(accept_prob))
-      window_steps = previous.window_steps + 1
-      window_done = window_steps >= self.adaptation_window
-      adapt = window_done & (step <= self.num_adaptation_steps)
-      num_windows = previous.num_windows + tf.cast(adapt, tf.int32)
-      mean_accept = window_sum / tf.cast(window_steps, dtype)
-      rate = (tf.cast(self.adaptation_rate, dtype) /
-              tf.sqrt(tf.cast(tf.maximum(num_windows, 1), dtype)))
+      # Step-size adaptation, from the acceptance of all chains.
+      accept_prob = acceptance_probability(inner_results, energy)
       log_step_size = previous.log_step_size
-      new_log_step_size = tf.where(
-          adapt,
-          log_step_size + rate * (mean_accept - tf.cast(
-              self.target_accept_prob, dtype)),
-          log_step_size)
-      window_sum = tf.where(window_done, tf.zeros_like(window_sum),
-                            window_sum)
-      window_steps = tf.where(window_done, tf.zeros_like(window_steps),
-                              window_steps)
+      adapted = adapt_step_size(
+          previous, tf.reduce_mean(self._all_chains(accept_prob)), step,
+          target_accept_prob=self.target_accept_prob,
+          num_adaptation_steps=self.num_adaptation_steps,
+          adaptation_window=self.adaptation_window,
+          adaptation_rate=self.adaptation_rate)
 
       # Bring the inner kernel's cache in line with the new target and step.
       new_bias = self.bias(new_theta, energy)
       new_tlp = -energy - new_bias
       inner_results = _refresh_cached(
-          inner_results, new_tlp, tf.exp(new_log_step_size - log_step_size),
-          tf.exp(new_log_step_size))
+          inner_results, new_tlp,
+          tf.exp(adapted['log_step_size'] - log_step_size),
+          tf.exp(adapted['log_step_size']))
 
       return next_state, WangLandauResults(
           inner_results=inner_results,
@@ -984,12 +588,9 @@ class WangLandau(tfp.mcmc.TransitionKernel):
           bin_index=bin_index,
           bias=new_bias,
           step=step,
-          log_step_size=new_log_step_size,
           accept_prob=accept_prob,
-          window_accept_sum=window_sum,
-          window_steps=window_steps,
-          num_windows=num_windows,
-          seed=seed)
+          seed=seed,
+          **adapted)
 
   def bootstrap_results(self, init_state):
     """Initial `WangLandauResults` for `init_state` (`[chains, ...]`).
@@ -1060,39 +661,3 @@ class WangLandau(tfp.mcmc.TransitionKernel):
     return results._replace(inner_results=inner_results, energy=energy,
                             bin_index=self.bin_index(energy),
                             bias=self.bias(results.theta, energy))
-
-
-def importance_log_weights(theta_or_results, bin_index=None, normalize=True):
-  """Log importance weights `theta[J(E(z))]` turning `pi_theta` into `pi`.
-
-  For any fixed bias, `E_pi[f] = E_theta[w f] / E_theta[w]` with
-  `w = exp(theta[J(E)])`, so self-normalised weights of states drawn from
-  `pi_theta` estimate expectations under `pi ~ exp(-E)`.
-
-  Args:
-    theta_or_results: kernel results containing `WangLandauResults`
-      (directly or nested), whose `bias` field (the bias of the current
-      states) is used; or a bare bias `theta` (`[M]` or `[chains, M]`) with
-      `bin_index`.
-    bin_index: int `[chains]` bins of the states; required with a bare
-      `theta`, and used with the results' `theta` if given with results.
-    normalize: if `True` return self-normalised log weights (their
-      `logsumexp` is 0).
-
-  Returns:
-    float `[chains]` log weights.
-  """
-  if hasattr(theta_or_results, '_fields'):
-    if bin_index is None:
-      log_w = get_outermost(theta_or_results, 'bias')
-    else:
-      log_w = _lookup_bias(get_outermost(theta_or_results, 'theta'),
-                           tf.cast(bin_index, tf.int32))
-  else:
-    if bin_index is None:
-      raise ValueError('`bin_index` is required when passing a bare `theta`.')
-    log_w = _lookup_bias(tf.convert_to_tensor(theta_or_results),
-                         tf.cast(bin_index, tf.int32))
-  if normalize:
-    log_w = log_w - tf.reduce_logsumexp(log_w)
-  return log_w

@@ -8,7 +8,7 @@ compilation time can be estimated.
 
 import time
 
-from tf_stackelberg.sampling.samplers.wl import plan_phases
+from tf_stackelberg.sampling.registry import SAMPLERS
 
 
 class ChunkClock:
@@ -64,7 +64,12 @@ class ChunkClock:
 
 
 def phase_starts(sampler, num_steps, settings):
-  """The steps at which `sampler`'s phases start in a run of `num_steps` steps."""
-  if sampler == "wl" and settings.energy_range is None:
-    return [0, plan_phases(num_steps, settings).num_warmup_steps]
-  return [0]
+  """The steps at which `sampler`'s phases start in a run of `num_steps` steps.
+
+  `[0]` for a sampler of one phase or of none (`'none'`); the cumulative sums of
+  its `Sampler.phases` otherwise.
+  """
+  starts = [0]
+  for steps in tuple(SAMPLERS.get(sampler).phases(num_steps, settings))[:-1]:
+    starts.append(starts[-1] + steps)
+  return starts

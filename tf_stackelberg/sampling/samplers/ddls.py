@@ -35,8 +35,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tf_stackelberg.models.latent_prior import get_latent_prior
+from tf_stackelberg.sampling.diagnostics import diverged
 from tf_stackelberg.sampling.energy import log_prob_from_energy
-from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.registry import register
+from tf_stackelberg.sampling.registry import Sampler
+from tf_stackelberg.sampling.settings import DEFAULTS
 
 __all__ = [
     'ReflectedLangevin',
@@ -126,7 +129,7 @@ class ReflectedLangevin(tfp.mcmc.TransitionKernel):
       return self._evaluate(tf.convert_to_tensor(init_state))
 
 
-def make_ddls_kernel(energy_fn, step_size=0.01, prior=None):
+def make_ddls_kernel(energy_fn, step_size=DEFAULTS.step_size, prior=None):
   """Unadjusted Langevin on `exp(-E)`.
 
   Args:
@@ -148,7 +151,6 @@ def make_ddls_kernel(energy_fn, step_size=0.01, prior=None):
       compute_acceptance=False)
 
 
-@SAMPLERS.register('ddls')
 def ddls(chains):
   """Final states of unadjusted Langevin chains with step `settings.step_size`.
 
@@ -160,3 +162,7 @@ def ddls(chains):
       functools.partial(make_ddls_kernel, step_size=step_size,
                         prior=chains.model.prior),
       step_size=step_size)
+
+
+# No acceptance to check: unadjusted Langevin moves every chain.
+register(Sampler('ddls', ddls, health_checks=(diverged,)))

@@ -25,8 +25,10 @@ import tensorflow_probability as tfp
 
 from tf_stackelberg.common import salts
 from tf_stackelberg.models.latent_prior import get_latent_prior
+from tf_stackelberg.sampling.diagnostics import barely_moved
 from tf_stackelberg.sampling.energy import log_prob_from_energy
-from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.registry import register
+from tf_stackelberg.sampling.registry import Sampler
 
 __all__ = [
     'IndependenceProposal',
@@ -175,7 +177,6 @@ def make_mh_kernel(energy_fn, num_generators=None, prior=None):
   return tfp.mcmc.MetropolisHastings(proposal)
 
 
-@SAMPLERS.register('mh')
 def mh(chains):
   """Final states of MH-GAN chains; in joint mode `k` is proposed with `z`.
 
@@ -184,3 +185,10 @@ def mh(chains):
   make_kernel = functools.partial(make_mh_kernel, prior=chains.model.prior)
   return chains.final_states(make_kernel, make_joint_kernel=make_kernel,
                              gradient=False)
+
+
+register(Sampler(
+    'mh', mh, gradient=False, proposes_generator=True,
+    # No step to shorten: more proposals are the only remedy.
+    health_checks=(barely_moved(
+        'the prior proposals are almost all rejected; raise `steps`'),)))

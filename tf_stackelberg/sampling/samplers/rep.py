@@ -13,13 +13,17 @@ import functools
 
 import tensorflow_probability as tfp
 
+from tf_stackelberg.sampling.diagnostics import barely_moved
+from tf_stackelberg.sampling.diagnostics import diverged
 from tf_stackelberg.sampling.energy import log_prob_from_energy
-from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.registry import register
+from tf_stackelberg.sampling.registry import Sampler
+from tf_stackelberg.sampling.settings import DEFAULTS
 
 __all__ = ['make_rep_kernel']
 
 
-def make_rep_kernel(energy_fn, step_size=0.01):
+def make_rep_kernel(energy_fn, step_size=DEFAULTS.step_size):
   """MALA on `exp(-E)`: `tfp.mcmc.MetropolisAdjustedLangevinAlgorithm`.
 
   The proposal is `z' = z - (s / 2) grad E(z) + sqrt(s) xi`, `xi ~ N(0, I)`,
@@ -29,7 +33,6 @@ def make_rep_kernel(energy_fn, step_size=0.01):
       target_log_prob_fn=log_prob_from_energy(energy_fn), step_size=step_size)
 
 
-@SAMPLERS.register('rep')
 def rep(chains):
   """Final states of MALA chains with the fixed step `settings.step_size`.
 
@@ -40,3 +43,7 @@ def rep(chains):
   return chains.final_states(
       functools.partial(make_rep_kernel, step_size=step_size),
       step_size=step_size)
+
+
+register(Sampler('rep', rep, health_checks=(
+    diverged, barely_moved('lower `step_size`'))))

@@ -8,7 +8,7 @@ Every chain makes `num_steps` transitions in all, in two phases:
    the warm-up. `E_hi` is the larger of the 99% quantile of every energy
    seen (initial states and warm-up pooled) and the 95% quantile of the
    initial states' energies alone, plus a quarter of `E_hi - E_lo`
-   (`wang_landau.energy_range_from_warmup`). The initial states are the
+   (`energy_range_from_warmup`). The initial states are the
    generator's own samples (`z ~ p0`), some of which lie between the
    modes, at or above the barriers. The warm-up chains fall into the modes
    within a few steps, so in the pool the initial states are a small share
@@ -25,7 +25,7 @@ Every chain makes `num_steps` transitions in all, in two phases:
    visits).
 3. Desired bin probabilities `omega = f h + (1 - f) / M`, `h` the normalised
    histogram of the second half of the warm-up over the `M` bins,
-   `f = warmup_visit_fraction` (`wang_landau.target_bin_probs_from_warmup`).
+   `f = warmup_visit_fraction` (`target_bin_probs_from_warmup`).
    A fixed `energy_range` skips steps 1-3 (flat `omega`, `W = 0`).
 4. Flattened run of `N = num_steps - W` steps of the `WangLandau` kernel
    (MALA inside, initial step `s`) over `[E_lo, E_hi]`: the SAMC bias
@@ -77,32 +77,65 @@ resampling are computed from the merged outputs of the phases.
 Cost: one energy-and-gradient evaluation per chain and step, warm-up
 included, plus the bootstraps of the two phases (and one per generator move
 in joint mode).
+
+Health: besides diverged chains and chains that barely moved (in the warm-up
+or in the flattened run), `energy_range_problems` flags energy ranges the
+chains piled up against, never reached, or that end below the starting
+states, and weights that rest on a few chains. The sampler's `Sampler` record
+at the end of the module gathers these traits.
 """
 
 import collections
 import functools
 
+import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
-from tf_stackelberg.sampling.driver import Collection
-from tf_stackelberg.sampling.driver import Draws
+from tf_stackelberg.sampling.chains import Draws
+from tf_stackelberg.sampling.diagnostics import barely_moved
+from tf_stackelberg.sampling.diagnostics import diverged
+from tf_stackelberg.sampling.diagnostics import share
+from tf_stackelberg.sampling.energy_bins import energy_histogram
+from tf_stackelberg.sampling.energy_bins import importance_log_weights
+from tf_stackelberg.sampling.engine import Collection
 from tf_stackelberg.sampling.estimators import kish_ess
 from tf_stackelberg.sampling.estimators import normalized_log_weights
 from tf_stackelberg.sampling.estimators import weighted_resample
-from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.registry import register
+from tf_stackelberg.sampling.registry import Sampler
 from tf_stackelberg.sampling.samplers.rep import make_rep_kernel
 from tf_stackelberg.sampling.unnest import get_outermost
-from tf_stackelberg.sampling.wang_landau import energy_histogram
-from tf_stackelberg.sampling.wang_landau import energy_range_from_warmup
-from tf_stackelberg.sampling.wang_landau import importance_log_weights
-from tf_stackelberg.sampling.wang_landau import target_bin_probs_from_warmup
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
 __all__ = [
+    'BOTTOM_PILE_UP_MIN_SHARE',
+    'END_BIN_FULL_SHARE',
+    'ESS_MIN_FRACTION',
+    'INITIAL_ABOVE_RANGE_MAX',
+    'PILE_UP_MIN_SHARE',
+    'PILE_UP_RATIO',
     'Plan',
+    'RARE_SHARE',
+    'UNVISITED_END_FRACTION',
+    'energy_range_from_warmup',
+    'energy_range_problems',
     'make_wang_landau_kernel',
+    'min_steps',
+    'phase_lengths',
     'plan_phases',
+    'target_bin_probs_from_warmup',
 ]
+
+# Thresholds of `energy_range_problems` (see its docstring).
+PILE_UP_RATIO = 3.
+PILE_UP_MIN_SHARE = 0.2
+BOTTOM_PILE_UP_MIN_SHARE = 0.5
+END_BIN_FULL_SHARE = 0.9
+UNVISITED_END_FRACTION = 0.5
+RARE_SHARE = 1e-3
+INITIAL_ABOVE_RANGE_MAX = 0.05
+ESS_MIN_FRACTION = 0.01
 
 
 class Plan(collections.namedtuple('Plan', ['num_warmup_steps',
@@ -158,6 +191,147 @@ def plan_phases(num_steps, settings):
   return Plan(num_warmup, num_flat, collect_start)
 
 
+def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
+                             upper_q=0.99, margin=0.25, initial_energies=None,
+                             initial_q=0.95):
+  """Chooses the bins' range `[E_lo, E_hi]` from the energies of a warm-up.
+
+  ```none
+  E_lo  = quantile_lower_q(settled_energies)
+  E_hi' = max(quantile_upper_q(energies), quantile_initial_q(initial_energies))
+  E_hi  = E_hi' + margin (E_hi' - E_lo)
+  ```
+
+  (`settled_energies` defaults to `energies`; without `initial_energies` the
+  second quantile is left out). Quantiles interpolate linearly between order
+  statistics and ignore non-finite values. A degenerate span (`E_hi' <=
+  E_lo`) becomes `max(1, |E_lo| / 1000)`.
+
+  The `'wl'` sampler passes the second half of an unbiased (MALA) warm-up as
+  `settled_energies`, the initial states plus the whole warm-up as
+  `energies`, and the initial states alone (`z ~ p0`: the generator's own
+  samples) as `initial_energies`. The bottom of the range is then the low
+  end of the target's typical energies: no bin lies where no chain can go,
+  whose bias would only keep falling.
+
+  The top must lie above the barriers between modes, or the flattened
+  chains never cross them. The pooled quantile alone does not ensure it: the
+  warm-up chains settle into the modes within a few steps, so the initial
+  states are a small share of the pool (one in `W + 1` for a warm-up of `W`
+  steps), and the pooled quantile stays near the energies inside the modes,
+  which can end below the barriers. The generator's own samples, on the
+  other hand, also fall between the modes, at the energies of the barriers
+  and above. Taking `E_hi'` at least at the `initial_q` quantile of the
+  initial energies alone places all but a share `1 - initial_q` of the
+  starting states inside the range by construction, and the margin lifts
+  the top further, since the flattened chain travels further up than the
+  warm-up did. The quantile is 95% rather than 99% or the maximum because
+  the energies of the generator's samples have a long upper tail (latents
+  far out in the prior, samples the discriminator rejects), whose extremes
+  would stretch the bins over energies no chain visits.
+
+  Args:
+    energies: float `Tensor` (any shape) of every energy seen.
+    settled_energies: optional float `Tensor` (any shape) for `E_lo`.
+    lower_q: quantile in `[0, 1)` for `E_lo`.
+    upper_q: quantile in `(0, 1]` of `energies` for `E_hi`.
+    margin: non-negative widening of the top of the range.
+    initial_energies: optional float `Tensor` (any shape), the energies of
+      the chains' initial states, whose `initial_q` quantile `E_hi'` must
+      reach.
+    initial_q: quantile in `(0, 1]` of `initial_energies`.
+
+  Returns:
+    Scalar `Tensor`s `(energy_lo, energy_hi)`, `energy_lo < energy_hi`, of
+    the dtype of `energies`.
+
+  Raises:
+    ValueError: on quantiles or a margin out of range.
+    tf.errors.InvalidArgumentError: (eagerly, or when run) if a set of
+      energies has no finite value.
+
+  #### Examples
+
+  Four chains, one of which starts between the modes, and a warm-up of 100
+  steps whose energies stay between 2 and 3:
+
+  ```python
+  initial = tf.constant([2., 30., 4., 3.])
+  warmup = 2. + tf.random.stateless_uniform([100, 4], seed=[1, 2])
+  pooled = tf.concat([initial[tf.newaxis], warmup], axis=0)
+  energy_range_from_warmup(pooled, warmup[50:])
+  # (2.01, 3.25): the state at 30 is 1/4 of 1% of the pool
+  energy_range_from_warmup(pooled, warmup[50:], initial_energies=initial)
+  # (2.01, 32.1): E_hi' = 26.1, the 95% quantile of the initial energies
+  ```
+  """
+  if not (0. <= lower_q < 1. and 0. < upper_q <= 1. and
+          0. < initial_q <= 1.):
+    raise ValueError('Need 0 <= lower_q < 1, 0 < upper_q <= 1 and '
+                     f'0 < initial_q <= 1, got lower_q={lower_q}, '
+                     f'upper_q={upper_q} and initial_q={initial_q}.')
+  if not margin >= 0.:
+    raise ValueError(f'`margin` must be non-negative, got {margin}.')
+
+  def finite(values):
+    flat = tf.reshape(values, [-1])
+    flat = tf.boolean_mask(flat, tf.math.is_finite(flat))
+    with tf.control_dependencies([tf.debugging.assert_positive(
+        tf.size(flat), message='No finite energies to set the range from.')]):
+      return tf.identity(flat)
+
+  def quantile(values, q):
+    return tfp.stats.percentile(finite(values), 100. * q,
+                                interpolation='linear')
+
+  energies = tf.convert_to_tensor(energies)
+  if settled_energies is None:
+    settled_energies = energies
+  lo = quantile(settled_energies, lower_q)
+  hi = quantile(energies, upper_q)
+  if initial_energies is not None:
+    hi = tf.maximum(hi, tf.cast(quantile(initial_energies, initial_q),
+                                hi.dtype))
+  span = hi - lo
+  span_ok = span > 0.
+  span = tf.where(span_ok, span, tf.maximum(1., tf.abs(lo) * 1e-3))
+  hi = tf.where(span_ok, hi, lo + span)
+  return lo, hi + margin * span
+
+
+def target_bin_probs_from_warmup(settled_energies, energy_lo, energy_hi,
+                                 num_bins, visit_fraction):
+  """Desired visiting distribution `omega` shaped by an unbiased warm-up.
+
+  `omega = f * h + (1 - f) / M`: the fraction `f` (`visit_fraction`) of the
+  normalised histogram `h` of `settled_energies` over the bins, mixed with
+  the flat distribution. A flat `omega` alone spends as much time on the
+  rarely visited high energies as on the levels that hold the target's mass,
+  so that few states carry most of the importance weight; mixing in the
+  unbiased histogram keeps the Kish effective sample size of the weights
+  above about `f` times the number of states while the rest of the time
+  still spreads evenly over all levels.
+
+  Args:
+    settled_energies: float `Tensor` (any shape) of equilibrated energies.
+    energy_lo: lower end of the bins.
+    energy_hi: upper end of the bins.
+    num_bins: number of bins `M`.
+    visit_fraction: `f` in `[0, 1]`; 0 gives `None` (flat `omega`).
+
+  Returns:
+    float `[M]` probabilities, or `None` for `f = 0`.
+  """
+  if not 0. <= visit_fraction <= 1.:
+    raise ValueError('`visit_fraction` must be in [0, 1].')
+  if visit_fraction == 0.:
+    return None
+  counts = tf.cast(energy_histogram(settled_energies, energy_lo, energy_hi,
+                                    num_bins), settled_energies.dtype)
+  return (visit_fraction * counts / tf.reduce_sum(counts) +
+          (1. - visit_fraction) / num_bins)
+
+
 def make_wang_landau_kernel(energy_fn, energy_lo, energy_hi, bin_probs, *,
                             settings, collect_start, shard=None):
   """The `WangLandau` kernel of the flattened phase (MALA inside).
@@ -176,7 +350,20 @@ def make_wang_landau_kernel(energy_fn, energy_lo, energy_hi, bin_probs, *,
       num_bias_adaptation_steps=collect_start, chain_shard=shard)
 
 
-@SAMPLERS.register('wl')
+def min_steps(settings):
+  """`Sampler.min_steps` of `'wl'` (see `settings.min_num_steps`)."""
+  if settings.energy_range is not None:
+    return 1
+  warmup = settings.num_warmup_steps
+  return (1 if warmup is None else warmup) + 1
+
+
+def phase_lengths(num_steps, settings):
+  """`Sampler.phases` of `'wl'`: the warm-up, if any, and the flattened run."""
+  plan = plan_phases(num_steps, settings)
+  return tuple(n for n in (plan.num_warmup_steps, plan.num_flat_steps) if n)
+
+
 def wang_landau(chains):
   """Warm-up, flattened run, reservoirs, resampling (module docstring)."""
   settings = chains.settings
@@ -241,3 +428,140 @@ def wang_landau(chains):
                bins=(energy_lo, energy_hi),
                step_size=tf.exp(get_outermost(flat.results, 'log_step_size')),
                extra=extra)
+
+
+def _range_remedy(fixed_range, end):
+  """What to change about an energy range that ends in the wrong place."""
+  if fixed_range:
+    return f'move the {end} of `wl_energy_range`'
+  return 'raise `steps` or set `wl_energy_range`'
+
+
+def _rare_end(shares):
+  """Number of leading bins that hold less than `RARE_SHARE` together."""
+  return int(np.searchsorted(np.cumsum(shares), RARE_SHARE, side='left'))
+
+
+def energy_range_problems(diagnostics):
+  """Health check: energy ranges the chains piled up against, never reached or
+  crossed, or that end below the starting states, and weights that rest on a
+  few chains.
+
+  With `s_j` the share of the main-phase visits in bin `j` (energies outside
+  the range count in the end bins):
+
+  * `s_j >= END_BIN_FULL_SHARE = 0.9` for an end bin: the chains stayed
+    below (above) the range and never reached it;
+  * otherwise a pile-up in an end bin, measured on the collected steps
+    (bias frozen): a share above `PILE_UP_RATIO = 3` times the bin's desired
+    share `omega_j` and above `PILE_UP_MIN_SHARE = 0.2` (top bin) or
+    `BOTTOM_PILE_UP_MIN_SHARE = 0.5` (bottom bin). The range ends where the
+    chains are, so that the open-ended end bin holds much of their
+    energies. At the top this hides the levels where the barriers may be
+    (e.g. a top inside the modes' energies). At the bottom it only costs
+    resolution among the lowest energies (the weights stay exact), and
+    short runs, whose warm-up has not settled when it sets `E_lo`, show it
+    (35% on a run of 30 steps), hence the higher bar. A top that ends below
+    the barriers but above the modes' energies leaves no pile-up: the
+    chains flatten the histogram within the range without crossing; the
+    check of the starting states below catches that case;
+  * more than `UNVISITED_END_FRACTION = 0.5` of the bins, at the bottom or
+    at the top of the range, holding less than `RARE_SHARE = 0.001` of the
+    visits together: the range reaches far beyond the chains, and most of
+    its bins are wasted;
+  * bins never visited between those ends (gaps among visited bins).
+    Unvisited bins at the ends are not a problem in themselves: the
+    automatic range ends a margin above the generator's energies, which
+    short runs need not reach;
+  * more than `INITIAL_ABOVE_RANGE_MAX = 0.05` of the starting states
+    (`z ~ p0`, the generator's own samples) above `E_hi`. The automatic
+    range covers all but 5% of them by construction (its top is above their
+    95% quantile), so this flags a fixed `wl_energy_range` that ends below
+    the generator's own energies: the barriers between modes, which the
+    generator's samples straddle, may lie above the range, where the bias
+    cannot help the chains over them. Such a run keeps a flat histogram and
+    a high effective sample size while the modes' masses are wrong
+    (`tests/test_sampling_health.py`: 7 standard errors);
+  * a Kish effective sample size of the importance weights below
+    `ESS_MIN_FRACTION = 0.01` of the chains.
+  """
+  problems = []
+  histogram = np.asarray(diagnostics.get('energy_histogram', []), np.float64)
+  edges = np.asarray(diagnostics.get('bin_edges', []), np.float64)
+  if histogram.size < 2 or not histogram.sum() > 0 or edges.size < 3:
+    return problems
+  num_bins = histogram.size
+  lo, hi = edges[0], edges[-1]
+  width = (hi - lo) / num_bins
+  fixed_range = int(diagnostics.get('num_warmup_steps', 0)) == 0
+  shares = histogram / histogram.sum()
+  collected = np.asarray(diagnostics.get('collected_histogram', histogram),
+                         np.float64)
+  if not collected.sum() > 0:
+    collected = histogram
+  collected = collected / collected.sum()
+  desired = np.asarray(diagnostics.get('target_bin_probs',
+                                       np.full([num_bins], 1. / num_bins)),
+                       np.float64)
+  ends = ((0, 'bottom', 'below', f'E_lo = {lo:.4g}', BOTTOM_PILE_UP_MIN_SHARE),
+          (num_bins - 1, 'top', 'above', f'E_hi = {hi:.4g}',
+           PILE_UP_MIN_SHARE))
+  never_reached = False
+  for index, end, side, edge, min_share in ends:
+    if shares[index] >= END_BIN_FULL_SHARE:
+      never_reached = True
+      problems.append(
+          f'{share(shares[index])} of the Wang-Landau visits lie {side} '
+          f'the energy range [{lo:.4g}, {hi:.4g}], which the chains never '
+          f'reached: {_range_remedy(fixed_range, end)}')
+    elif (collected[index] > PILE_UP_RATIO * desired[index] and
+          collected[index] > min_share):
+      problems.append(
+          f'the chains piled up in the {end} bin ({edge}): '
+          f'{share(collected[index])} of the collected visits, '
+          f'{share(desired[index])} desired; the energy range ends where '
+          f'the chains are: {_range_remedy(fixed_range, end)}')
+  if not never_reached:
+    below = _rare_end(shares)
+    above = _rare_end(shares[::-1])
+    if below > UNVISITED_END_FRACTION * num_bins:
+      problems.append(
+          f'the chains hardly ever went below E = {lo + below * width:.4g} '
+          f'(the lowest {below} of {num_bins} Wang-Landau bins have '
+          f'{share(shares[:below].sum())} of the visits): '
+          f'{_range_remedy(fixed_range, "bottom")}')
+    if above > UNVISITED_END_FRACTION * num_bins:
+      problems.append(
+          f'the chains hardly ever climbed above E = '
+          f'{hi - above * width:.4g} (the highest {above} of {num_bins} '
+          f'Wang-Landau bins have {share(shares[num_bins - above:].sum())} '
+          f'of the visits): {_range_remedy(fixed_range, "top")}')
+    gaps = int(np.sum(histogram[below:num_bins - above] == 0))
+    if gaps:
+      problems.append(
+          f'{gaps} of the {num_bins} Wang-Landau bins were never visited, '
+          'between visited ones: lower `wl_bins` or raise '
+          '`steps`')
+  above = diagnostics.get('initial_above_range')
+  if above is not None and float(above) > INITIAL_ABOVE_RANGE_MAX:
+    problems.append(
+        f'{share(float(above))} of the starting states (the generator\'s '
+        f'own samples) lie above the energy range (E_hi = {hi:.4g}), as may '
+        'the barriers between modes, which the chains then do not cross: '
+        'raise the top of `wl_energy_range` or leave it empty')
+  ess = diagnostics.get('ess')
+  log_weights = diagnostics.get('log_weights')
+  if ess is not None and log_weights is not None:
+    num_chains = np.size(log_weights)
+    if float(ess) < ESS_MIN_FRACTION * num_chains:
+      problems.append(
+          f'the importance weights rest on a few chains (Kish ESS '
+          f'{float(ess):.1f} of {num_chains}): raise '
+          '`num_samples` or narrow `wl_energy_range`')
+  return problems
+
+
+register(Sampler(
+    'wl', wang_landau, min_steps=min_steps, phases=phase_lengths,
+    health_checks=(diverged, barely_moved('lower `step_size`', by_phase=True),
+                   energy_range_problems)))
