@@ -115,9 +115,13 @@ class Run:
     self.restore_dir = restore_dir or self.checkpoint_dir
     self._manager = None
     variables = self.gan.trainable_variables
-    # One scalar to the host instead of every weight.
-    self._all_finite = tf.function(lambda: tf.reduce_all(
-        [tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+    def all_finite():
+      return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+
+    # One scalar to the host instead of every weight. No control flow to convert;
+    # AutoGraph would only warn that it cannot read a lambda's source.
+    self._all_finite = tf.function(all_finite, autograph=False)
 
   @property
   def step(self):
