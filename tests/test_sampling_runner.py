@@ -281,7 +281,7 @@ def test_min_num_steps_covers_every_registered_sampler():
   for name in SAMPLERS.names():
     assert min_num_steps(name) >= 0
   assert min_num_steps('wl') == 2  # default settings
-  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+  with pytest.raises(ConfigError, match='known: ddls, isir, mh, none, rep, wl'):
     min_num_steps('hmc')
 
 
