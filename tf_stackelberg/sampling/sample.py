@@ -144,12 +144,13 @@ def _checked_num_steps(sampler, num_steps, settings):
     return tf.identity(num_steps)
 
 
-def _checked_record_steps(record_steps, num_steps):
-  """The sorted distinct `record_steps`, each in `[0, num_steps]`."""
+def _checked_record_steps(record_steps, num_steps, has_chains):
+  """The sorted distinct `record_steps`, each in `[0, num_steps]` (any
+  non-negative step for a sampler without chains, which ignores `num_steps`)."""
   steps = sorted({int(step) for step in record_steps or ()})
   if steps and not tf.executing_eagerly():
     raise ValueError('`record_steps` needs an eager call of `sample_latents`.')
-  if steps and (steps[0] < 0 or steps[-1] > num_steps):
+  if steps and (steps[0] < 0 or (has_chains and steps[-1] > num_steps)):
     raise ValueError(f'`record_steps` must lie in [0, num_steps={num_steps}], '
                      f'got {steps}.')
   return tuple(steps)
@@ -239,7 +240,8 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
   settings = DEFAULTS if settings is None else settings
   num_samples = _static_size('num_samples', num_samples, 1)
   num_steps = _checked_num_steps(sampler, num_steps, settings)
-  record_steps = _checked_record_steps(record_steps, num_steps)
+  record_steps = _checked_record_steps(
+      record_steps, num_steps, min_num_steps(sampler, settings) > 0)
   replicas = sharding.replicas_of(strategy, num_samples)
   start_time = time.time()
 
