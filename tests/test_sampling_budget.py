@@ -105,5 +105,5 @@ def test_steps_for_budget_examples_and_errors():
     steps_for_budget('none', 0)
   with pytest.raises(ValueError, match='at least 2'):
     evaluations_per_chain('wl', 1)
-  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+  with pytest.raises(ConfigError, match='known: ddls, isir, mh, none, rep, wl'):
     steps_for_budget('hmc', 100)

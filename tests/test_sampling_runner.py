@@ -60,11 +60,11 @@ def toy_run(sampler, joint=True):
 
 
 def test_sampler_registry_names_and_unknown_name():
-  assert SAMPLERS.names() == ['ddls', 'mh', 'none', 'rep', 'wl']
+  assert SAMPLERS.names() == ['ddls', 'isir', 'mh', 'none', 'rep', 'wl']
   with pytest.raises(ConfigError, match=r"--sampling.sampler='hmc' is not a "
-                     r'known sampler \(known: ddls, mh, none, rep, wl\)'):
+                     r'known sampler \(known: ddls, isir, mh, none, rep, wl\)'):
     SAMPLERS.get('hmc')
-  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+  with pytest.raises(ConfigError, match='known: ddls, isir, mh, none, rep, wl'):
     sample_latents('hmc', toy_model(), 8, 5, [1, 2])
 
 
@@ -281,7 +281,7 @@ def test_min_num_steps_covers_every_registered_sampler():
   for name in SAMPLERS.names():
     assert min_num_steps(name) >= 0
   assert min_num_steps('wl') == 2  # default settings
-  with pytest.raises(ConfigError, match='known: ddls, mh, none, rep, wl'):
+  with pytest.raises(ConfigError, match='known: ddls, isir, mh, none, rep, wl'):
     min_num_steps('hmc')
 
 

@@ -108,7 +108,9 @@ def sampler_settings(sampling):
   return SamplerSettings(step_size=sampling.step_size, joint=sampling.joint,
                          num_bins=sampling.wl_bins, t0=sampling.wl_t0,
                          energy_range=tuple(sampling.wl_energy_range) or None,
-                         resample=sampling.wl_resample)
+                         resample=sampling.wl_resample,
+                         temperature=sampling.temperature,
+                         isir_proposals=sampling.isir_proposals)
 
 
 def check_steps(sampling):

@@ -311,7 +311,7 @@ class SamplingConfig(Section):
   name: ClassVar[str] = "sampling"
   defines_run: ClassVar[bool] = False
   sampler: str = _field("wl", "Latent sampler (a name in the sampler registry): wl, "
-                        "rep, ddls, mh, none.")
+                        "rep, ddls, mh, isir, none.")
   output_dir: str = _field("", "Output directory of --mode=sample (default: "
                            "MODEL_DIR/samples_SAMPLER).")
   num_samples: int = _field(10000, "Chains (one sample each); all chains advance "
@@ -331,9 +331,27 @@ class SamplingConfig(Section):
   wl_resample: bool = _field(True, "Resample by the importance weights to target the "
                              "unbiased distribution.")
   calibrate: bool = _field(True, "Calibrate the discriminator logit before sampling.")
+  # Samplers for image GANs (docs/design.md section 14.3).
+  temperature: float = _field(1.0, "Temperature T of the discriminator term: the "
+                              "chains target p0(z) exp(d_c(G(z)) / T); T < 1 "
+                              "sharpens towards D, T > 1 flattens towards the prior.",
+                              check="positive")
+  isir_proposals: int = _field(8, "Fresh prior proposals per step of the isir "
+                               "sampler (each one G+D evaluation).", check="positive",
+                               limit=(4096, "every proposal is evaluated each step"))
+  record_steps: Tuple[int, ...] = _field((), "Chain steps (0 = the generator's own "
+                                         "samples) at which --mode=sample also "
+                                         "evaluates the chains' states, e.g. "
+                                         "0,10,25,50,100,200; at most --sampling.steps.")
 
   def validate(self):
     super().validate()
+    record = self.record_steps
+    if record and (min(record) < 0 or max(record) > self.steps or
+                   list(record) != sorted(set(record))):
+      raise ConfigError(f"{self.flag('record_steps')}={_shown(record)} must be "
+                        f"increasing steps between 0 and {self.flag('steps')}="
+                        f"{self.steps}")
     visits = self.num_samples * self.steps
     if visits > _MAX_CHAIN_STEPS:
       raise ConfigError(

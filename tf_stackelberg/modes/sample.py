@@ -14,6 +14,12 @@ logs/           TensorBoard: acceptance and mean energy per step, the final ener
                 the Wang-Landau bias theta
 ```
 
+With `--sampling.record_steps` (e.g. `0,10,25,50,100,200`) the evaluators also score
+the chains' states at those steps (0: the generator's own samples; for `wl` the raw
+chain states, not the reweighted draws): `metrics.json["along_chain"]` maps each step to
+its results, and TensorBoard gets `along_chain/*` scalars with x axis = chain step
+(docs/design.md section 14.3).
+
 Under a strategy of several replicas (`--runtime.strategy=mirrored` with several GPUs
 or `--runtime.cpu_devices=2`) the chains are sharded over the replicas and give the
 samples of a one-device run (`sampling.sharding`); where XLA cannot compile the sharded
@@ -113,7 +119,8 @@ def _sample_into(config, strategy, out_dir):
       progress_callback=lambda done, total: progress.update(
           lambda: _progress_text(done, total, time.monotonic() - started,
                                  progress.width)),
-      jit_compile=config.runtime.jit_compile, strategy=_sampling_strategy(run))
+      jit_compile=config.runtime.jit_compile, strategy=_sampling_strategy(run),
+      record_steps=sampling.record_steps)
   progress.clear()
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
@@ -123,6 +130,9 @@ def _sample_into(config, strategy, out_dir):
   summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
              "diagnostics": result.diagnostics}
+  if result.snapshots:
+    summary["along_chain"] = _evaluate_along_chain(run.evaluators, step,
+                                                   result.snapshots, out_dir)
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
   evaluation.save_images(run.evaluators, results, out_dir)
   _save_energy_histogram(out_dir, sampling.sampler, result.diagnostics)
@@ -135,6 +145,35 @@ def _sample_into(config, strategy, out_dir):
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return summary, problems
+
+
+def _evaluate_along_chain(evaluators, step, snapshots, out_dir):
+  """Scores the chains' states at each recorded step (`--sampling.record_steps`).
+
+  Returns `{str(chain step): evaluator results without images, plus the mean
+  energy}` for `metrics.json`, writes the scalar results to TensorBoard under
+  `along_chain/` with x axis = chain step, and prints one summary line per step.
+  """
+  along = {}
+  log_dir = os.path.join(out_dir, "logs")
+  with files.storage_errors(log_dir):
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+      for chain_step, snapshot in sorted(snapshots.items()):
+        results = evaluation.run_evaluators(
+            evaluators, step=step, samples=(np.asarray(snapshot.x),
+                                            np.asarray(snapshot.k)))
+        energy = np.asarray(snapshot.energy, np.float64)
+        mean_energy = float(np.mean(energy[np.isfinite(energy)]))
+        along[str(chain_step)] = {**evaluation.without_images(evaluators, results),
+                                  "mean_energy": mean_energy}
+        for name, value in evaluation.scalars(evaluators, results).items():
+          tf.summary.scalar(f"along_chain/{name}", value, step=chain_step)
+        tf.summary.scalar("along_chain/mean_energy", mean_energy, step=chain_step)
+        print(f"Chain step {chain_step}: "
+              f"{evaluation.summary_line(evaluators, results)}", flush=True)
+    writer.close()
+  return along
 
 
 def _sampling_strategy(run):

@@ -10,14 +10,15 @@
   `budget`: `evaluations_per_chain` and `steps_for_budget`, the cost of a run
   in evaluations of `G` and `D` and the steps a budget of them buys;
   `registry`: `SAMPLERS` and the `Sampler` record each module of `samplers`
-  (`wl`, `rep`, `ddls`, `mh`, `none`) registers: how it runs, its smallest
+  (`wl`, `rep`, `ddls`, `mh`, `isir`, `none`) registers: how it runs, its smallest
   step budget, its phases and cost, its health checks.
 * `wang_landau`: the adaptive Wang-Landau / SAMC kernel (`WangLandau`);
   `energy_bins`: its bins, bias lookup and importance weights; `step_size`:
   its step-size rule; `checks`: the checks of the kernels' arguments;
   `samplers/wl.py`: the `'wl'` sampler, with the rules that set its bins from
   a warm-up and the health checks of its energy range.
-* `joint`: Metropolis-Hastings moves of the generator index.
+* `joint`: Metropolis-Hastings moves of the generator index; `isir`: the
+  i-SIR kernel (`ImportanceResampling`) of the `'isir'` sampler.
 * `engine`: the compiled, chunked chain loop; `chains`: the `Chains` a
   sampler runs kernels on, described by a `KernelSpec`;
   `sharding`: the chains sharded over the replicas of a `tf.distribute`
@@ -38,12 +39,14 @@ from tf_stackelberg.sampling.energy import standard_normal_log_prob
 from tf_stackelberg.sampling.energy_bins import energy_to_bin
 from tf_stackelberg.sampling.energy_bins import importance_log_weights
 from tf_stackelberg.sampling.estimators import weighted_resample
+from tf_stackelberg.sampling.isir import ImportanceResampling
 from tf_stackelberg.sampling.joint import GeneratorProposal
 from tf_stackelberg.sampling.joint import JointGeneratorKernel
 from tf_stackelberg.sampling.joint import JointGeneratorResults
 from tf_stackelberg.sampling.joint import propose_generator
 from tf_stackelberg.sampling.registry import Sampler
 from tf_stackelberg.sampling.registry import SAMPLERS
+from tf_stackelberg.sampling.sample import ChainSnapshot
 from tf_stackelberg.sampling.sample import sample_latents
 from tf_stackelberg.sampling.sample import SampleResult
 from tf_stackelberg.sampling.samplers.ddls import make_ddls_kernel
@@ -60,7 +63,9 @@ from tf_stackelberg.sampling.wang_landau import WangLandau
 from tf_stackelberg.sampling.wang_landau import WangLandauResults
 
 __all__ = [
+    'ChainSnapshot',
     'GeneratorProposal',
+    'ImportanceResampling',
     'IndependenceProposal',
     'JointGeneratorKernel',
     'JointGeneratorResults',

@@ -10,11 +10,12 @@ compared at an equal number of evaluations rather than of steps:
 |---|---|---|
 | `'none'` | 1 (the energies of the generator's own samples) | 0 |
 | `'mh'` | `1 + T` (a joint proposal draws `k` with `z`: no extra cost) | 0 |
+| `'isir'` | `1 + N T` (`N` proposals per step, `k` drawn with `z`) | 0 |
 | `'rep'`, `'ddls'` | `1 + T + m(T)` | all |
 | `'wl'`, automatic range | `2 + T + m(T_w) + m(T - T_w)` (two bootstraps) | all |
 | `'wl'`, fixed range | `1 + T + m(T)` | all |
 
-`T` is `num_steps`, `T_w` the Wang-Landau warm-up (`samplers/wl.py`, `plan_phases`) and
+`T` is `num_steps`, `N` `settings.isir_proposals`, `T_w` the Wang-Landau warm-up (`samplers/wl.py`, `plan_phases`) and
 `m(n)` the generator moves of a phase of `n` steps: `ceil(n / generator_move_every)` in
 joint mode with more than one generator, else 0. With joint moves every step (the
 default) a Langevin step thus costs two evaluations and an MH-GAN step one; the
@@ -41,7 +42,7 @@ def evaluations_per_chain(sampler, num_steps, settings=None, num_generators=1):
   The counts `sample_latents` reports, divided by the number of chains (module
   docstring); the final pass of `G` over the returned latents is not counted.
   They follow from the sampler's record (`registry.Sampler`): one bootstrap
-  and one evaluation per step for each of its `phases`, plus the generator
+  and `evaluations_per_step` per step for each of its `phases`, plus the generator
   moves of a joint chain unless its proposal moves `k` itself
   (`proposes_generator`); a sampler without phases evaluates its samples
   once. All of them back-propagate for a `gradient` sampler, none otherwise.
@@ -72,7 +73,8 @@ def evaluations_per_chain(sampler, num_steps, settings=None, num_generators=1):
                      f'{sampler!r}, got {num_steps}.')
   moves = (bool(settings.joint) and int(num_generators) > 1 and
            not record.proposes_generator)
-  total = sum(1 + n + (_generator_moves(n, settings) if moves else 0)
+  per_step = int(record.evaluations_per_step(settings))
+  total = sum(1 + per_step * n + (_generator_moves(n, settings) if moves else 0)
               for n in record.phases(num_steps, settings))
   return total, (total if record.gradient else 0)
 
@@ -86,7 +88,7 @@ def steps_for_budget(sampler, budget, settings=None, num_generators=1):
   evaluations count alike.
 
   Args:
-    sampler: `'none'`, `'mh'`, `'rep'`, `'ddls'` or `'wl'`.
+    sampler: a name in `registry.SAMPLERS`.
     budget: evaluations of `G` and `D` per chain (int).
     settings: `SamplerSettings` (defaults if `None`).
     num_generators: `K`.
@@ -104,6 +106,7 @@ def steps_for_budget(sampler, budget, settings=None, num_generators=1):
   steps_for_budget('rep', 200, num_generators=10)   # 99 (199 evaluations)
   steps_for_budget('wl', 200, num_generators=10)    # 99 (200 evaluations)
   steps_for_budget('rep', 200)                      # 199 (one generator)
+  steps_for_budget('isir', 200)                     # 24 (8 proposals a step)
   ```
   """
   settings = DEFAULTS if settings is None else settings

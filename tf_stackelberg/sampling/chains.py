@@ -139,7 +139,9 @@ class Chains(object):
   """The chains of one sampling run and the kernels run on them.
 
   The chains start from `z ~ p0` (the model's prior) and a uniform generator
-  index `k`, drawn from the run's seed. With `joint` (the setting, and more
+  index `k`, drawn from the run's seed: the generator's own samples. Their
+  energy is the model's at the temperature `settings.temperature`
+  (`LatentModel.tempered`; `model` is the tempered model). With `joint` (the setting, and more
   than one generator) the state is `[k, z]` and the generator index moves
   too; otherwise the state is `z` and every chain keeps its `k`.
 
@@ -154,6 +156,8 @@ class Chains(object):
   """
 
   def __init__(self, model, settings, num_chains, num_steps, seed, engine):
+    # `settings.temperature` tempers the discriminator term of every kernel.
+    model = model.tempered(settings.temperature)
     self.model = model
     self.settings = settings
     self.num_chains = num_chains
@@ -189,7 +193,7 @@ class Chains(object):
 
   def run(self, make_latent_kernel, state, seed, num_steps, *, kernel_args=(),
           make_joint_kernel=None, steps_before=0, collection=None,
-          gradient=True, cross_chain=False):
+          gradient=True, cross_chain=False, evaluations_per_step=1):
     """Runs one phase of `num_steps` transitions from `state`.
 
     Args:
@@ -205,6 +209,8 @@ class Chains(object):
       cross_chain: whether the kernel pools statistics over all chains in
         its steps (a shared bias, a mean acceptance); its factories then
         take the keyword argument `shard` (see `KernelSpec`).
+      evaluations_per_step: latent points the kernel evaluates per chain and
+        step (generator moves aside), for the cost count.
 
     Returns:
       `Phase`.
@@ -221,11 +227,12 @@ class Chains(object):
     if self.joint and make_joint_kernel is None:
       moves = -(-num_steps // self.settings.generator_move_every)
     return Phase(**phase_run._asdict(), num_steps=num_steps,
-                 num_evaluations=self.num_chains * (1 + num_steps + moves),
+                 num_evaluations=self.num_chains * (
+                     1 + evaluations_per_step * num_steps + moves),
                  gradient=gradient)
 
   def final_states(self, make_latent_kernel, *, make_joint_kernel=None,
-                   gradient=True, step_size=0.):
+                   gradient=True, step_size=0., evaluations_per_step=1):
     """Runs all `num_steps` steps and returns the final states, unweighted.
 
     Args:
@@ -233,13 +240,15 @@ class Chains(object):
       make_joint_kernel: see `KernelSpec`.
       gradient: whether the kernel's evaluations back-propagate.
       step_size: the step size to report.
+      evaluations_per_step: see `run`.
 
     Returns:
       `Draws`.
     """
     phase = self.run(make_latent_kernel, self.initial_state, self.seeds.chain,
                      self.num_steps, make_joint_kernel=make_joint_kernel,
-                     gradient=gradient)
+                     gradient=gradient,
+                     evaluations_per_step=evaluations_per_step)
     z, k = self.split(phase.state)
     return Draws(z, k, current_energy(phase.results), phases=(phase,),
                  bins=None,

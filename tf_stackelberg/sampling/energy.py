@@ -5,8 +5,12 @@ A generator ``G`` with latent prior ``p0`` (``N(0, I)`` or ``U[-1, 1]^D``, see
 approximates ``log p_data(x) / p_G(x)`` define an energy on the latent space,
 
 ```none
-E(z, k) = -log p0(z) - d_c(G_k(z)),        d_c = a * d + b,
+E(z, k) = -log p0(z) - d_c(G_k(z)) / T,        d_c = a * d + b,
 ```
+
+with the temperature ``T > 0`` of the discriminator term (1 by default, the
+density-ratio correction itself; ``T < 1`` sharpens the target towards what
+``D`` prefers, ``T > 1`` flattens it towards the prior).
 
 whose Boltzmann density ``exp(-E)`` pushed through the generator corrects the
 generator's samples toward the data distribution when ``d_c`` is accurate.
@@ -31,10 +35,11 @@ any particular model class:
   accepted and squeezed).
 
 `LatentModel` bundles them with the sizes of the latent space, the
-calibration of the logit (see `calibration`) and the prior.
+calibration of the logit (see `calibration`), the prior and the temperature.
 """
 
 import dataclasses
+import math
 from typing import Any, Callable, Optional, Tuple
 
 import tensorflow as tf
@@ -46,15 +51,25 @@ from tf_stackelberg.models.latent_prior import standard_normal_log_prob
 
 __all__ = [
     'LatentModel',
+    'check_temperature',
     'log_prob_from_energy',
     'make_energy_fn',
     'standard_normal_log_prob',
 ]
 
 
+def check_temperature(temperature):
+  """`temperature` as a float; `ValueError` unless it is positive and finite."""
+  temperature = float(temperature)
+  if not (temperature > 0. and math.isfinite(temperature)):
+    raise ValueError('`temperature` must be a positive finite number, got '
+                     f'{temperature}.')
+  return temperature
+
+
 def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
-                   prior=None):
-  """Builds `energy(z, k) = -log p0(z) - (a * logit_fn(generate_fn(z, k)) + b)`.
+                   prior=None, temperature=1.):
+  """Builds `energy(z, k) = -log p0(z) - (a * logit_fn(generate_fn(z, k)) + b) / T`.
 
   Args:
     generate_fn: callable `(z, k) -> x` as described in the module docstring.
@@ -65,14 +80,21 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
     prior: the latent prior `p0`: a `LatentPrior` or its name (default
       normal). For a bounded prior `generate_fn` sees `p0.clip(z)` and the
       energy is `+inf` outside the support.
+    temperature: `T > 0` dividing the calibrated logit (default 1: the
+      energy of the density-ratio correction, computed without a division,
+      so bit for bit the untempered energy).
 
   Returns:
     `energy(z, k)`: `z` float `[B, latent_dim]`; `k` int `[B]` or a scalar
     (broadcast to every row). Returns the energies, shape `[B]`, dtype of `z`.
-    The returned callable carries the calibration as attribute `calibration`
-    and the prior as attribute `prior`.
+    The returned callable carries the calibration as attribute `calibration`,
+    the prior as attribute `prior` and the temperature as `temperature`.
+
+  Raises:
+    ValueError: a temperature that is not positive and finite.
   """
   prior = get_latent_prior(prior)
+  temperature = check_temperature(temperature)
   if calibration is None:
     scale, shift = 1., 0.
   else:
@@ -88,10 +110,13 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
       logits = logit_fn(generate_fn(prior.clip(z), k))
       logits = tf.reshape(tf.cast(logits, z.dtype), batch)
       critic = scale * logits + shift
+      if temperature != 1.:
+        critic = critic / tf.cast(temperature, critic.dtype)
       return -prior.log_prob(z) - critic
 
   energy.calibration = (scale, shift)
   energy.prior = prior
+  energy.temperature = temperature
   return energy
 
 
@@ -118,6 +143,9 @@ class LatentModel:
     prior: the latent prior `p0` (`LatentPrior`, or its name), normal by
       default: the prior term of the energy, the chains' initial states and
       MH-GAN's proposals.
+    temperature: `T > 0` of the discriminator term, `E = -log p0 - d_c / T`
+      (default 1). `SamplerSettings.temperature` multiplies it for a run
+      (`tempered`).
   """
   generate_fn: Callable[..., Any]
   logit_fn: Callable[..., Any]
@@ -126,6 +154,7 @@ class LatentModel:
   calibration: Optional[Tuple[float, float]] = None
   dtype: Any = tf.float32
   prior: LatentPrior = NormalPrior()
+  temperature: float = 1.
 
   def __post_init__(self):
     for name in ('latent_dim', 'num_generators'):
@@ -138,8 +167,22 @@ class LatentModel:
       object.__setattr__(self, 'calibration', (float(scale), float(shift)))
     object.__setattr__(self, 'dtype', tf.as_dtype(self.dtype))
     object.__setattr__(self, 'prior', get_latent_prior(self.prior))
+    object.__setattr__(self, 'temperature',
+                       check_temperature(self.temperature))
+
+  def tempered(self, temperature):
+    """This model with its temperature multiplied by `temperature`.
+
+    `self` itself for `temperature == 1`, so that an untempered run uses
+    the very same energy.
+    """
+    temperature = check_temperature(temperature)
+    if temperature == 1.:
+      return self
+    return dataclasses.replace(self,
+                               temperature=self.temperature * temperature)
 
   def energy_fn(self):
     """`energy(z, k)` of this model (`make_energy_fn`)."""
     return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration,
-                          prior=self.prior)
+                          prior=self.prior, temperature=self.temperature)

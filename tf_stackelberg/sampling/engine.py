@@ -23,6 +23,14 @@ statistics over all chains (`cross_chain`: the Wang-Landau bias and step
 size) are then one call each, since their cross-replica sums cannot sit
 inside a `tf.while_loop`.
 
+Snapshots along the chain (`record_steps`, eager execution only): the
+engine cuts the chunks of a phase at the recorded steps, counted over all
+the phases of a sampler (`steps_before` plus the steps done; step 0 is the
+chains' initial states), and keeps the chains' states and energies there in
+`Engine.snapshots`. Cutting a chunk changes no number of the chains, as the
+step seeds do not depend on the chunks; it only compiles calls of more
+lengths.
+
 What a sampler works with is `chains.Chains`, which builds the kernels and
 runs them here.
 """
@@ -40,6 +48,7 @@ from tf_stackelberg.sampling.unnest import get_outermost
 __all__ = [
     'Collection',
     'Engine',
+    'Snapshot',
     'PhaseRun',
     'current_energy',
     'run_steps',
@@ -77,6 +86,11 @@ class PhaseRun(
     reservoir: the weighted reservoirs (`estimators.Reservoir`) if the run
       collected states, else `None`.
   """
+  __slots__ = ()
+
+
+class Snapshot(collections.namedtuple('Snapshot', ['state', 'energy'])):
+  """The chains at a recorded step: their states and energies `[chains]`."""
   __slots__ = ()
 
 
@@ -298,15 +312,26 @@ class Engine(object):
     total_steps: the `total_steps` reported to `progress_callback`.
     replicas: optional `sharding.Replicas`: run every call on the replicas
       of a strategy, each on its block of chains (eager execution only).
+    record_steps: steps, counted over all phases (0: the initial states), at
+      which the chains' states are kept in `snapshots` (eager execution
+      only; module docstring).
   """
 
   def __init__(self, jit_compile=True, chunk_steps=None,
-               progress_callback=None, total_steps=None, replicas=None):
+               progress_callback=None, total_steps=None, replicas=None,
+               record_steps=()):
     if chunk_steps is not None and int(chunk_steps) < 1:
       raise ValueError('`chunk_steps` must be positive.')
     self._eager = tf.executing_eagerly()
     if replicas is not None and not self._eager:
       raise ValueError('Sharded chains run eagerly.')
+    self._record_steps = frozenset(int(step) for step in record_steps)
+    if self._record_steps and not self._eager:
+      raise ValueError('Snapshots along the chain are taken eagerly.')
+    if any(step < 0 for step in self._record_steps):
+      raise ValueError('`record_steps` must be non-negative, got '
+                       f'{sorted(self._record_steps)}.')
+    self.snapshots = {}
     self._jit_compile = jit_compile
     self._chunk_steps = None if chunk_steps is None else int(chunk_steps)
     self._progress_callback = progress_callback
@@ -323,6 +348,11 @@ class Engine(object):
     return self._eager
 
   @property
+  def record_steps(self):
+    """The steps whose states are kept in `snapshots` (a frozenset)."""
+    return self._record_steps
+
+  @property
   def replicas(self):
     """The `sharding.Replicas` the chains are sharded over, or `None`."""
     return self._replicas
@@ -336,14 +366,32 @@ class Engine(object):
       return self.compile(fn)(*tensors)
     return self._replicas.map_rows(fn, tensors, self._jit_compile)
 
-  def _chunks(self, num_steps):
-    """Step counts of the compiled calls of a phase of `num_steps` steps."""
+  def _chunks(self, num_steps, steps_before=0):
+    """Step counts of the compiled calls of a phase of `num_steps` steps.
+
+    Chunks of at most `chunk_steps`, cut at every recorded step inside the
+    phase (the phase starts after `steps_before` steps).
+    """
     static_steps = tf.get_static_value(num_steps)
     if not self._eager or static_steps is None:
       return [num_steps]
     num = int(static_steps)
-    chunk = num if self._chunk_steps is None else min(self._chunk_steps, num)
-    return [min(chunk, num - done) for done in range(0, num, chunk)]
+    cuts = sorted(step - steps_before for step in self._record_steps
+                  if 0 < step - steps_before < num) + [num]
+    chunks, start = [], 0
+    for end in cuts:
+      length = end - start
+      chunk = length if self._chunk_steps is None else min(self._chunk_steps,
+                                                           length)
+      chunks += [min(chunk, length - done) for done in range(0, length, chunk)]
+      start = end
+    return chunks
+
+  def _record(self, step, state, results):
+    """Keeps the merged states and energies of the chains at `step`."""
+    if step in self._record_steps and step not in self.snapshots:
+      state, results = self._devices.merge_rows((state, results))
+      self.snapshots[step] = Snapshot(state, current_energy(results))
 
   def compile(self, fn):
     """`fn` as a `tf.function` when eager, else `fn` itself."""
@@ -380,11 +428,13 @@ class Engine(object):
     reservoir = None
     if collection is not None:
       reservoir = empty_reservoir(state, initial_energy)
+    if self._eager and steps_before == 0 and 0 in self._record_steps:
+      self.snapshots.setdefault(0, Snapshot(state, initial_energy))
     state, reservoir = devices.distribute((state, reservoir))
     compiled = {}
     traces = []
     done = 0
-    for chunk in self._chunks(num_steps):
+    for chunk in self._chunks(num_steps, steps_before):
       for n in devices.calls(chunk, cross_chain):
         key = n if isinstance(n, int) else None
         if key not in compiled:
@@ -396,6 +446,8 @@ class Engine(object):
         traces.append(devices.merge_trace(energies, accepts, k_accepts))
         if self._eager:
           done += n
+      if self._eager:
+        self._record(steps_before + done, state, results)
       if self._eager and self._progress_callback is not None:
         self._progress_callback(steps_before + done, self._total_steps)
     energies, accepts, k_accepts = (

@@ -46,6 +46,12 @@ def one_step(settings):
   return 1
 
 
+def one_evaluation(settings):
+  """`Sampler.evaluations_per_step` of a sampler evaluating one point a step."""
+  del settings  # the same for all settings
+  return 1
+
+
 def one_phase(num_steps, settings):
   """`Sampler.phases` of a sampler that runs one phase of all the steps."""
   del settings  # the same for all settings
@@ -70,6 +76,9 @@ class Sampler:
       generator moves, each one more evaluation).
     health_checks: callables `(diagnostics) -> list of str`, in the order
       their problems are reported (`diagnostics.health_problems`).
+    evaluations_per_step: callable `(SamplerSettings) -> int`, latent points
+      a transition of a chain evaluates (1; `N` proposals for `'isir'`),
+      generator moves aside.
   """
   name: str
   run: Callable
@@ -78,6 +87,7 @@ class Sampler:
   gradient: bool = True
   proposes_generator: bool = False
   health_checks: Tuple[Callable, ...] = ()
+  evaluations_per_step: Callable = one_evaluation
 
 
 def register(sampler):

@@ -11,6 +11,7 @@ and returns them with their samples `x = G_k(z)`, energies and diagnostics:
 | `'rep'` | MALA on `E` (REP-GAN) with a fixed step |
 | `'ddls'` | unadjusted Langevin on `E` (DDLS) with a fixed step |
 | `'mh'` | independence Metropolis-Hastings with prior proposals (MH-GAN) |
+| `'isir'` | iterated sampling-importance-resampling, `N` prior proposals a step (Ex2MCMC's global kernel) |
 | `'none'` | no chain: `z ~ p0`, `k` uniform, i.e. the generator itself |
 
 One chain per returned sample: `num_samples` chains make `num_steps`
@@ -50,10 +51,23 @@ visits of all chains of all replicas (`sharding`). Such a run is driven
 eagerly; where XLA cannot compile the sharded calls (logical CPU devices),
 it prints a one-line note and runs uncompiled.
 
+Along the chain (`record_steps`, eager calls only): the chains' states at
+the given steps (0: the initial states `z ~ p0`, the generator's own
+samples) are returned too, in `SampleResult.snapshots`, so that metrics can
+be followed along the chain and the chains stopped early. They are the raw
+states of the chains at that step, counted over all phases: for `'wl'` the
+unweighted states of its warm-up or flattened run, not importance-resampled
+draws; for `'none'`, which has no chain, only step 0 is recorded.
+
+The energy of every sampler is the model's with the discriminator term at
+the temperature `settings.temperature` (`LatentModel.tempered`), and so are
+the energies returned.
+
 Cost accounting. `diagnostics['num_energy_evaluations']` counts latent points
 passed through `G` and `D`; per chain and step, `'rep'`, `'ddls'`, `'wl'`
 make one gradient evaluation, plus one for the generator move in joint mode,
-and `'mh'` one forward evaluation (also in joint mode). Returning `x` costs
+and `'mh'` one forward evaluation (also in joint mode), `'isir'`
+`settings.isir_proposals` of them. Returning `x` costs
 one more pass of `G` (not of `D`) on the returned latents, not counted.
 """
 
@@ -72,12 +86,14 @@ from tf_stackelberg.sampling.settings import DEFAULTS
 from tf_stackelberg.sampling.settings import min_num_steps
 
 __all__ = [
+    'ChainSnapshot',
     'SampleResult',
     'sample_latents',
 ]
 
 SampleResult = collections.namedtuple(
-    'SampleResult', ['z', 'k', 'x', 'energy', 'diagnostics'])
+    'SampleResult', ['z', 'k', 'x', 'energy', 'diagnostics', 'snapshots'],
+    defaults=(None,))
 SampleResult.__doc__ = """What `sample_latents` returns.
 
 Attributes:
@@ -87,6 +103,19 @@ Attributes:
   energy: float `[num_samples]`, `E(z, k)`.
   diagnostics: `dict` of numpy arrays and Python numbers (tensors when built
     inside a `tf.function`); see `diagnostics`.
+  snapshots: `dict` from each recorded chain step (int) to its
+    `ChainSnapshot`, in increasing steps; empty without `record_steps`.
+"""
+
+ChainSnapshot = collections.namedtuple('ChainSnapshot',
+                                       ['z', 'k', 'x', 'energy'])
+ChainSnapshot.__doc__ = """The chains' states at one recorded step (numpy).
+
+Attributes:
+  z: float `[num_samples, latent_dim]` latents.
+  k: int32 `[num_samples]` generator indices.
+  x: `generate_fn(z, k)`.
+  energy: float `[num_samples]`, `E(z, k)`.
 """
 
 
@@ -115,9 +144,41 @@ def _checked_num_steps(sampler, num_steps, settings):
     return tf.identity(num_steps)
 
 
+def _checked_record_steps(record_steps, num_steps, has_chains):
+  """The sorted distinct `record_steps`, each in `[0, num_steps]` (any
+  non-negative step for a sampler without chains, which ignores `num_steps`)."""
+  steps = sorted({int(step) for step in record_steps or ()})
+  if steps and not tf.executing_eagerly():
+    raise ValueError('`record_steps` needs an eager call of `sample_latents`.')
+  if steps and (steps[0] < 0 or (has_chains and steps[-1] > num_steps)):
+    raise ValueError(f'`record_steps` must lie in [0, num_steps={num_steps}], '
+                     f'got {steps}.')
+  return tuple(steps)
+
+
+def _snapshots(engine, chains, draws, generate):
+  """The `ChainSnapshot`s of the recorded steps, from the engine's states.
+
+  A sampler without chains has only its draws, which are step 0.
+  """
+  snapshots = {}
+  recorded = dict(engine.snapshots)
+  if not draws.phases and 0 in engine.record_steps:
+    recorded[0] = None
+  for step in sorted(recorded):
+    if recorded[step] is None:
+      z, k, energy = draws.z, draws.k, draws.energy
+    else:
+      z, k = chains.split(recorded[step].state)
+      energy = recorded[step].energy
+    snapshots[step] = ChainSnapshot(*(_to_numpy(t) for t in (
+        z, k, generate(z, k), energy)))
+  return snapshots
+
+
 def sample_latents(sampler, model, num_samples, num_steps, seed,
                    settings=None, *, chunk_steps=None, progress_callback=None,
-                   jit_compile=True, strategy=None):
+                   jit_compile=True, strategy=None, record_steps=()):
   """Draws latents of a trained GAN with a latent-space MCMC sampler.
 
   Args:
@@ -149,6 +210,10 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
       blocks of `num_samples // R` or one more chains, and the results are
       those of a one-device run (module docstring). Needs eager execution
       and a call from outside `strategy.run`.
+    record_steps: chain steps (ints in `[0, num_steps]`, 0 for the initial
+      states) whose states are returned in `SampleResult.snapshots` (eager
+      calls only; module docstring). The default records none, and the run
+      is then exactly the one without this argument.
 
   Returns:
     `SampleResult(z, k, x, energy, diagnostics)`; the diagnostics are listed
@@ -175,37 +240,43 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
   settings = DEFAULTS if settings is None else settings
   num_samples = _static_size('num_samples', num_samples, 1)
   num_steps = _checked_num_steps(sampler, num_steps, settings)
+  record_steps = _checked_record_steps(
+      record_steps, num_steps, min_num_steps(sampler, settings) > 0)
   replicas = sharding.replicas_of(strategy, num_samples)
   start_time = time.time()
 
   def run(jit):
     engine = Engine(jit_compile=jit, chunk_steps=chunk_steps,
                     progress_callback=progress_callback, total_steps=num_steps,
-                    replicas=replicas)
+                    replicas=replicas, record_steps=record_steps)
     chains = Chains(model, settings, num_samples, num_steps, seed, engine)
     draws = run_sampler(chains)
-    if replicas is None:
-      x = model.generate_fn(draws.z, draws.k)
-    else:
-      x = replicas.map_rows(model.generate_fn, (draws.z, draws.k))
-    return engine, draws, x
+
+    def generate(z, k):
+      if replicas is None:
+        return model.generate_fn(z, k)
+      return replicas.map_rows(model.generate_fn, (z, k))
+
+    snapshots = _snapshots(engine, chains, draws, generate)
+    return engine, draws, generate(draws.z, draws.k), snapshots
 
   try:
-    engine, draws, x = run(jit_compile)
+    engine, draws, x, snapshots = run(jit_compile)
   except sharding.ShardedXlaError as e:
     print(f'sample_latents: XLA cannot compile the chains sharded over '
           f'{replicas.num_replicas} replicas ({e}); running them uncompiled.',
           flush=True)
-    engine, draws, x = run(False)
+    engine, draws, x, snapshots = run(False)
   diagnostics = summarize(draws, num_samples, settings.num_bins)
-  result = SampleResult(draws.z, draws.k, x, draws.energy, diagnostics)
+  result = SampleResult(draws.z, draws.k, x, draws.energy, diagnostics,
+                        snapshots)
   if not engine.eager:
     return result
   diagnostics = {key: _to_numpy(value) for key, value in diagnostics.items()}
   diagnostics['wall_time'] = time.time() - start_time
   diagnostics['problems'] = health_problems(diagnostics, sampler)
   return SampleResult(*(_to_numpy(t) for t in result[:4]),
-                      diagnostics=diagnostics)
+                      diagnostics=diagnostics, snapshots=snapshots)
 
 
 def _to_numpy(value):

@@ -11,6 +11,7 @@ import math
 from typing import Optional, Tuple
 
 from tf_stackelberg.config.sections import SamplingConfig
+from tf_stackelberg.sampling.energy import check_temperature
 from tf_stackelberg.sampling.registry import SAMPLERS
 
 __all__ = [
@@ -57,6 +58,11 @@ class SamplerSettings:
     shared_bias: one Wang-Landau bias for all chains (else one per chain).
     generator_move_every: in joint mode, make a generator move every this
       many steps (gradient samplers; each costs one evaluation).
+    temperature: `T > 0` of the discriminator term of the energy for every
+      sampler, `E = -log p0 - d_c / T` (`LatentModel.tempered`; 1 leaves
+      the model's energy as it is).
+    isir_proposals: fresh prior proposals `N` per step of `'isir'`, which
+      picks the next state among them and the current one.
   """
   step_size: float = _flag_default('step_size')
   joint: bool = _flag_default('joint')
@@ -70,6 +76,8 @@ class SamplerSettings:
   target_accept_prob: float = 0.574
   shared_bias: bool = True
   generator_move_every: int = 1
+  temperature: float = _flag_default('temperature')
+  isir_proposals: int = _flag_default('isir_proposals')
 
   def __post_init__(self):
     if not (self.step_size > 0. and math.isfinite(self.step_size)):
@@ -100,6 +108,12 @@ class SamplerSettings:
       raise ValueError('`target_accept_prob` must be in (0, 1).')
     if int(self.generator_move_every) < 1:
       raise ValueError('`generator_move_every` must be positive.')
+    check_temperature(self.temperature)
+    if int(self.isir_proposals) < 1:
+      raise ValueError('`isir_proposals` must be positive, got '
+                       f'{self.isir_proposals}.')
+    object.__setattr__(self, 'temperature', float(self.temperature))
+    object.__setattr__(self, 'isir_proposals', int(self.isir_proposals))
     object.__setattr__(self, 'energy_range', energy_range)
     object.__setattr__(self, 'num_bins', int(self.num_bins))
     object.__setattr__(self, 'generator_move_every',
