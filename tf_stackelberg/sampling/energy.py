@@ -12,7 +12,11 @@ whose Boltzmann density ``exp(-E)`` pushed through the generator corrects the
 generator's samples toward the data distribution when ``d_c`` is accurate.
 ``-log p0`` keeps its normalising constant (``D/2 log 2 pi`` for a normal
 latent of ``D`` numbers, ``D log 2`` for a uniform one), so energies are
-comparable with the ranges quoted in the literature.
+comparable with the ranges quoted in the literature. A model whose generator
+prior ``p(k)`` is not uniform (`tf_stackelberg.models.generator_prior`) adds
+``-log p(k)`` to the energy, so that the joint target over ``(k, z)`` is
+``p(k) p0(z) exp(d_c)``; for the uniform prior the term is a constant and is
+left out.
 
 Outside a bounded support the energy is ``+inf``: the prior term is infinite
 there, while the generator is evaluated at the nearest point of the support
@@ -53,7 +57,7 @@ __all__ = [
 
 
 def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
-                   prior=None):
+                   prior=None, generator_log_prior=None):
   """Builds `energy(z, k) = -log p0(z) - (a * logit_fn(generate_fn(z, k)) + b)`.
 
   Args:
@@ -65,6 +69,8 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
     prior: the latent prior `p0`: a `LatentPrior` or its name (default
       normal). For a bounded prior `generate_fn` sees `p0.clip(z)` and the
       energy is `+inf` outside the support.
+    generator_log_prior: optional `log p(k)` of each generator (a sequence of
+      `K` floats); the energy then adds `-log p(k)`. `None`: uniform, no term.
 
   Returns:
     `energy(z, k)`: `z` float `[B, latent_dim]`; `k` int `[B]` or a scalar
@@ -88,6 +94,8 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
       logits = logit_fn(generate_fn(prior.clip(z), k))
       logits = tf.reshape(tf.cast(logits, z.dtype), batch)
       critic = scale * logits + shift
+      if generator_log_prior is not None:
+        critic += tf.gather(tf.constant(generator_log_prior, z.dtype), k)
       return -prior.log_prob(z) - critic
 
   energy.calibration = (scale, shift)
@@ -118,6 +126,9 @@ class LatentModel:
     prior: the latent prior `p0` (`LatentPrior`, or its name), normal by
       default: the prior term of the energy, the chains' initial states and
       MH-GAN's proposals.
+    generator_log_prior: optional `log p(k)` of the `K` generators (a tuple
+      of floats), `None` for the uniform prior: the chains' initial `k` are
+      drawn from it and the energy adds `-log p(k)`.
   """
   generate_fn: Callable[..., Any]
   logit_fn: Callable[..., Any]
@@ -126,6 +137,7 @@ class LatentModel:
   calibration: Optional[Tuple[float, float]] = None
   dtype: Any = tf.float32
   prior: LatentPrior = NormalPrior()
+  generator_log_prior: Optional[Tuple[float, ...]] = None
 
   def __post_init__(self):
     for name in ('latent_dim', 'num_generators'):
@@ -138,8 +150,15 @@ class LatentModel:
       object.__setattr__(self, 'calibration', (float(scale), float(shift)))
     object.__setattr__(self, 'dtype', tf.as_dtype(self.dtype))
     object.__setattr__(self, 'prior', get_latent_prior(self.prior))
+    if self.generator_log_prior is not None:
+      log_prior = tuple(float(w) for w in self.generator_log_prior)
+      if len(log_prior) != self.num_generators:
+        raise ValueError(f'`generator_log_prior` needs {self.num_generators} '
+                         f'entries, got {len(log_prior)}.')
+      object.__setattr__(self, 'generator_log_prior', log_prior)
 
   def energy_fn(self):
     """`energy(z, k)` of this model (`make_energy_fn`)."""
     return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration,
-                          prior=self.prior)
+                          prior=self.prior,
+                          generator_log_prior=self.generator_log_prior)
