@@ -127,3 +127,10 @@ def test_joint_wang_landau_undoes_the_skewed_generator_prior():
   # At least halved, with three standard errors to spare on either side.
   assert kl_after + 3 * se_after < (kl_before - 3 * se_before) / 2, (
       kl_before, kl_after, se_after, counts_after)
+  # Chains of fixed k cannot move mass between generators: the Wang-Landau weights,
+  # normalised per generator, give generator k the mass p(k), and the resampled
+  # draws keep the skew (multinomial resampling of CHAINS draws).
+  fixed = sample_latents("wl", model, CHAINS, 100, seed, SamplerSettings(joint=False))
+  counts_fixed = np.bincount(np.asarray(fixed.k), minlength=K)
+  assert np.all(np.abs(counts_fixed - CHAINS * p)
+                < 4 * np.sqrt(CHAINS * p * (1 - p)) + 1), counts_fixed
