@@ -216,15 +216,17 @@ def test_run_settings_hold_only_the_run_defining_part():
   config = Config()
   settings = config.run_settings()
   assert set(settings) == {"seed"} | RUN_DEFINING
-  assert settings["model"] == config.to_dict()["model"]
+  # The generator prior reweights a trained run's generators: free, like data paths.
+  assert settings["model"] == {k: v for k, v in config.to_dict()["model"].items()
+                               if k != "generator_prior"}
   # Every run-defining setting changes them; no other setting does.
   assert config_with(seed=1).run_settings() != settings
   assert config_with(**{"game.learning_rate": 1e-3}).run_settings() != settings
   for key in ("mode", "model_dir", "export_dir", "trainer.train_steps", "eval.every",
-              "sampling.sampler", "runtime.jit_compile"):
+              "sampling.sampler", "runtime.jit_compile", "model.generator_prior"):
     value = {"mode": "eval", "model_dir": "x", "export_dir": "y",
              "trainer.train_steps": 7, "eval.every": 7, "sampling.sampler": "rep",
-             "runtime.jit_compile": False}[key]
+             "runtime.jit_compile": False, "model.generator_prior": "geometric2"}[key]
     assert config_with(**{key: value}).run_settings() == settings, key
 
 

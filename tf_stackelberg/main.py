@@ -8,10 +8,14 @@ Settings resolve in the order: defaults (`tf_stackelberg/config/sections.py`) ->
   python -m tf_stackelberg.main --model_dir=runs/mog_ring --mode=export
   python -m tf_stackelberg.main --model_dir=runs/mog_ring --mode=sample \
       --sampling.sampler=wl
+  python -m tf_stackelberg.main --mode=sample --data.dataset=mnist \
+      --sampling.generator_file=g.keras --sampling.discriminator_file=d.keras \
+      --sampling.latent_dim=64
 
 `train` starts a run, or resumes it from the latest checkpoint in `--model_dir`. The
 other modes load the settings the run was trained with from `MODEL_DIR/flags.json`;
-run-defining flags given explicitly must agree with them.
+run-defining flags given explicitly must agree with them. `--mode=sample` on a GAN
+trained elsewhere (`--sampling.generator_file`) has no run directory and reads none.
 
 Exit status: 0 on success; 1 when the environment fails (an unwritable or full
 directory); 2 for invalid settings, flags or input files, an unusable run or output
@@ -70,10 +74,26 @@ def resolve(explicit=None):
   config = config_flags.config_from_flags()
   config.validate()
   names.check_names(config)
-  if MODES.get(config.mode).uses_trained_run:
-    config = run_settings.resolve_trained(
-        config, config_flags.explicitly_set() if explicit is None else explicit)
+  explicit = config_flags.explicitly_set() if explicit is None else explicit
+  if config.sampling.generator_file:
+    _check_external(explicit)
+  elif MODES.get(config.mode).uses_trained_run:
+    config = run_settings.resolve_trained(config, explicit)
   return config
+
+
+# Flags that describe a trained run, which a GAN trained elsewhere does not have.
+_RUN_FLAG_PREFIXES = ("model_dir", "model.", "loss.", "game.", "trainer.")
+
+
+def _check_external(explicit):
+  """A GAN trained elsewhere (`--sampling.generator_file`) has no run directory and
+  no run settings: refuses the flags that would describe one."""
+  given = sorted(name for name in explicit if name.startswith(_RUN_FLAG_PREFIXES))
+  if given:
+    raise ConfigError(f"--{given[0]} describes a trained run; with "
+                      "--sampling.generator_file the model comes from the files (its "
+                      "latent: --sampling.latent_dim, --sampling.latent_prior)")
 
 
 def run_mode(config):

@@ -91,11 +91,12 @@ def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
 
 
 def latent_model(gan, calibration=None):
-  """The `LatentModel` of a `StackelbergGAN` (with its latent prior), with an optional
-  calibration `(a, b)`."""
+  """The `LatentModel` of a `StackelbergGAN` (with its latent and generator priors),
+  with an optional calibration `(a, b)`."""
   generate_fn, logit_fn = gan_callables(gan)
   return LatentModel(generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
-                     calibration, prior=gan.latent_prior)
+                     calibration, prior=gan.latent_prior,
+                     generator_log_prior=getattr(gan, "generator_log_prior", None))
 
 
 def run_latent_model(run, with_calibration=True):

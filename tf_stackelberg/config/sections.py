@@ -154,6 +154,9 @@ class DataConfig(Section):
 class ModelConfig(Section):
   """The generators and the discriminator."""
   name: ClassVar[str] = "model"
+  #: The generator prior reweights trained generators: eval, sample and export may
+  #: set it on any run (docs/design.md section 14.6).
+  free_on_resume: ClassVar[Tuple[str, ...]] = ("generator_prior",)
   generator: str = _field("mlp", "Generator architecture (a name in the generator "
                           "registry): 'mlp' is K MLP generators in one ensemble, "
                           "'multi_branch' the one-generator baseline, 'dcgan' K "
@@ -220,6 +223,13 @@ class ModelConfig(Section):
                             "0.999).", check="fraction")
   leaky_relu_slope: float = _field(0.2, "Negative slope of the LeakyReLUs.",
                                    check="nonnegative")
+  generator_prior: str = _field("uniform", "p(k), the weight of each generator in the "
+                                "model's mixture, for eval, sample and export of a "
+                                "trained run (training weighs every generator "
+                                "alike): uniform, or geometric2 (p(k) proportional "
+                                "to 2^k, the skewed positive control of "
+                                "docs/design.md section 14.6).",
+                                ("uniform", "geometric2"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,6 +354,22 @@ class SamplingConfig(Section):
                                          "evaluates the chains' states, e.g. "
                                          "0,10,25,50,100,200; at most --sampling.steps.")
 
+  # A GAN trained elsewhere (docs/design.md section 14.5).
+  generator_file: str = _field("", "Generator trained elsewhere, to sample instead of "
+                               "a run: a Keras model file (.keras, .h5) or a "
+                               "SavedModel directory with a serving signature, "
+                               "mapping z [B, --sampling.latent_dim] to samples of "
+                               "--data.dataset's shape. Needs "
+                               "--sampling.discriminator_file.")
+  discriminator_file: str = _field("", "Discriminator of --sampling.generator_file "
+                                   "(same formats), mapping samples to one logit "
+                                   "each, [B] or [B, 1].")
+  latent_dim: int = _field(0, "Latent size of --sampling.generator_file (required "
+                           "with it).", check="nonnegative")
+  latent_prior: str = _field("normal", "Latent distribution of "
+                             "--sampling.generator_file: normal (N(0, I)) or uniform "
+                             "(U[-1, 1]^latent_dim).", ("normal", "uniform"))
+
   def validate(self):
     super().validate()
     record = self.record_steps
@@ -352,6 +378,7 @@ class SamplingConfig(Section):
       raise ConfigError(f"{self.flag('record_steps')}={_shown(record)} must be "
                         f"increasing steps between 0 and {self.flag('steps')}="
                         f"{self.steps}")
+    self._check_external()
     visits = self.num_samples * self.steps
     if visits > _MAX_CHAIN_STEPS:
       raise ConfigError(
@@ -362,6 +389,20 @@ class SamplingConfig(Section):
     if energy_range and (len(energy_range) != 2 or energy_range[0] >= energy_range[1]):
       raise ConfigError(f"{self.flag('wl_energy_range')} must be two increasing "
                         f"numbers LO,HI, got {','.join(map(str, energy_range))}")
+
+  def _check_external(self):
+    """The flags of a GAN trained elsewhere come together."""
+    if bool(self.generator_file) != bool(self.discriminator_file):
+      given, missing = (("generator_file", "discriminator_file") if self.generator_file
+                        else ("discriminator_file", "generator_file"))
+      raise ConfigError(f"{self.flag(given)} needs {self.flag(missing)} too")
+    if self.generator_file and not self.latent_dim:
+      raise ConfigError(f"{self.flag('generator_file')} needs "
+                        f"{self.flag('latent_dim')}, the generator's latent size")
+    if self.latent_dim and not self.generator_file:
+      raise ConfigError(f"{self.flag('latent_dim')} applies only with "
+                        f"{self.flag('generator_file')} (a run's latent size is "
+                        "--model.latent_dim)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,6 +499,13 @@ class Config:
     if self.loss.classifier_weight > 0 and model.num_generators < 2:
       raise ConfigError("--loss.classifier_weight > 0 needs --model.num_generators "
                         ">= 2")
+    if self.mode == "train" and model.generator_prior != "uniform":
+      raise ConfigError(f"--model.generator_prior={model.generator_prior} reweights "
+                        "the generators of a trained run (eval, sample, export); "
+                        "training weighs every generator alike: leave it uniform")
+    if self.sampling.generator_file and self.mode != "sample":
+      raise ConfigError("--sampling.generator_file is read by --mode=sample only, "
+                        f"not --mode={self.mode}")
     return self
 
   def replace(self, **values) -> "Config":

@@ -51,6 +51,7 @@ def build_gan(config, data_shape, generator=None):
                        classifier_weight=config.loss.classifier_weight, seed=config.seed,
                        latent_prior=config.model.latent_distribution,
                        ema_generator=ema_generator, ema_decay=ema_decay,
+                       generator_prior=config.model.generator_prior,
                        name="stackelberg_gan")
   game = config.game
 

@@ -13,6 +13,8 @@ from tf_stackelberg.common import salts
 from tf_stackelberg.game.losses.classifier import classifier_loss
 from tf_stackelberg.game.losses.non_saturating import non_saturating
 from tf_stackelberg.models.ensemble import select_generator
+from tf_stackelberg.models.generator_prior import generator_log_weights
+from tf_stackelberg.models.generator_prior import sample_generator_index
 from tf_stackelberg.models.latent_prior import get_latent_prior
 
 UPDATE_ORDERS = ("g_first", "d_first", "simultaneous")
@@ -93,6 +95,10 @@ class StackelbergGAN(keras.Model):
       holds an exponential moving average of its weights (docs/design.md section
       3.2); `generate`, `sample` and `predict` use it, training never does.
     ema_decay: the average's decay in (0, 1), required with `ema_generator`.
+    generator_prior: p(k), the weight of each generator in the model's mixture, by
+      name (`tf_stackelberg.models.generator_prior`: 'uniform', the default, or
+      'geometric2'): `sample`, `predict` and the latent samplers draw k from it.
+      Training is the same for every prior (each generator plays its own game).
 
   Example:
     gan = StackelbergGAN(build_generator(cfg), build_discriminator(cfg), latent_dim=2)
@@ -104,7 +110,7 @@ class StackelbergGAN(keras.Model):
 
   def __init__(self, generator, discriminator, latent_dim, loss=None, shared_z=True,
                update_order="g_first", classifier_weight=0.0, seed=0, latent_prior=None,
-               ema_generator=None, ema_decay=0.0, **kwargs):
+               ema_generator=None, ema_decay=0.0, generator_prior="uniform", **kwargs):
     super().__init__(**kwargs)
     if (ema_generator is not None) != (ema_decay > 0) or not 0 <= ema_decay < 1:
       raise ValueError("an ema_generator needs an ema_decay in (0, 1) and vice versa, "
@@ -128,6 +134,9 @@ class StackelbergGAN(keras.Model):
     self.classifier_weight = float(classifier_weight)
     self.seed = seed
     self.latent_prior = get_latent_prior(latent_prior)
+    # log p(k), None for the uniform prior (whose draws are unchanged).
+    self.generator_log_prior = generator_log_weights(generator_prior,
+                                                     self.num_generators)
     # Drives predict() on plain latents (which generator to use); training is stateless.
     self.seed_generator = keras.random.SeedGenerator(seed)
     self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -225,27 +234,32 @@ class StackelbergGAN(keras.Model):
     return select_generator(_float32(generator(z, training=training)), k)
 
   def sample(self, num_samples, seed):
-    """`num_samples` draws of the model (k uniform, z ~ p0) with a stateless seed
+    """`num_samples` draws of the model (k ~ p(k), z ~ p0) with a stateless seed
     `[2]`. Returns (samples, generator index)."""
     z_seed, k_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     z = self.latent_prior.sample([num_samples, self.latent_dim], z_seed)
-    k = tf.random.stateless_uniform([num_samples], k_seed, 0, self.num_generators,
-                                    dtype=tf.int32)
+    k = sample_generator_index(num_samples, k_seed, self.num_generators,
+                               self.generator_log_prior)
     return self.generate(z, k), k
 
   def call(self, z, training=False):
     return _float32(self.generator(z, training=training))
 
   def predict_step(self, data):
-    """z `[B, d]` (generator drawn uniformly) or {'z': z, 'k': k} -> samples + index."""
+    """z `[B, d]` (generator drawn from p(k)) or {'z': z, 'k': k} -> samples + index."""
     if isinstance(data, (tuple, list)):
       data = data[0]
     if isinstance(data, dict):
       z, k = data["z"], tf.cast(data["k"], tf.int32)
     else:
       z = data
-      k = keras.random.randint([tf.shape(z)[0]], 0, self.num_generators,
-                               seed=self.seed_generator, dtype="int32")
+      if self.generator_log_prior is None:
+        k = keras.random.randint([tf.shape(z)[0]], 0, self.num_generators,
+                                 seed=self.seed_generator, dtype="int32")
+      else:
+        logits = tf.constant([self.generator_log_prior], tf.float32)
+        k = tf.cast(keras.random.categorical(logits, tf.shape(z)[0],
+                                             seed=self.seed_generator)[0], tf.int32)
     return {"samples": self.generate(z, k), "generator": k}
 
   # ----------------------------------------------------------------- training

@@ -1,6 +1,11 @@
 """`--mode=sample`: run a latent sampler on a trained run and save what it drew.
 
-Writes into `--sampling.output_dir` (default `MODEL_DIR/samples_SAMPLER`):
+With `--sampling.generator_file` and `--sampling.discriminator_file` it samples a GAN
+trained elsewhere instead (`tf_stackelberg.app.external`; no run directory, the data
+set of `--data.*`).
+
+Writes into `--sampling.output_dir` (default `MODEL_DIR/samples_SAMPLER`, for a GAN
+trained elsewhere `samples_SAMPLER` beside the generator file):
 
 ```none
 samples.npz     z, k (generator index), x = G_k(z), energy of every sample
@@ -40,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
+from tf_stackelberg.app import external
 from tf_stackelberg.app import latent
 from tf_stackelberg.common import files, salts
 from tf_stackelberg.console import text
@@ -52,8 +58,12 @@ from tf_stackelberg.training.run import Run
 
 
 def output_dir(config):
-  return config.sampling.output_dir or os.path.join(config.model_dir,
-                                                    f"samples_{config.sampling.sampler}")
+  """`--sampling.output_dir`, by default `samples_SAMPLER` in the run directory, or for
+  a GAN trained elsewhere beside `--sampling.generator_file`."""
+  sampling = config.sampling
+  base = (os.path.dirname(os.path.abspath(sampling.generator_file))
+          if sampling.generator_file else config.model_dir)
+  return sampling.output_dir or os.path.join(base, f"samples_{sampling.sampler}")
 
 
 def _write_summaries(log_dir, diagnostics, energy):
@@ -108,8 +118,7 @@ def _sample_into(config, strategy, out_dir):
   """Runs the sampler and writes its outputs into `out_dir`; returns the summary and
   the health problems."""
   sampling = config.sampling
-  run = Run(config, strategy)
-  step = run.restore(require=True)
+  run, step = _restored(config, strategy)
   model = latent.run_latent_model(run, sampling.calibrate)
   progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
@@ -139,7 +148,7 @@ def _sample_into(config, strategy, out_dir):
   with files.storage_errors(os.path.join(out_dir, "logs")):
     _write_summaries(os.path.join(out_dir, "logs"), result.diagnostics,
                      np.asarray(result.energy))
-  print(f"Sampler {sampling.sampler} on step {step} of {config.model_dir}: acceptance "
+  print(f"Sampler {sampling.sampler} on {_source(config, step)}: acceptance "
         f"{float(result.diagnostics['acceptance_rate']):.3f}, energies visited "
         f"[{float(result.diagnostics['energy_min']):.2f}, "
         f"{float(result.diagnostics['energy_max']):.2f}]")
@@ -174,6 +183,24 @@ def _evaluate_along_chain(evaluators, step, snapshots, out_dir):
               f"{evaluation.summary_line(evaluators, results)}", flush=True)
     writer.close()
   return along
+
+
+def _restored(config, strategy):
+  """`(run, step)`: the trained run in `--model_dir`, restored, or the GAN trained
+  elsewhere of `--sampling.generator_file` (docs/design.md section 14.5; no
+  checkpoint, step 0), checked before any sampling."""
+  if config.sampling.generator_file:
+    return external.external_run(config, strategy), 0
+  run = Run(config, strategy)
+  return run, run.restore(require=True)
+
+
+def _source(config, step):
+  """What was sampled, for the console."""
+  sampling = config.sampling
+  if sampling.generator_file:
+    return f"{sampling.generator_file} and {sampling.discriminator_file}"
+  return f"step {step} of {config.model_dir}"
 
 
 def _sampling_strategy(run):

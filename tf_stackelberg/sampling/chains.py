@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tf_stackelberg.common import salts
+from tf_stackelberg.models.generator_prior import sample_generator_index
 from tf_stackelberg.sampling.engine import current_energy
 from tf_stackelberg.sampling.engine import PhaseRun
 from tf_stackelberg.sampling.engine import stateless_seed
@@ -138,10 +139,11 @@ class KernelSpec:
 class Chains(object):
   """The chains of one sampling run and the kernels run on them.
 
-  The chains start from `z ~ p0` (the model's prior) and a uniform generator
-  index `k`, drawn from the run's seed: the generator's own samples. Their
-  energy is the model's at the temperature `settings.temperature`
-  (`LatentModel.tempered`; `model` is the tempered model). With `joint` (the setting, and more
+  The chains start from `z ~ p0` (the model's prior) and a generator index
+  `k ~ p(k)` (uniform unless the model says otherwise), drawn from the run's
+  seed: the generator's own samples. Their energy is the model's at the
+  temperature `settings.temperature` (`LatentModel.tempered`; `model` is the
+  tempered model). With `joint` (the setting, and more
   than one generator) the state is `[k, z]` and the generator index moves
   too; otherwise the state is `z` and every chain keeps its `k`.
 
@@ -169,9 +171,8 @@ class Chains(object):
         stateless_seed(seed), n=5, salt=salts.SAMPLE_LATENTS))
     z = model.prior.sample([num_chains, model.latent_dim], self.seeds.z,
                            dtype=model.dtype)
-    k = tf.random.stateless_uniform([num_chains], seed=self.seeds.k, minval=0,
-                                    maxval=model.num_generators,
-                                    dtype=tf.int32)
+    k = sample_generator_index(num_chains, self.seeds.k, model.num_generators,
+                               model.generator_log_prior)
     self.k_fixed = k
     self.initial_state = [k, z] if self.joint else z
 

@@ -16,7 +16,11 @@ whose Boltzmann density ``exp(-E)`` pushed through the generator corrects the
 generator's samples toward the data distribution when ``d_c`` is accurate.
 ``-log p0`` keeps its normalising constant (``D/2 log 2 pi`` for a normal
 latent of ``D`` numbers, ``D log 2`` for a uniform one), so energies are
-comparable with the ranges quoted in the literature.
+comparable with the ranges quoted in the literature. A model whose generator
+prior ``p(k)`` is not uniform (`tf_stackelberg.models.generator_prior`) adds
+``-log p(k)`` to the energy, so that the joint target over ``(k, z)`` is
+``p(k) p0(z) exp(d_c)``; for the uniform prior the term is a constant and is
+left out.
 
 Outside a bounded support the energy is ``+inf``: the prior term is infinite
 there, while the generator is evaluated at the nearest point of the support
@@ -68,8 +72,8 @@ def check_temperature(temperature):
 
 
 def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
-                   prior=None, temperature=1.):
-  """Builds `energy(z, k) = -log p0(z) - (a * logit_fn(generate_fn(z, k)) + b) / T`.
+                   prior=None, temperature=1., generator_log_prior=None):
+  """Builds `energy(z, k) = -log p0(z) - log p(k) - (a * logit_fn(generate_fn(z, k)) + b) / T`.
 
   Args:
     generate_fn: callable `(z, k) -> x` as described in the module docstring.
@@ -83,6 +87,8 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
     temperature: `T > 0` dividing the calibrated logit (default 1: the
       energy of the density-ratio correction, computed without a division,
       so bit for bit the untempered energy).
+    generator_log_prior: optional `log p(k)` of each generator (a sequence of
+      `K` floats); the energy then adds `-log p(k)`. `None`: uniform, no term.
 
   Returns:
     `energy(z, k)`: `z` float `[B, latent_dim]`; `k` int `[B]` or a scalar
@@ -112,6 +118,8 @@ def make_energy_fn(generate_fn, logit_fn, calibration=None, name=None, *,
       critic = scale * logits + shift
       if temperature != 1.:
         critic = critic / tf.cast(temperature, critic.dtype)
+      if generator_log_prior is not None:
+        critic += tf.gather(tf.constant(generator_log_prior, z.dtype), k)
       return -prior.log_prob(z) - critic
 
   energy.calibration = (scale, shift)
@@ -146,6 +154,9 @@ class LatentModel:
     temperature: `T > 0` of the discriminator term, `E = -log p0 - d_c / T`
       (default 1). `SamplerSettings.temperature` multiplies it for a run
       (`tempered`).
+    generator_log_prior: optional `log p(k)` of the `K` generators (a tuple
+      of floats), `None` for the uniform prior: the chains' initial `k` are
+      drawn from it and the energy adds `-log p(k)`.
   """
   generate_fn: Callable[..., Any]
   logit_fn: Callable[..., Any]
@@ -155,6 +166,7 @@ class LatentModel:
   dtype: Any = tf.float32
   prior: LatentPrior = NormalPrior()
   temperature: float = 1.
+  generator_log_prior: Optional[Tuple[float, ...]] = None
 
   def __post_init__(self):
     for name in ('latent_dim', 'num_generators'):
@@ -169,6 +181,12 @@ class LatentModel:
     object.__setattr__(self, 'prior', get_latent_prior(self.prior))
     object.__setattr__(self, 'temperature',
                        check_temperature(self.temperature))
+    if self.generator_log_prior is not None:
+      log_prior = tuple(float(w) for w in self.generator_log_prior)
+      if len(log_prior) != self.num_generators:
+        raise ValueError(f'`generator_log_prior` needs {self.num_generators} '
+                         f'entries, got {len(log_prior)}.')
+      object.__setattr__(self, 'generator_log_prior', log_prior)
 
   def tempered(self, temperature):
     """This model with its temperature multiplied by `temperature`.
@@ -185,4 +203,5 @@ class LatentModel:
   def energy_fn(self):
     """`energy(z, k)` of this model (`make_energy_fn`)."""
     return make_energy_fn(self.generate_fn, self.logit_fn, self.calibration,
-                          prior=self.prior, temperature=self.temperature)
+                          prior=self.prior, temperature=self.temperature,
+                          generator_log_prior=self.generator_log_prior)

@@ -88,19 +88,22 @@ def update_reservoir(reservoir, state, energy, log_weight, seed):
 
 
 def normalized_log_weights(log_weights, k=None, num_generators=1,
-                           group_by_generator=False):
+                           group_by_generator=False, generator_log_prior=None):
   """Self-normalised log weights (their `logsumexp` is 0).
 
   With `group_by_generator` (chains of fixed generator), the weights are
   normalised within each generator and every generator gets total mass
   `1 / K`, so that resampling keeps the generators' shares of the chains
-  (uniform when the chains' indices are).
+  (uniform when the chains' indices are), or `p(k)` with a
+  `generator_log_prior`.
 
   Args:
     log_weights: float `[chains]` unnormalised log weights.
     k: int32 `[chains]` generator indices (with `group_by_generator`).
     num_generators: Python int `K`.
     group_by_generator: normalise per generator.
+    generator_log_prior: optional `log p(k)` of the `K` generators, the
+      generators' total masses with `group_by_generator` (default uniform).
 
   Returns:
     float `[chains]`.
@@ -112,6 +115,8 @@ def normalized_log_weights(log_weights, k=None, num_generators=1,
     shifted = tf.exp(log_w - tf.gather(norm, k))
     totals = tf.math.unsorted_segment_sum(shifted, k, num_generators)
     log_w = (log_w - tf.gather(norm, k) - tf.math.log(tf.gather(totals, k)))
+    if generator_log_prior is not None:
+      log_w += tf.gather(tf.constant(generator_log_prior, log_w.dtype), k)
   return log_w - tf.reduce_logsumexp(log_w)
 
 

@@ -1,6 +1,9 @@
 """Joint sampling of the generator index and the latent, `(k, z)`.
 
 With `K` generators the target is `pi(k, z) ~ exp(-E(z, k))` over the pair.
+A non-uniform generator prior `p(k)` is part of the energy (`-log p(k)`,
+`energy.make_energy_fn`), so the symmetric proposal below needs no correction
+for it (docs/design.md section 14.6).
 `JointGeneratorKernel` alternates two Metropolis-within-Gibbs moves:
 
 1. a generator move: `tfp.mcmc.MetropolisHastings` around

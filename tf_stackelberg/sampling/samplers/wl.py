@@ -410,7 +410,8 @@ def wang_landau(chains):
   energy = reservoir.energy
   log_weights = normalized_log_weights(
       reservoir.log_total, k, chains.model.num_generators,
-      group_by_generator=not chains.joint)
+      group_by_generator=not chains.joint,
+      generator_log_prior=chains.model.generator_log_prior)
   extra = dict(theta=get_outermost(flat.results, 'theta'),
                visit_counts=get_outermost(flat.results, 'visit_counts'),
                energy_range=tf.stack([energy_lo, energy_hi]),
