@@ -258,11 +258,13 @@ def _resample_counts(len_a, len_b, num_resamples, seed, resample_b):
 
 
 def _weighted_statistics(x, counts):
-  """The mean and unbiased covariance of the rows of `x` repeated `counts` times."""
+  """The mean, unbiased covariance `S` and a factor `A` with `S = A' A` (one row per
+  row drawn at least once) of the rows of `x` repeated `counts` times."""
   n = counts.sum()
   mean = counts @ x / n
-  centred = x - mean
-  return mean, (centred.T * counts) @ centred / (n - 1)
+  drawn = counts > 0
+  factor = np.sqrt(counts[drawn] / (n - 1))[:, None] * (x[drawn] - mean)
+  return mean, factor.T @ factor, factor
 
 
 def fid_bootstrap(features_a, features_b, num_resamples=BOOTSTRAP_RESAMPLES, seed=0,
@@ -272,8 +274,11 @@ def fid_bootstrap(features_a, features_b, num_resamples=BOOTSTRAP_RESAMPLES, see
   Each resample draws the rows of `features_a` (the samples) with replacement, and,
   with `resample_b`, those of `features_b` (the reference) too; the counts come from
   `np.random.default_rng(seed)` (for each resample a's counts, then b's). A resample's
-  FID is `frechet_distance` of its statistics: the network is not run again, and the
-  reference's square root is computed once when b is kept.
+  FID is that of its means and covariances: the network is not run again. The trace
+  of the square root takes the cheaper of two equal forms: with `S_a = A' A` (`A` one
+  row per distinct row drawn), the eigenvalues of `S_b^(1/2) S_a S_b^(1/2)` (`D x D`,
+  the reference's root computed once when b is kept) are, apart from zeros, those of
+  `A S_b A'` (`n x n`), which is the one taken when fewer rows than features are drawn.
 
   Args:
     features_a, features_b: `[N, D]` and `[M, D]` features.
@@ -291,27 +296,27 @@ def fid_bootstrap(features_a, features_b, num_resamples=BOOTSTRAP_RESAMPLES, see
   mu_b, sigma_b = (feature_statistics(b) if statistics_b is None
                    else (np.asarray(statistics_b[0], np.float64),
                          np.asarray(statistics_b[1], np.float64)))
-  root_b = None if resample_b else _psd_sqrt((sigma_b + sigma_b.T) / 2)
+  sigma_b = (sigma_b + sigma_b.T) / 2
+  root_b = None  # the kept reference's square root, when first needed
   values = []
   for w_a, w_b in zip(counts_a, counts_b):
-    mu, sigma = _weighted_statistics(a, w_a)
-    if resample_b:
-      values.append(frechet_distance(mu, sigma, *_weighted_statistics(b, w_b)))
+    mu, sigma, factor = _weighted_statistics(a, w_a)
+    mu_r, sigma_r = (_weighted_statistics(b, w_b)[:2] if resample_b
+                     else (mu_b, sigma_b))
+    if len(factor) < a.shape[1]:
+      middle = factor @ sigma_r @ factor.T
     else:
-      values.append(_frechet_with_root(mu, sigma, mu_b, sigma_b, root_b))
+      if resample_b:
+        root = _psd_sqrt(sigma_r)
+      else:
+        root = root_b = _psd_sqrt(sigma_b) if root_b is None else root_b
+      middle = root @ sigma @ root
+    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+    diff = mu - mu_r
+    value = (diff @ diff + np.trace(sigma) + np.trace(sigma_r)
+             - 2.0 * np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    values.append(max(0.0, float(value)))
   return np.asarray(values)
-
-
-def _frechet_with_root(mu1, sigma1, mu2, sigma2, root2):
-  """`frechet_distance` given `root2 = sigma2^(1/2)` (symmetric): `Tr((S1 S2)^(1/2))`
-  is `Tr((S2 S1)^(1/2))`, the square roots of the eigenvalues of `root2 S1 root2`."""
-  s1, s2 = (sigma1 + sigma1.T) / 2, (sigma2 + sigma2.T) / 2
-  middle = root2 @ s1 @ root2
-  eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-  diff = mu1 - mu2
-  value = (diff @ diff + np.trace(s1) + np.trace(s2)
-           - 2.0 * np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
-  return max(0.0, float(value))
 
 
 def _weighted_sums(kernel, w_row, w_col, same):
