@@ -165,17 +165,17 @@ def test_fid_bootstrap_equals_explicit_resampling(dim):
 
 
 def brute_kid_of_resample(a, b, rows_a, rows_b, counts_a, counts_b):
-  """The unbiased MMD^2 of one subset of a resample, by an explicit double loop over
-  the copies of the subset's rows."""
-  x = np.repeat(a[rows_a], counts_a[rows_a], axis=0)
-  y = np.repeat(b[rows_b], counts_b[rows_b], axis=0)
+  """The MMD^2 of one subset of a resample by an explicit double loop over the
+  copies of the subset's rows, pairs of two copies of one row left out."""
+  x = [(i, a[i]) for i in rows_a for _ in range(counts_a[i])]
+  y = [(j, b[j]) for j in rows_b for _ in range(counts_b[j])]
   def kernel(u, v):
     return (u @ v / a.shape[1] + 1.0) ** 3
-  n, m = len(x), len(y)
-  xx = sum(kernel(x[i], x[j]) for i in range(n) for j in range(n) if i != j)
-  yy = sum(kernel(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
-  xy = sum(kernel(x[i], y[j]) for i in range(n) for j in range(m))
-  return xx / (n * (n - 1)) + yy / (m * (m - 1)) - 2 * xy / (n * m)
+  def within(copies):
+    values = [kernel(u, v) for i, u in copies for j, v in copies if i != j]
+    return sum(values) / len(values)
+  across = np.mean([kernel(u, v) for _, u in x for _, v in y])
+  return within(x) + within(y) - 2 * across
 
 
 def test_kid_bootstrap_keeps_kid_and_equals_explicit_resampling():

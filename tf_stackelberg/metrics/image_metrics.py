@@ -320,12 +320,12 @@ def fid_bootstrap(features_a, features_b, num_resamples=BOOTSTRAP_RESAMPLES, see
 
 
 def _weighted_sums(kernel, w_row, w_col, same):
-  """`sum` of `kernel[i, j]` over the pairs of the resampled rows, `[R]` for the
-  counts `[m, R]` of R resamples: `w_row' K w_col`, less the pairs of a row copy with
-  itself (`sum_i w_i K_ii`) within one set."""
+  """`[R]` sums of `kernel[i, j]` over the pairs of row copies of R resamples (counts
+  `[m, R]`): `w_row' K w_col`, less, within one set, the pairs of two copies of one
+  row (`sum_i w_i^2 K_ii`)."""
   sums = np.einsum("ir,ir->r", w_row, kernel @ w_col)
   if same:
-    sums -= np.diagonal(kernel) @ w_row
+    sums -= np.diagonal(kernel) @ (w_row * w_row)
   return sums
 
 
@@ -337,13 +337,18 @@ def kid_bootstrap(features_a, features_b, num_subsets=100, subset_size=1000, see
   A resample draws the rows of `features_a` with replacement (and, with `resample_b`,
   those of `features_b`), counts from `np.random.default_rng(resample_seed)` as in
   `fid_bootstrap`. Its KID takes the same subsets as `kid`: a subset of the resample
-  is the copies of the rows of the original subset, so its unbiased `MMD^2` comes from
-  the subset's kernel matrices `K` and the copies' counts `w` (size `n = sum w`):
+  is the copies of the rows of the original subset, `w_i` copies of row `i`. Its
+  unbiased `MMD^2` is the weighted U-statistic over pairs of copies of *distinct*
+  rows (the usual treatment of ties when bootstrapping a U-statistic: two copies of
+  one row are not a pair of independent draws, and their kernel value `k(x, x)`,
+  large for the cubic kernel, would swamp the estimate):
 
-      within = (w' K w - sum_i w_i K_ii) / (n (n - 1)),   across = w' K_ab v / (n n_b),
+      within = sum_{i != j} w_i w_j K_ij / ((sum w)^2 - sum w^2),
+      across = w' K_ab v / (sum w sum v),
 
-  matrix-vector work on top of KID's kernels instead of new kernels. A subset with
-  fewer than 2 copies in a resample is left out of that resample's mean.
+  matrix-vector work on the subset's kernel matrices `K` instead of new kernels. A
+  subset with fewer than 2 distinct rows drawn in a resample is left out of that
+  resample's mean.
 
   Returns:
     (mean, std) exactly as `kid`, and the float64 `[num_resamples]` resampled KIDs
@@ -360,11 +365,13 @@ def kid_bootstrap(features_a, features_b, num_subsets=100, subset_size=1000, see
     w_x = counts_a[:, rows_a].T.astype(np.float64)  # [m, R]
     w_y = counts_b[:, rows_b].T.astype(np.float64)
     n_x, n_y = w_x.sum(axis=0), w_y.sum(axis=0)
+    pairs_x = n_x * n_x - (w_x * w_x).sum(axis=0)
+    pairs_y = n_y * n_y - (w_y * w_y).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-      mmd = (_weighted_sums(k_xx, w_x, w_x, True) / (n_x * (n_x - 1))
-             + _weighted_sums(k_yy, w_y, w_y, True) / (n_y * (n_y - 1))
+      mmd = (_weighted_sums(k_xx, w_x, w_x, True) / pairs_x
+             + _weighted_sums(k_yy, w_y, w_y, True) / pairs_y
              - 2.0 * _weighted_sums(k_xy, w_x, w_y, False) / (n_x * n_y))
-    resampled.append(np.where((n_x >= 2) & (n_y >= 2), mmd, np.nan))
+    resampled.append(np.where((pairs_x > 0) & (pairs_y > 0), mmd, np.nan))
   resampled = np.asarray(resampled)  # [subsets, R]
   kept = np.isfinite(resampled)
   with np.errstate(invalid="ignore"):
@@ -379,8 +386,8 @@ def bootstrap_interval(estimate, resampled, level=0.95, floor=None
   `level` (1.96 for 0.95; Efron and Tibshirani, 1993, chapter 13).
 
   Centred on the estimate rather than on the resampled values: resampling with
-  replacement repeats rows, which biases FID (and, less, KID's subsets) upward, and a
-  percentile interval would inherit that shift. `floor`, given, bounds the interval
+  replacement repeats rows, which biases FID upward, and a percentile interval would
+  inherit that shift. `floor`, given, bounds the interval
   below (0 for FID, which cannot be negative).
 
   Returns:
