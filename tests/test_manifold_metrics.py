@@ -178,12 +178,13 @@ def brute_kid_of_resample(a, b, rows_a, rows_b, counts_a, counts_b):
   return within(x) + within(y) - 2 * across
 
 
-def test_kid_bootstrap_keeps_kid_and_equals_explicit_resampling():
+@pytest.mark.parametrize("resample_b", [True, False])
+def test_kid_bootstrap_keeps_kid_and_equals_explicit_resampling(resample_b):
   rng = np.random.default_rng(6)
   a, b = rng.normal(size=(30, 4)), rng.normal(size=(25, 4)) + 0.3
   mean, std, resampled = im.kid_bootstrap(a, b, num_subsets=3, subset_size=12, seed=2,
                                           num_resamples=4, resample_seed=8,
-                                          resample_b=True)
+                                          resample_b=resample_b)
   assert (mean, std) == im.kid(a, b, num_subsets=3, subset_size=12, seed=2)
   # The same subsets and counts, drawn again.
   subsets = np.random.default_rng(2)
@@ -192,7 +193,8 @@ def test_kid_bootstrap_keeps_kid_and_equals_explicit_resampling():
   draws = np.random.default_rng(8)
   for value in resampled:
     counts_a = draws.multinomial(30, np.full(30, 1 / 30))
-    counts_b = draws.multinomial(25, np.full(25, 1 / 25))
+    counts_b = (draws.multinomial(25, np.full(25, 1 / 25)) if resample_b
+                else np.ones(25, int))
     per_subset = [brute_kid_of_resample(a, b, ra, rb, counts_a, counts_b)
                   for ra, rb in rows]
     assert value == pytest.approx(np.mean(per_subset), rel=1e-9, abs=1e-12)

@@ -303,7 +303,7 @@ class EvalConfig(Section):
   report_dir: str = _field("", "Directory --mode=eval writes its reports, images and "
                            "curves into ('' = the run directory, --model_dir); set, "
                            "the run directory is only read.")
-  manifold_samples: int = _field(5000, "Samples and real images (a fixed random "
+  manifold_samples: int = _field(3000, "Samples and real images (a fixed random "
                                  "subset of each; 0 = all) of the feature evaluators' "
                                  "precision, recall, density and coverage, whose cost "
                                  "grows with its square.", check="nonnegative",

@@ -367,10 +367,15 @@ def kid_bootstrap(features_a, features_b, num_subsets=100, subset_size=1000, see
     n_x, n_y = w_x.sum(axis=0), w_y.sum(axis=0)
     pairs_x = n_x * n_x - (w_x * w_x).sum(axis=0)
     pairs_y = n_y * n_y - (w_y * w_y).sum(axis=0)
+    if resample_b:
+      within_y = _weighted_sums(k_yy, w_y, w_y, True)
+      across = _weighted_sums(k_xy, w_x, w_y, False)
+    else:  # b's rows once each: its sums are those of `kid`, and no matrix product
+      within_y = np.full(len(n_y), k_yy.sum() - np.trace(k_yy))
+      across = k_xy.sum(axis=1) @ w_x
     with np.errstate(divide="ignore", invalid="ignore"):
-      mmd = (_weighted_sums(k_xx, w_x, w_x, True) / pairs_x
-             + _weighted_sums(k_yy, w_y, w_y, True) / pairs_y
-             - 2.0 * _weighted_sums(k_xy, w_x, w_y, False) / (n_x * n_y))
+      mmd = (_weighted_sums(k_xx, w_x, w_x, True) / pairs_x + within_y / pairs_y
+             - 2.0 * across / (n_x * n_y))
     resampled.append(np.where((pairs_x > 0) & (pairs_y > 0), mmd, np.nan))
   resampled = np.asarray(resampled)  # [subsets, R]
   kept = np.isfinite(resampled)

@@ -36,8 +36,8 @@ KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 # Precision, recall, density and coverage: samples and real images they compare, at
 # most (a fixed random subset of each; None: all). Their cost grows with its square:
-# at 5,000 a quarter of 10,000's (docs/design.md section 14.2).
-MANIFOLD_SAMPLES = 5000
+# at 3,000 a tenth of 10,000's (docs/design.md section 14.2).
+MANIFOLD_SAMPLES = 3000
 # The manifold metrics' result names, in order.
 MANIFOLD_NAMES = ("precision", "recall", "density", "coverage")
 # Seeds of the manifold subsets and of the bootstrap resamples.
