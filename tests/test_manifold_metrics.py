@@ -316,3 +316,12 @@ def test_too_few_samples_give_no_manifold_metrics():
   assert [results[name] for name in ("precision", "recall", "density", "coverage")
           ] == [None] * 4
   assert "too few" in evaluator.format(results)
+
+
+def test_the_flags_refuse_a_single_resample_and_a_negative_subset():
+  from tf_stackelberg.config.sections import Config  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ConfigError, match=r"^--eval.bootstrap=1 gives no spread"):
+    Config().replace(**{"eval.bootstrap": 1}).validate()
+  with pytest.raises(ConfigError, match=r"^--eval.manifold_samples must be >= 0"):
+    Config().replace(**{"eval.manifold_samples": -1}).validate()
+  Config().replace(**{"eval.bootstrap": 0, "eval.manifold_samples": 0}).validate()
