@@ -153,7 +153,7 @@ def manifold_metrics(real_features, fake_features, precision_k: int = PRECISION_
   Example:
     >>> rng = np.random.default_rng(0)
     >>> real = rng.normal(size=(1000, 8))
-    >>> m = manifold_metrics(real, rng.normal(size=(1000, 8)))  # all about 1
+    >>> m = manifold_metrics(real, rng.normal(size=(1000, 8)))  # each near 1
     >>> manifold_metrics(real, real)["coverage"]
     1.0
   """
