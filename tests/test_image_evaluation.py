@@ -99,8 +99,10 @@ def test_image_data_defaults_to_the_classifier_and_samples(mnist_classifier_dir,
                            "eval.num_samples": 500})
   evaluators = evaluation.build_evaluators(config, mnist, K)
   assert [e.name for e in evaluators] == ["classifier", "samples"]
-  assert evaluators[0].scalar_names == ("classifier_score", "fid", "kid",
-                                        "label_coverage", "label_kl")
+  assert evaluators[0].scalar_names == (
+      "classifier_score", "fid", "kid", "label_coverage", "label_kl", "precision",
+      "recall", "density", "coverage", "fid_ci_low", "fid_ci_high", "kid_ci_low",
+      "kid_ci_high")
   ring = DATASETS.get("ring")(Config().data)
   for name in ("classifier", "stacked_mnist", "inception"):
     with pytest.raises(ConfigError, match=f"'{name}' needs"):
@@ -268,8 +270,9 @@ def test_inception_from_a_weights_file_gives_score_fid_and_kid(tmp_path, mnist):
   config = mnist_config(**{"eval.evaluators": ("inception",), "eval.num_samples": 4,
                            "eval.inception_weights": path})
   [evaluator] = evaluation.build_evaluators(config, mnist, K)
-  assert evaluator.scalar_names == ("inception_score", "inception_fid",
-                                    "inception_kid")
+  assert evaluator.scalar_names[:3] == ("inception_score", "inception_fid",
+                                        "inception_kid")
+  assert "inception_precision" in evaluator.scalar_names
   images, labels = mnist.examples("test", 4, seed=[1, 2])
   results = dict(evaluator.evaluate_samples(images, label_generators(labels)))
   assert results["num_real"] == 4

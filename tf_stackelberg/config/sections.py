@@ -313,6 +313,21 @@ class EvalConfig(Section):
   report_dir: str = _field("", "Directory --mode=eval writes its reports, images and "
                            "curves into ('' = the run directory, --model_dir); set, "
                            "the run directory is only read.")
+  manifold_samples: int = _field(3000, "Samples and real images (a fixed random "
+                                 "subset of each; 0 = all) of the feature evaluators' "
+                                 "precision, recall, density and coverage, whose cost "
+                                 "grows with its square.", check="nonnegative",
+                                 limit=(_MAX_EVAL_SAMPLES, "evaluation time"))
+  bootstrap: int = _field(20, "Bootstrap resamples of the samples' features behind "
+                          "the confidence intervals of FID and KID (0 = none, else "
+                          "at least 2).", check="nonnegative", limit=(10000,
+                          "each resample costs a covariance and KID's weighted sums"))
+
+  def validate(self):
+    super().validate()
+    if self.bootstrap == 1:
+      raise ConfigError(f"{self.flag('bootstrap')}=1 gives no spread: set 0 (no "
+                        "intervals) or at least 2 resamples")
 
 
 @dataclasses.dataclass(frozen=True)

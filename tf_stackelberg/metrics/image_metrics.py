@@ -12,6 +12,8 @@ that can be written to JSON.
   fitted to feature sets, without SciPy.
 * `kid`: the kernel inception distance, the unbiased `MMD^2` with the cubic polynomial
   kernel, averaged over random subsets.
+* `fid_bootstrap`, `kid_bootstrap`, `bootstrap_interval`: FID and KID of bootstrap
+  resamples of the features, and the normal interval they give (section 14.2).
 * `label_histogram`, `per_generator_label_histogram`, `label_coverage`,
   `kl_to_uniform`: how predicted labels spread over the classes (and generators).
 * `stacked_mnist_modes`, `stacked_mnist_metrics`: the 1000 digit-triple modes of
@@ -19,6 +21,7 @@ that can be written to JSON.
 """
 
 import math
+import statistics
 from typing import Dict, Tuple
 
 import numpy as np
@@ -30,6 +33,11 @@ __all__ = [
     "frechet_distance",
     "fid_from_features",
     "kid",
+    "kid_bootstrap",
+    "fid_bootstrap",
+    "bootstrap_counts",
+    "bootstrap_interval",
+    "BOOTSTRAP_RESAMPLES",
     "predicted_labels",
     "label_histogram",
     "per_generator_label_histogram",
@@ -169,6 +177,33 @@ def _polynomial_kernel(x, y):
   return base * base * base  # a tenth of the time of `** 3`
 
 
+def _kid_subsets(a, b, num_subsets, subset_size, seed):
+  """Yields `(rows of a, rows of b, k_aa, k_bb, k_ab)` of KID's random subsets."""
+  m = min(int(subset_size), len(a), len(b))
+  if m < 2:
+    raise ValueError(f"KID needs subsets of at least 2 rows; got {m}.")
+  if int(num_subsets) < 1:
+    raise ValueError(f"`num_subsets` must be >= 1; got {num_subsets}.")
+  if m == len(a) == len(b):
+    # Every subset is the whole of both sets: the estimate does not depend on the
+    # draw, so one computation gives every subset's value.
+    num_subsets = 1
+  rng = np.random.default_rng(seed)
+  for _ in range(int(num_subsets)):
+    rows_a = rng.choice(len(a), m, replace=False)
+    rows_b = rng.choice(len(b), m, replace=False)
+    x, y = a[rows_a], b[rows_b]
+    yield (rows_a, rows_b, _polynomial_kernel(x, x), _polynomial_kernel(y, y),
+           _polynomial_kernel(x, y))
+
+
+def _mmd2(k_xx, k_yy, k_xy):
+  """The unbiased `MMD^2` of one subset's kernel matrices."""
+  m = len(k_xx)
+  within = ((k_xx.sum() - np.trace(k_xx)) + (k_yy.sum() - np.trace(k_yy))) / (m * (m - 1))
+  return within - 2.0 * k_xy.mean()
+
+
 def kid(features_a, features_b, num_subsets=100, subset_size=1000, seed=0
         ) -> Tuple[float, float]:
   """The kernel inception distance (Binkowski et al., 2018) with any features.
@@ -189,25 +224,192 @@ def kid(features_a, features_b, num_subsets=100, subset_size=1000, seed=0
   """
   a = _matrix(features_a, "features_a")
   b = _matrix(features_b, "features_b", columns=a.shape[1])
-  m = min(int(subset_size), len(a), len(b))
-  if m < 2:
-    raise ValueError(f"KID needs subsets of at least 2 rows; got {m}.")
-  if int(num_subsets) < 1:
-    raise ValueError(f"`num_subsets` must be >= 1; got {num_subsets}.")
-  if m == len(a) == len(b):
-    # Every subset is the whole of both sets: the estimate does not depend on the
-    # draw, so one computation gives every subset's value.
-    num_subsets = 1
-  rng = np.random.default_rng(seed)
-  values = []
-  for _ in range(int(num_subsets)):
-    x = a[rng.choice(len(a), m, replace=False)]
-    y = b[rng.choice(len(b), m, replace=False)]
-    k_xx, k_yy, k_xy = (_polynomial_kernel(x, x), _polynomial_kernel(y, y),
-                        _polynomial_kernel(x, y))
-    within = ((k_xx.sum() - np.trace(k_xx)) + (k_yy.sum() - np.trace(k_yy))) / (m * (m - 1))
-    values.append(within - 2.0 * k_xy.mean())
+  values = [_mmd2(k_xx, k_yy, k_xy) for _, _, k_xx, k_yy, k_xy
+            in _kid_subsets(a, b, num_subsets, subset_size, seed)]
   return float(np.mean(values)), float(np.std(values))
+
+
+# ------------------------------------------------------------------ bootstrap
+# Resamples of the bootstrap intervals of FID and KID (docs/design.md section 14.2).
+BOOTSTRAP_RESAMPLES = 30
+
+
+def bootstrap_counts(num_rows, num_resamples, rng) -> np.ndarray:
+  """int64 `[num_resamples, num_rows]`: how often each row is drawn in each resample
+  of `num_rows` rows drawn with replacement (one multinomial draw per resample from
+  the NumPy Generator `rng`)."""
+  return rng.multinomial(num_rows, np.full(num_rows, 1.0 / num_rows),
+                         size=int(num_resamples))
+
+
+def _resample_counts(len_a, len_b, num_resamples, seed, resample_b):
+  """Counts of the rows of both sets in each resample: for each resample, those of a,
+  then (if `resample_b`) those of b, drawn from one Generator seeded with `seed`;
+  b's rows once each when it is not resampled."""
+  if int(num_resamples) < 2:
+    raise ValueError(f"a bootstrap needs at least 2 resamples; got {num_resamples}.")
+  rng = np.random.default_rng(seed)
+  counts_a, counts_b = [], []
+  for _ in range(int(num_resamples)):
+    counts_a.append(bootstrap_counts(len_a, 1, rng)[0])
+    counts_b.append(bootstrap_counts(len_b, 1, rng)[0] if resample_b
+                    else np.ones(len_b, np.int64))
+  return np.stack(counts_a), np.stack(counts_b)
+
+
+def _weighted_statistics(x, counts):
+  """The mean, unbiased covariance `S` and a factor `A` with `S = A' A` (one row per
+  row drawn at least once) of the rows of `x` repeated `counts` times."""
+  n = counts.sum()
+  mean = counts @ x / n
+  drawn = counts > 0
+  factor = np.sqrt(counts[drawn] / (n - 1))[:, None] * (x[drawn] - mean)
+  return mean, factor.T @ factor, factor
+
+
+def fid_bootstrap(features_a, features_b, num_resamples=BOOTSTRAP_RESAMPLES, seed=0,
+                  resample_b=False, statistics_b=None) -> np.ndarray:
+  """FID of bootstrap resamples: float64 `[num_resamples]`.
+
+  Each resample draws the rows of `features_a` (the samples) with replacement, and,
+  with `resample_b`, those of `features_b` (the reference) too; the counts come from
+  `np.random.default_rng(seed)` (for each resample a's counts, then b's). A resample's
+  FID is that of its means and covariances: the network is not run again. The trace
+  of the square root takes the cheaper of two equal forms: with `S_a = A' A` (`A` one
+  row per distinct row drawn), the eigenvalues of `S_b^(1/2) S_a S_b^(1/2)` (`D x D`,
+  the reference's root computed once when b is kept) are, apart from zeros, those of
+  `A S_b A'` (`n x n`), which is the one taken when fewer rows than features are drawn.
+
+  Args:
+    features_a, features_b: `[N, D]` and `[M, D]` features.
+    num_resamples: at least 2.
+    seed: the Generator's seed.
+    resample_b: also resample the reference set (its own sampling noise, which is
+      common to every model compared with one reference, is then included).
+    statistics_b: optional `feature_statistics(features_b)`, already computed.
+  """
+  a = _matrix(features_a, "features_a")
+  b = _matrix(features_b, "features_b", columns=a.shape[1])
+  if len(a) < 2 or len(b) < 2:
+    raise ValueError("a covariance needs at least 2 feature rows of each set.")
+  counts_a, counts_b = _resample_counts(len(a), len(b), num_resamples, seed, resample_b)
+  mu_b, sigma_b = (feature_statistics(b) if statistics_b is None
+                   else (np.asarray(statistics_b[0], np.float64),
+                         np.asarray(statistics_b[1], np.float64)))
+  sigma_b = (sigma_b + sigma_b.T) / 2
+  root_b = None  # the kept reference's square root, when first needed
+  values = []
+  for w_a, w_b in zip(counts_a, counts_b):
+    mu, sigma, factor = _weighted_statistics(a, w_a)
+    mu_r, sigma_r = (_weighted_statistics(b, w_b)[:2] if resample_b
+                     else (mu_b, sigma_b))
+    if len(factor) < a.shape[1]:
+      middle = factor @ sigma_r @ factor.T
+    else:
+      if resample_b:
+        root = _psd_sqrt(sigma_r)
+      else:
+        root = root_b = _psd_sqrt(sigma_b) if root_b is None else root_b
+      middle = root @ sigma @ root
+    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+    diff = mu - mu_r
+    value = (diff @ diff + np.trace(sigma) + np.trace(sigma_r)
+             - 2.0 * np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+    values.append(max(0.0, float(value)))
+  return np.asarray(values)
+
+
+def _weighted_sums(kernel, w_row, w_col, same):
+  """`[R]` sums of `kernel[i, j]` over the pairs of row copies of R resamples (counts
+  `[m, R]`): `w_row' K w_col`, less, within one set, the pairs of two copies of one
+  row (`sum_i w_i^2 K_ii`)."""
+  sums = np.einsum("ir,ir->r", w_row, kernel @ w_col)
+  if same:
+    sums -= np.diagonal(kernel) @ (w_row * w_row)
+  return sums
+
+
+def kid_bootstrap(features_a, features_b, num_subsets=100, subset_size=1000, seed=0,
+                  num_resamples=BOOTSTRAP_RESAMPLES, resample_seed=0,
+                  resample_b=False) -> Tuple[float, float, np.ndarray]:
+  """`kid` and the KID of bootstrap resamples, from the same kernel matrices.
+
+  A resample draws the rows of `features_a` with replacement (and, with `resample_b`,
+  those of `features_b`), counts from `np.random.default_rng(resample_seed)` as in
+  `fid_bootstrap`. Its KID takes the same subsets as `kid`: a subset of the resample
+  is the copies of the rows of the original subset, `w_i` copies of row `i`. Its
+  unbiased `MMD^2` is the weighted U-statistic over pairs of copies of *distinct*
+  rows (the usual treatment of ties when bootstrapping a U-statistic: two copies of
+  one row are not a pair of independent draws, and their kernel value `k(x, x)`,
+  large for the cubic kernel, would swamp the estimate):
+
+      within = sum_{i != j} w_i w_j K_ij / ((sum w)^2 - sum w^2),
+      across = w' K_ab v / (sum w sum v),
+
+  matrix-vector work on the subset's kernel matrices `K` instead of new kernels. A
+  subset with fewer than 2 distinct rows drawn in a resample is left out of that
+  resample's mean.
+
+  Returns:
+    (mean, std) exactly as `kid`, and the float64 `[num_resamples]` resampled KIDs
+    (NaN for a resample whose every subset was left out).
+  """
+  a = _matrix(features_a, "features_a")
+  b = _matrix(features_b, "features_b", columns=a.shape[1])
+  counts_a, counts_b = _resample_counts(len(a), len(b), num_resamples, seed=resample_seed,
+                                        resample_b=resample_b)
+  values, resampled = [], []
+  for rows_a, rows_b, k_xx, k_yy, k_xy in _kid_subsets(a, b, num_subsets, subset_size,
+                                                       seed):
+    values.append(_mmd2(k_xx, k_yy, k_xy))
+    w_x = counts_a[:, rows_a].T.astype(np.float64)  # [m, R]
+    w_y = counts_b[:, rows_b].T.astype(np.float64)
+    n_x, n_y = w_x.sum(axis=0), w_y.sum(axis=0)
+    pairs_x = n_x * n_x - (w_x * w_x).sum(axis=0)
+    pairs_y = n_y * n_y - (w_y * w_y).sum(axis=0)
+    if resample_b:
+      within_y = _weighted_sums(k_yy, w_y, w_y, True)
+      across = _weighted_sums(k_xy, w_x, w_y, False)
+    else:  # b's rows once each: its sums are those of `kid`, and no matrix product
+      within_y = np.full(len(n_y), k_yy.sum() - np.trace(k_yy))
+      across = k_xy.sum(axis=1) @ w_x
+    with np.errstate(divide="ignore", invalid="ignore"):
+      mmd = (_weighted_sums(k_xx, w_x, w_x, True) / pairs_x + within_y / pairs_y
+             - 2.0 * across / (n_x * n_y))
+    resampled.append(np.where((pairs_x > 0) & (pairs_y > 0), mmd, np.nan))
+  resampled = np.asarray(resampled)  # [subsets, R]
+  kept = np.isfinite(resampled)
+  with np.errstate(invalid="ignore"):
+    means = np.where(kept, resampled, 0.0).sum(axis=0) / kept.sum(axis=0)
+  return float(np.mean(values)), float(np.std(values)), means
+
+
+def bootstrap_interval(estimate, resampled, level=0.95, floor=None
+                       ) -> Dict[str, float]:
+  """The normal bootstrap interval of `estimate`: `estimate +- z se`, `se` the standard
+  deviation (`ddof=1`) of the finite `resampled` values and `z` the normal quantile of
+  `level` (1.96 for 0.95; Efron and Tibshirani, 1993, chapter 13).
+
+  Centred on the estimate rather than on the resampled values: resampling with
+  replacement repeats rows, which biases FID upward, and a percentile interval would
+  inherit that shift. `floor`, given, bounds the interval
+  below (0 for FID, which cannot be negative).
+
+  Returns:
+    dict with `se`, `low` and `high` (all None when fewer than 2 values are finite).
+  """
+  values = np.asarray(resampled, np.float64)
+  values = values[np.isfinite(values)]
+  if len(values) < 2:
+    return {"se": None, "low": None, "high": None}
+  if not 0.0 < level < 1.0:
+    raise ValueError(f"`level` must lie in (0, 1); got {level}.")
+  se = float(np.std(values, ddof=1))
+  z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+  low = float(estimate - z * se)
+  if floor is not None:
+    low = max(float(floor), low)
+  return {"se": se, "low": low, "high": float(estimate + z * se)}
 
 
 def predicted_labels(predictions) -> np.ndarray:

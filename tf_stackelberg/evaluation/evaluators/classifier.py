@@ -1,6 +1,7 @@
-"""`classifier`: classifier score, FID, KID, label coverage, label KL and the
-per-generator label table of model samples, with the data set's own classifier
-(docs/design.md sections 9.1 and 9.3).
+"""`classifier`: classifier score, FID, KID (with bootstrap intervals), precision,
+recall, density, coverage, label coverage, label KL and the per-generator label table
+of model samples, with the data set's own classifier (docs/design.md sections 9.1,
+9.3 and 14.2).
 
 `FeatureEvaluator` is generic over a `FeatureNetwork` (class scores and features of
 one forward pass): the `inception` evaluator is the same class over InceptionV3. Model
@@ -23,7 +24,7 @@ from tf_stackelberg.evaluation.evaluator import (Evaluator, batch_seeds,
                                                 require_samples)
 from tf_stackelberg.evaluation.networks import FeatureNetwork
 from tf_stackelberg.evaluation.registry import EVALUATORS
-from tf_stackelberg.metrics import image_metrics
+from tf_stackelberg.metrics import image_metrics, manifold_metrics
 
 # FID's covariances and KID's unbiased MMD need two rows of each set at least.
 MIN_SAMPLES = 2
@@ -33,6 +34,15 @@ _MIN_SPLIT = 100
 # KID: random subsets and their size (Binkowski et al. use 100 subsets of 1000).
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+# Precision, recall, density and coverage: samples and real images they compare, at
+# most (a fixed random subset of each; None: all). Their cost grows with its square:
+# at 3,000 a tenth of 10,000's (docs/design.md section 14.2).
+MANIFOLD_SAMPLES = 3000
+# The manifold metrics' result names, in order.
+MANIFOLD_NAMES = ("precision", "recall", "density", "coverage")
+# Seeds of the manifold subsets and of the bootstrap resamples.
+_SUBSET_SEED = 0
+_BOOTSTRAP_SEED = 0
 # A dominant class or a class listed for a generator: at least this share of its
 # samples.
 _SHOWN_SHARE = 0.05
@@ -68,6 +78,12 @@ class FeatureEvaluator(Evaluator):
       (the network's classes must be the data set's).
     batch_size: samples per compiled call (default: the network's).
     kid_subsets, kid_subset_size: KID's subsets.
+    manifold_samples: samples and real images of precision, recall, density and
+      coverage, at most (0 or None: all).
+    bootstrap: resamples of the samples' features behind the intervals of FID and
+      KID (0: none).
+    bootstrap_real: also resample the real features (the reference's own noise,
+      common to every model compared with it, is then in the interval).
   """
 
   def __init__(self, network: FeatureNetwork,
@@ -76,7 +92,10 @@ class FeatureEvaluator(Evaluator):
                name: str = "classifier", score_name: str = "classifier_score",
                prefix: str = "", class_names: Sequence[str] = (),
                batch_size: Optional[int] = None, kid_subsets: int = KID_SUBSETS,
-               kid_subset_size: int = KID_SUBSET_SIZE):
+               kid_subset_size: int = KID_SUBSET_SIZE,
+               manifold_samples: Optional[int] = MANIFOLD_SAMPLES,
+               bootstrap: int = image_metrics.BOOTSTRAP_RESAMPLES,
+               bootstrap_real: bool = False):
     self.network = network
     self.name = name
     self.score_name = score_name
@@ -94,13 +113,24 @@ class FeatureEvaluator(Evaluator):
     self.batch_size = int(batch_size or network.batch_size)
     self.kid_subsets = int(kid_subsets)
     self.kid_subset_size = int(kid_subset_size)
+    self.manifold_samples = int(manifold_samples or 0)
+    self.bootstrap = int(bootstrap)
+    if self.bootstrap == 1 or self.bootstrap < 0:
+      raise ConfigError(f"the '{name}' evaluator's bootstrap needs 0 or at least 2 "
+                        f"resamples, got {self.bootstrap}")
+    self.bootstrap_real = bool(bootstrap_real)
     names = ((score_name,) if network.has_scores else ()) + (prefix + "fid",
                                                             prefix + "kid")
     if self.with_labels:
       names += ("label_coverage", "label_kl")
+    names += tuple(prefix + n for n in MANIFOLD_NAMES)
+    if self.bootstrap:
+      names += tuple(prefix + n for n in ("fid_ci_low", "fid_ci_high", "kid_ci_low",
+                                          "kid_ci_high"))
     self.scalar_names = names
     self._real_images = real_images
     self._real = None  # (features, mean, covariance), made on first use
+    self._manifold_real = None  # (real features, their k-NN radii), made on first use
     self._call = tf.function(lambda x: network(clip_images(x)), autograph=False)
     self._draws = {}  # (sample_fn, n) -> compiled draw + network
 
@@ -132,6 +162,18 @@ class FeatureEvaluator(Evaluator):
       self._real_images = None  # the features are all that is needed
     return self._real
 
+  def _manifold_reference(self):
+    """(real features, their squared k-NN radii `[M, 2]`) of the manifold metrics:
+    a fixed subset of the real features (computed once); None when too few."""
+    if self._manifold_real is None:
+      real = _subset(self.real_statistics()[0], self.manifold_samples)
+      needed = max(manifold_metrics.PRECISION_K, manifold_metrics.DENSITY_K)
+      radii = (manifold_metrics.knn_radii(
+          real, (manifold_metrics.PRECISION_K, manifold_metrics.DENSITY_K),
+          squared=True) if len(real) > needed else None)
+      self._manifold_real = (real, radii)
+    return self._manifold_real
+
   # ------------------------------------------------------------ results
   def _results(self, scores, features, k):
     real_features, real_mu, real_sigma = self.real_statistics()
@@ -146,9 +188,25 @@ class FeatureEvaluator(Evaluator):
     mu, sigma = image_metrics.feature_statistics(features)
     result[self.prefix + "fid"] = image_metrics.frechet_distance(mu, sigma, real_mu,
                                                                  real_sigma)
-    kid, kid_std = image_metrics.kid(features, real_features, self.kid_subsets,
-                                     self.kid_subset_size)
+    if self.bootstrap:
+      kid, kid_std, kids = image_metrics.kid_bootstrap(
+          features, real_features, self.kid_subsets, self.kid_subset_size,
+          num_resamples=self.bootstrap, resample_seed=_BOOTSTRAP_SEED,
+          resample_b=self.bootstrap_real)
+    else:
+      kid, kid_std = image_metrics.kid(features, real_features, self.kid_subsets,
+                                       self.kid_subset_size)
     result.update({self.prefix + "kid": kid, self.prefix + "kid_std": kid_std})
+    if self.bootstrap:
+      fids = image_metrics.fid_bootstrap(
+          features, real_features, self.bootstrap, seed=_BOOTSTRAP_SEED,
+          resample_b=self.bootstrap_real, statistics_b=(real_mu, real_sigma))
+      result.update(_interval(self.prefix + "fid", result[self.prefix + "fid"], fids,
+                              floor=0.0))
+      result.update(_interval(self.prefix + "kid", kid, kids))
+      result["bootstrap"] = {"resamples": self.bootstrap, "level": 0.95,
+                             "real_resampled": self.bootstrap_real}
+    result.update(self._manifold_results(features))
     if self.with_labels:
       num_classes = len(self.class_names)
       labels = image_metrics.predicted_labels(scores)
@@ -164,6 +222,22 @@ class FeatureEvaluator(Evaluator):
           "per_generator_labels": [[int(c) for c in row] for row in table]})
     result["network"] = {"name": self.network.name, **self.network.info}
     yield from result.items()
+
+  def _manifold_results(self, features):
+    """Precision, recall, density and coverage of a fixed subset of the samples'
+    features against the real subset (None each when either is too small)."""
+    real, radii = self._manifold_reference()
+    fake = _subset(features, self.manifold_samples)
+    if radii is None or len(fake) <= manifold_metrics.PRECISION_K:
+      values = dict.fromkeys(MANIFOLD_NAMES)
+    else:
+      values = manifold_metrics.manifold_metrics(real, fake, real_radii=radii)
+    out = {self.prefix + name: values[name] for name in MANIFOLD_NAMES}
+    out[self.prefix + "manifold"] = {
+        "num_samples": len(fake), "num_real": len(real),
+        "precision_k": manifold_metrics.PRECISION_K,
+        "density_k": manifold_metrics.DENSITY_K}
+    return out
 
   def evaluate(self, sample_fn, seed, step=0):
     strategy = self.strategy
@@ -218,17 +292,30 @@ class FeatureEvaluator(Evaluator):
       fields.append(f"{self.score_name.replace('_', ' ')}: "
                     f"{results[self.score_name]:.3f} +- "
                     f"{results[self.score_name + '_std']:.3f}")
-    fields += [f"FID: {results[self.prefix + 'fid']:.3f}",
-               f"KID: {results[self.prefix + 'kid']:.5f} +- "
-               f"{results[self.prefix + 'kid_std']:.5f}"]
+    fid, kid = self.prefix + "fid", self.prefix + "kid"
+    fields += [f"FID: {results[fid]:.3f}{_interval_text(results, fid, '.3f')}",
+               f"KID: {results[kid]:.5f} +- {results[kid + '_std']:.5f}"
+               f"{_interval_text(results, kid, '.5f')}"]
     width = _terminal_width()
     lines = [f"{self.name}: {results['num_samples']} samples vs "
              f"{results['num_real']} real test images",
              *textwrap.wrap(f"network: {about}", width, subsequent_indent="  "),
              *textwrap.wrap("  ".join(fields), width)]
+    lines += textwrap.wrap(self._manifold_text(results), width)
     if self.with_labels:
       lines += _label_lines(results, width)
     return "\n".join(lines)
+
+  def _manifold_text(self, results):
+    """The manifold metrics' line of `format`."""
+    about = results[self.prefix + "manifold"]
+    sizes = f"{about['num_samples']} samples vs {about['num_real']} real"
+    if results[self.prefix + "precision"] is None:
+      return f"precision, recall, density, coverage: too few ({sizes})"
+    values = "  ".join(f"{name} {results[self.prefix + name]:.3f}"
+                       for name in MANIFOLD_NAMES)
+    return (f"{values} (k = {about['precision_k']} and {about['density_k']}, "
+            f"{sizes})")
 
   def summary_fields(self, results):
     fields = []
@@ -240,7 +327,36 @@ class FeatureEvaluator(Evaluator):
       fields.append(f"{short} {results[self.score_name]:.2f}")
     fields.append(f"{'FID' if not self.prefix else 'iFID'} "
                   f"{results[self.prefix + 'fid']:.2f}")
+    if results.get(self.prefix + "precision") is not None:
+      fields.append(f"P/R {results[self.prefix + 'precision']:.2f}/"
+                    f"{results[self.prefix + 'recall']:.2f}")
     return fields
+
+
+def _subset(features, size):
+  """A fixed random subset of `size` rows of `features` (all of them when `size` is 0
+  or not smaller), in their order: the same rows for the same number of rows."""
+  if not size or len(features) <= size:
+    return features
+  rows = np.random.default_rng(_SUBSET_SEED).choice(len(features), size,
+                                                    replace=False)
+  return features[np.sort(rows)]
+
+
+def _interval(name, estimate, resampled, floor=None):
+  """`{name}_se`, `{name}_ci_low`, `{name}_ci_high`: the 95% normal bootstrap
+  interval of `estimate` from its `resampled` values."""
+  interval = image_metrics.bootstrap_interval(estimate, resampled, 0.95, floor)
+  return {f"{name}_se": interval["se"], f"{name}_ci_low": interval["low"],
+          f"{name}_ci_high": interval["high"]}
+
+
+def _interval_text(results, name, spec):
+  """' (95% CI LOW to HIGH)' of a result with an interval, else ''."""
+  low, high = results.get(name + "_ci_low"), results.get(name + "_ci_high")
+  if low is None or high is None:
+    return ""
+  return f" (95% CI {low:{spec}} to {high:{spec}})"
 
 
 def _all_rows(strategy, value):
@@ -360,4 +476,12 @@ def classifier(config, data_source, num_generators):
   check_input_shape(network, data.element_shape, "--eval.classifier_dir")
   return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
                           num_generators, config.eval.num_samples,
-                          class_names=data.class_names)
+                          class_names=data.class_names,
+                          **feature_settings(config))
+
+
+def feature_settings(config):
+  """The `FeatureEvaluator` settings that flags set: the manifold metrics' subset and
+  the bootstrap resamples."""
+  return {"manifold_samples": config.eval.manifold_samples,
+          "bootstrap": config.eval.bootstrap}

@@ -1,9 +1,10 @@
-"""`inception`: Inception Score, FID and KID with InceptionV3 features, from weights
-the user supplies (`--eval.inception_weights`; docs/design.md section 9.3).
+"""`inception`: Inception Score, FID, KID, precision, recall, density and coverage with
+InceptionV3 features, from weights the user supplies (`--eval.inception_weights`;
+docs/design.md sections 9.3 and 14.2).
 
 The `classifier` evaluator's `FeatureEvaluator` over `inception.load_inception`:
-results `inception_score`, `inception_fid`, `inception_kid` (no label metrics: the
-1000 ImageNet classes are not the data set's). InceptionV3 at 299x299 costs about 6
+results `inception_score`, `inception_fid`, `inception_kid`, `inception_precision`
+and so on (no label metrics: the 1000 ImageNet classes are not the data set's). InceptionV3 at 299x299 costs about 6
 GFLOPs per image, so on a CPU `--eval.num_samples` sets a small evaluation (the real
 reference set has the same size).
 """
@@ -13,6 +14,7 @@ from tf_stackelberg.evaluation.evaluator import require_samples
 from tf_stackelberg.evaluation.evaluators.classifier import (MIN_SAMPLES,
                                                              MIN_SAMPLES_REASON,
                                                              FeatureEvaluator,
+                                                             feature_settings,
                                                              image_data,
                                                              real_images_of)
 from tf_stackelberg.evaluation.registry import EVALUATORS
@@ -26,4 +28,5 @@ def inception_evaluator(config, data_source, num_generators):
   network = inception.load_inception(config.eval.inception_weights)
   return FeatureEvaluator(network, real_images_of(data, config.eval.num_samples),
                           num_generators, config.eval.num_samples, name="inception",
-                          score_name="inception_score", prefix="inception_")
+                          score_name="inception_score", prefix="inception_",
+                          **feature_settings(config))
