@@ -13,20 +13,22 @@ def report(tmp_path_factory):
   path = tmp_path_factory.mktemp("bench") / "report.json"
   module.main(["--train_steps=200", "--d_steps=20", "--num_samples=200",
                "--mcmc_steps=20", "--timing_steps=5", "--timing_rounds=1",
-               "--wl_bins=10", f"--json={path}"])
+               "--wl_bins=10", "--wl_former", f"--json={path}"])
   with open(path) as f:
     return json.load(f)
 
 
 def test_every_sampler_has_a_row_at_equal_cost(report):
   rows = report["rows"]
-  assert set(rows) == {"none", "mh", "ddls", "rep", "wl", "exact"}
+  assert set(rows) == {"none", "mh", "ddls", "rep", "wl", "wl unweighted", "wl former",
+                       "exact"}
   for name, row in rows.items():
     assert 0 <= row["modes"] <= 25, name
     assert 0.0 <= row["high_quality"] <= 100.0, name
     assert row["reverse_kl"] >= 0.0, name
   # Every MCMC sampler gets the same budget of G and D evaluations per chain.
-  evals = {name: rows[name]["evaluations"] for name in ("mh", "ddls", "rep", "wl")}
+  evals = {name: rows[name]["evaluations"]
+           for name in ("mh", "ddls", "rep", "wl", "wl unweighted", "wl former")}
   assert min(evals.values()) >= 21 and max(evals.values()) - min(evals.values()) <= 1, evals
 
 

@@ -54,6 +54,11 @@ def test_wang_landau_sampling_writes_samples_metrics_plot_and_summaries(trained,
   assert 0.0 < saved["diagnostics"]["acceptance_rate"] <= 1.0
   assert len(saved["diagnostics"]["theta"]) in (10, 200)
   assert summary["mixture"]["modes"] == saved["mixture"]["modes"]
+  # The chains' final states, not reweighted, scored by the same evaluators; the
+  # states themselves stay out of metrics.json.
+  assert saved["unweighted"]["mixture"]["num_samples"] == 200
+  assert set(saved["unweighted"]["mixture"]) == set(saved["mixture"])
+  assert not any(key.startswith("unweighted") for key in saved["diagnostics"])
   png = tf.io.decode_png(tf.io.read_file(str(out / "samples.png")))
   assert png.shape[-1] == 3
   histogram = tf.io.decode_png(tf.io.read_file(str(out / "energy_histogram.png")))
@@ -70,6 +75,7 @@ def test_baseline_samplers_run_from_the_command_path(trained, tmp_path, sampler)
                     **{"sampling.sampler": sampler, "sampling.calibrate": False})
   assert summary["calibration"] is None
   assert summary["mixture"]["num_samples"] == 200
+  assert "unweighted" not in summary  # only Wang-Landau reweights
   with np.load(tmp_path / sampler / "samples.npz") as data:
     assert np.isfinite(data["x"]).all()
   # Every sampler draws its visited energies ('none': the prior draws' energies).

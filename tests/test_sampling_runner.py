@@ -107,10 +107,15 @@ def test_result_structure_and_cost_accounting(sampler):
   if sampler == 'wl':
     assert d['theta'].shape == (10,)
     np.testing.assert_allclose(d['target_bin_probs'].sum(), 1., rtol=1e-5)
-    # The second half of the Wang-Landau steps (collect_fraction 0.5).
+    # The last quarter of the Wang-Landau steps (collect_fraction 0.25).
     assert d['collected_histogram'].sum() == NUM_CHAINS * (
-        main_steps - main_steps // 2)
+        main_steps - int(main_steps * 0.75))
     assert d['initial_above_range'] <= 0.05
+    # The unweighted output: the chains' final (k, z) and their energies.
+    np.testing.assert_allclose(
+        d['unweighted_energy'], energy_fn(d['unweighted_z'],
+                                          d['unweighted_k']),
+        rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(d['visit_counts'], d['energy_histogram'])
     np.testing.assert_allclose(d['bin_edges'][[0, -1]], d['energy_range'],
                                rtol=1e-6)

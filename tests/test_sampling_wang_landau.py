@@ -21,11 +21,14 @@ from tf_stackelberg.sampling import estimators
 from tf_stackelberg.sampling import unnest
 from tf_stackelberg.sampling import wang_landau as wl_lib
 from tf_stackelberg.sampling.samplers import wl as wl_sampler
+from tf_stackelberg.sampling.settings import DEFAULTS
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
 tfd = tfp.distributions
 
 WEIGHTS = np.array([0.25, 0.75])
+# The automatic energy range's default margin (docs/design.md 14.4).
+MARGIN = DEFAULTS.range_margin
 MEANS = np.array([-4., 4.])
 E_LO, E_HI, NUM_BINS = 1.2, 9.2, 8  # the barrier at z = 0 has E ~ 8.9
 
@@ -119,13 +122,15 @@ def test_energy_range_from_warmup_quantiles_and_margin():
                                            margin=0.5)
   assert (float(lo), float(hi)) == pytest.approx((10., 90. + 40.))
   # Defaults: 1% quantile of the settled energies up to the 99% quantile of
-  # all, plus a quarter of the span.
+  # all, plus the default margin (0.75) times the span.
+  assert MARGIN == 0.75
   lo, hi = wl_sampler.energy_range_from_warmup(
       values, settled_energies=np.arange(20., 121.))
-  assert (float(lo), float(hi)) == pytest.approx((21., 99. + 0.25 * 78.))
+  assert (float(lo), float(hi)) == pytest.approx((21., 99. + MARGIN * 78.))
   # A degenerate span becomes max(1, |E_lo| / 1000).
   lo, hi = wl_sampler.energy_range_from_warmup(np.full([7], 3000.))
-  assert (float(lo), float(hi)) == pytest.approx((3000., 3003. + 0.75))
+  assert (float(lo), float(hi)) == pytest.approx((3000.,
+                                                  3003. + MARGIN * 3.))
   with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
     wl_sampler.energy_range_from_warmup([np.nan])
   with pytest.raises(ValueError):
@@ -146,7 +151,7 @@ def test_energy_range_top_reaches_the_initial_energies_alone():
       pooled, warmup[50:], initial_energies=initial)
   assert float(lo_new) == pytest.approx(float(lo))  # E_lo as before
   top = np.quantile(initial, 0.95)  # 26.1, linear interpolation
-  assert float(hi_new) == pytest.approx(top + 0.25 * (top - float(lo)),
+  assert float(hi_new) == pytest.approx(top + MARGIN * (top - float(lo)),
                                         rel=1e-5)
   # The pooled quantile still counts when it is the higher one.
   _, hi_low_start = wl_sampler.energy_range_from_warmup(
@@ -154,7 +159,7 @@ def test_energy_range_top_reaches_the_initial_energies_alone():
   assert float(hi_low_start) == pytest.approx(float(hi))
   _, hi_q = wl_sampler.energy_range_from_warmup(
       pooled, warmup[50:], initial_energies=initial, initial_q=1.)
-  assert float(hi_q) == pytest.approx(30. + 0.25 * (30. - float(lo)),
+  assert float(hi_q) == pytest.approx(30. + MARGIN * (30. - float(lo)),
                                       rel=1e-5)
   with pytest.raises(tf.errors.InvalidArgumentError, match='No finite'):
     wl_sampler.energy_range_from_warmup(pooled, initial_energies=[np.nan])
@@ -180,7 +185,7 @@ def test_energy_range_rule_matches_numpy_quantiles():
 
   want_lo = np.quantile(finite(settled), 0.01)
   want_hi = np.quantile(finite(trace), 0.99)
-  want_hi += 0.25 * (want_hi - want_lo)
+  want_hi += MARGIN * (want_hi - want_lo)
   np.testing.assert_allclose([lo, hi], [want_lo, want_hi], rtol=1e-5)
 
 

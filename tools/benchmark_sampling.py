@@ -14,6 +14,12 @@ ratio the latent energy assumes. Samples are then drawn with every sampler of
   rep    REP-GAN: MALA on E with the same fixed step
   wl     Wang-Landau / SAMC flattening around MALA (adaptive step, energy range
          from a warm-up inside the same budget), importance-resampled
+  wl unweighted  the same Wang-Landau run's final chain states, not
+         reweighted (the WL-GAN reference code's output: draws of the
+         flattened law)
+  wl former      with --wl_former: Wang-Landau with the defaults it had before
+         the unbiased ones (shaped visits, warmup_visit_fraction 0.5,
+         collect_fraction 0.5, range_margin 0.25; docs/design.md 14.4)
 
 The discriminator logit is calibrated first (`sampling.calibrate`: logistic
 fit of held-out real against generated logits). For a 2-D latent, one more
@@ -29,7 +35,8 @@ Table 1 columns:
   HQ %         share of samples within 3 std of their nearest mode
   rev KL       KL of the high-quality mode histogram against uniform
   E range      1% .. 99% quantiles of the energies visited by the chains
-               (initial states, and the warm-up for wl, included)
+               (initial states, and the warm-up for wl, included; for
+               "wl unweighted" those of its returned states)
   E width      their difference
   accept       mean acceptance of the latent moves
   ess          Kish effective sample size of the importance weights (wl);
@@ -51,6 +58,7 @@ Usage (from the repository root):
 """
 
 import argparse
+import dataclasses
 import functools
 
 # Silence TensorFlow's start-up chatter; the table is the output.
@@ -75,6 +83,10 @@ from tf_stackelberg.sampling.samplers.wl import energy_range_from_warmup  # pyli
 from toolkit import timing  # pylint: disable=g-import-not-at-top
 
 SAMPLER_ORDER = ('none', 'mh', 'ddls', 'rep', 'wl')
+ROW_ORDER = SAMPLER_ORDER + ('wl unweighted', 'wl former', 'exact')
+# The Wang-Landau defaults before the unbiased ones (docs/design.md 14.4).
+FORMER_WL = dict(warmup_visit_fraction=0.5, collect_fraction=0.5,
+                 range_margin=0.25)
 
 
 def parse_args(argv=None):
@@ -100,6 +112,9 @@ def parse_args(argv=None):
   parser.add_argument('--joint', action=argparse.BooleanOptionalAction,
                       default=True)
   parser.add_argument('--no_calibrate', action='store_true')
+  parser.add_argument('--wl_former', action='store_true',
+                      help='Also run Wang-Landau with its former defaults '
+                      '(row "wl former").')
   parser.add_argument('--timing_steps', type=int, default=None,
                       help='Steps per timing round (default 100; quick 30).')
   parser.add_argument('--timing_rounds', type=int, default=None,
@@ -201,15 +216,19 @@ def run_samplers(args, gan, spec, calibration):
   settings = sampling.SamplerSettings(
       step_size=args.step_size, joint=args.joint, num_bins=args.wl_bins,
       t0=args.wl_t0)
-  for sampler in SAMPLER_ORDER:
+  runs = [(name, name, settings) for name in SAMPLER_ORDER]
+  if args.wl_former:
+    runs.append(('wl former', 'wl', dataclasses.replace(settings, **FORMER_WL)))
+  for row, sampler, row_settings in runs:
     with timing.Stopwatch() as watch:  # compilation included
       result = sampling.sample_latents(
           sampler, model, args.num_samples, args.mcmc_steps,
-          tf.constant([args.seed, 1000], tf.int32), settings, jit_compile=True)
+          tf.constant([args.seed, 1000], tf.int32), row_settings,
+          jit_compile=True)
     elapsed = watch.wall
     metrics = mixture_metrics(result.x, spec.centers, spec.std)
     d = result.diagnostics
-    rows[sampler] = dict(
+    rows[row] = dict(
         modes=metrics['modes'], high_quality=100. * metrics['high_quality'],
         reverse_kl=metrics['reverse_kl'],
         energy_q01=d['energy_q01'], energy_q99=d['energy_q99'],
@@ -217,7 +236,22 @@ def run_samplers(args, gan, spec, calibration):
         acceptance=d['acceptance_rate'], ess=d['ess'],
         evaluations=d['num_energy_evaluations'] / args.num_samples,
         step_size=d['step_size'], seconds=elapsed)
+    if row == 'wl':
+      rows['wl unweighted'] = unweighted_row(gan, spec, d, rows['wl'])
   return rows
+
+
+def unweighted_row(gan, spec, diagnostics, weighted):
+  """The Wang-Landau run's final chain states, scored without reweighting."""
+  z, k, energy = (diagnostics[f'unweighted_{name}']
+                  for name in ('z', 'k', 'energy'))
+  x = gan.generate(tf.constant(z), tf.constant(k))
+  metrics = mixture_metrics(np.asarray(x), spec.centers, spec.std)
+  q01, q99 = np.quantile(energy, [0.01, 0.99])
+  return dict(weighted, modes=metrics['modes'],
+              high_quality=100. * metrics['high_quality'],
+              reverse_kl=metrics['reverse_kl'], energy_q01=q01,
+              energy_q99=q99, ess=float(len(energy)), seconds=float('nan'))
 
 
 def time_kernels(args, gan, calibration):
@@ -287,7 +321,7 @@ def print_tables(args, rows, kernel_times, train_seconds, calibration):
             '| accept | ess | evals | time s |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
-  for name in SAMPLER_ORDER + ('exact',):
+  for name in ROW_ORDER:
     if name not in rows:
       continue
     r = rows[name]

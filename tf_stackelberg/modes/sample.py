@@ -9,7 +9,9 @@ trained elsewhere `samples_SAMPLER` beside the generator file):
 
 ```none
 samples.npz     z, k (generator index), x = G_k(z), energy of every sample
-metrics.json    the evaluators' results on the samples and the sampler's diagnostics
+metrics.json    the evaluators' results on the samples and the sampler's diagnostics;
+                for `wl` also, under `unweighted`, their results on the chains' final
+                states without reweighting (the WL-GAN reference code's output)
 samples.png     the evaluators' images (for 2-D data: the samples over the real data;
                 for images: a grid, row k made by generator k)
 energy_histogram.png  the energies the chains visited (the main phase's visits per
@@ -136,9 +138,10 @@ def _sample_into(config, strategy, out_dir):
   files.write_npz(os.path.join(out_dir, "samples.npz"), z=np.asarray(result.z), k=k,
                   x=x, energy=np.asarray(result.energy))
   problems = list(result.diagnostics.get("problems", []))
+  unweighted = _evaluate_unweighted(run, step, model, result.diagnostics)
   summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
-             "diagnostics": result.diagnostics}
+             **unweighted, "diagnostics": result.diagnostics}
   if result.snapshots:
     summary["along_chain"] = _evaluate_along_chain(run.evaluators, step,
                                                    result.snapshots, out_dir)
@@ -201,6 +204,26 @@ def _source(config, step):
   if sampling.generator_file:
     return f"{sampling.generator_file} and {sampling.discriminator_file}"
   return f"step {step} of {config.model_dir}"
+
+
+def _evaluate_unweighted(run, step, model, diagnostics):
+  """The evaluators on a sampler's unweighted draws, as `{"unweighted": results}`.
+
+  `'wl'` also returns its chains' final states without reweighting (draws of the
+  flattened law, the WL-GAN reference code's output; `samplers/wl.py`), as
+  `unweighted_*` diagnostics. They are taken out of `diagnostics` (metrics.json keeps
+  only their evaluation) and scored beside the reweighted draws; other samplers give
+  `{}`.
+  """
+  names = ("unweighted_z", "unweighted_k", "unweighted_energy")
+  if names[0] not in diagnostics:
+    return {}
+  z, k, _ = (diagnostics.pop(name) for name in names)
+  x = np.asarray(model.generate_fn(tf.constant(z), tf.constant(k)))
+  results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, np.asarray(k)))
+  print("Unweighted (the chains' final states):", flush=True)
+  print(evaluation.format_results(run.evaluators, results), flush=True)
+  return {"unweighted": evaluation.without_images(run.evaluators, results)}
 
 
 def _sampling_strategy(run):

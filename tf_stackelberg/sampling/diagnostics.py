@@ -257,8 +257,10 @@ def health_problems(diagnostics, sampler_name, name_setting=setting_flag):
   * `'wl'`, `'rep'`, `'ddls'`: non-finite energies in the energy trace:
     the chains diverged (`diverged`; `step_size`).
   * `'wl'`: energy ranges the chains piled up against, never reached or
-    that end below the generator's own samples, and importance weights that
-    rest on a few chains (`samplers/wl.py`, `energy_range_problems`).
+    that end below the generator's own samples, importance weights that
+    rest on a few chains, and desired visits shaped by the warm-up on a run
+    too short for them to be unbiased (`samplers/wl.py`,
+    `energy_range_problems`).
 
   A run can fail in ways no diagnostic shows (a mode that no chain ever
   found); an empty list is no proof of success.

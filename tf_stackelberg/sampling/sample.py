@@ -221,8 +221,10 @@ def sample_latents(sampler, model, num_samples, num_steps, seed,
     bias), `visit_counts`, `energy_range` `[2]`, `target_bin_probs` `[M]`
     (the desired visits `omega`), `collected_histogram` `[M]` (visits of
     the collected steps), `initial_above_range` (share of the starting
-    states above `E_hi`) and `log_weights` `[num_samples]` (normalised log
-    total weights of the chains' weighted samples, before any resampling).
+    states above `E_hi`), `log_weights` `[num_samples]` (normalised log
+    total weights of the chains' weighted samples, before any resampling)
+    and `unweighted_z`, `unweighted_k`, `unweighted_energy` (the chains'
+    final states, not reweighted: the WL-GAN reference code's output).
     Eagerly, also `wall_time` (seconds) and `problems`, the list of str of
     `diagnostics.health_problems` (empty for a healthy run); inside a
     `tf.function` there is no `problems` entry.

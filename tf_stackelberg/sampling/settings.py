@@ -50,10 +50,18 @@ class SamplerSettings:
       `max(1, num_steps // 5)`); unused with `energy_range`.
     warmup_visit_fraction: share `f` of the warm-up's energy histogram in
       the desired Wang-Landau bin probabilities, `f * h + (1 - f) / M`
-      (0: flat); unused with `energy_range`.
+      (0, the default: flat); unused with `energy_range`. A positive `f`
+      keeps the chains below the barriers between modes for more of their
+      time, and at a few thousand steps the mode masses come out biased
+      (docs/design.md, section 14.4).
     collect_fraction: the last this fraction of the Wang-Landau steps feed
       the weighted reservoirs; the bias and the step size are frozen from
-      there on.
+      there on. The default 0.25 leaves the chains three quarters of the
+      flattened run to spread over the modes before any state is kept.
+    range_margin: the automatic energy range's top is raised by this
+      fraction of its span (`energy_range_from_warmup`'s `margin`); the
+      levels above the barriers are where the flattened chains cross
+      between modes.
     target_accept_prob: acceptance the Wang-Landau step size is tuned to.
     shared_bias: one Wang-Landau bias for all chains (else one per chain).
     generator_move_every: in joint mode, make a generator move every this
@@ -71,8 +79,9 @@ class SamplerSettings:
   energy_range: Optional[Tuple[float, float]] = None
   resample: bool = _flag_default('wl_resample')
   num_warmup_steps: Optional[int] = None
-  warmup_visit_fraction: float = 0.5
-  collect_fraction: float = 0.5
+  warmup_visit_fraction: float = 0.
+  collect_fraction: float = 0.25
+  range_margin: float = 0.75
   target_accept_prob: float = 0.574
   shared_bias: bool = True
   generator_move_every: int = 1
@@ -102,6 +111,9 @@ class SamplerSettings:
                        f'{self.num_warmup_steps}.')
     if not 0. <= self.warmup_visit_fraction <= 1.:
       raise ValueError('`warmup_visit_fraction` must be in [0, 1].')
+    if not (self.range_margin >= 0. and math.isfinite(self.range_margin)):
+      raise ValueError('`range_margin` must be a non-negative finite number, '
+                       f'got {self.range_margin}.')
     if not 0. < self.collect_fraction <= 1.:
       raise ValueError('`collect_fraction` must be in (0, 1].')
     if not 0. < self.target_accept_prob < 1.:

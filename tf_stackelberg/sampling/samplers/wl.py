@@ -7,31 +7,33 @@ Every chain makes `num_steps` transitions in all, in two phases:
 2. Range. `E_lo` is the 1% quantile of the energies of the second half of
    the warm-up. `E_hi` is the larger of the 99% quantile of every energy
    seen (initial states and warm-up pooled) and the 95% quantile of the
-   initial states' energies alone, plus a quarter of `E_hi - E_lo`
-   (`energy_range_from_warmup`). The initial states are the
+   initial states' energies alone, plus `range_margin` (default 0.75) times
+   `E_hi - E_lo` (`energy_range_from_warmup`). The initial states are the
    generator's own samples (`z ~ p0`), some of which lie between the
    modes, at or above the barriers. The warm-up chains fall into the modes
    within a few steps, so in the pool the initial states are a small share
    (one in `W + 1`), and the pooled quantile alone can end below the
    barriers, which the flattened chains then do not cross. On the 2-D
    four-mode toy of `tests/test_sampling_health.py` (1000 chains, 800
-   steps, flat `omega`) it ends at 9.9, below passes at 10.0 and 10.1, and
-   the mode masses come out 7 standard errors off with a Kish size of 808
-   of 1000; with the initial states' own quantile the range ends at 16.0
-   and the masses are within 3 standard errors. All but 5% of the starting
+   steps, flat `omega`, margin 0.25) it ends at 9.9, below passes at 10.0
+   and 10.1, and the mode masses come out 7 standard errors off with a Kish
+   size of 808 of 1000; with the initial states' own quantile the range
+   ends at 16.0 and the masses are within 3 standard errors. All but 5% of the starting
    states thus lie inside the range by construction (the 95% rather than
    the 99% quantile, because the generator's energies have a long upper
    tail, whose extremes would stretch the bins over energies no chain
    visits).
 3. Desired bin probabilities `omega = f h + (1 - f) / M`, `h` the normalised
    histogram of the second half of the warm-up over the `M` bins,
-   `f = warmup_visit_fraction` (`target_bin_probs_from_warmup`).
+   `f = warmup_visit_fraction` (`target_bin_probs_from_warmup`; default 0,
+   flat: see "An unbiased default" below).
    A fixed `energy_range` skips steps 1-3 (flat `omega`, `W = 0`).
 4. Flattened run of `N = num_steps - W` steps of the `WangLandau` kernel
    (MALA inside, initial step `s`) over `[E_lo, E_hi]`: the SAMC bias
    `theta <- theta + t0 / max(t0, t) (onehot(J(E_t)) - omega)` and the
    step size (toward acceptance 0.574) adapt during the first
-   `C = floor(N (1 - collect_fraction))` steps, then both are frozen: the
+   `C = floor(N (1 - collect_fraction))` steps (default `collect_fraction`
+   0.25, so `C = 3 N / 4`), then both are frozen: the
    last `N - C` steps are an ordinary MALA chain for the fixed law
    `pi_theta ~ exp(-E - theta[J(E)])`.
 5. Reservoir. Each state `x_t`, `t > C`, is offered to its chain's weighted
@@ -67,6 +69,27 @@ the range rule (step 2), which raises `E_hi` there from 11.2 to 12.3 and
 gives 25 / 55.4% / 0.110 (Kish size 7,876). Freezing makes the weights
 exact, and the trajectory reservoirs and the shaped `omega` keep the
 weights' effective sample size high.
+
+An unbiased default. The importance weights are exact for the frozen bias,
+but the estimate is right only if the chains have spread over the modes as
+`pi_theta` spreads them by the time they are collected: the weights depend on
+the energy alone and cannot move mass between modes of equal energies. The
+chains start from the generator's samples, whose shares of the modes are the
+generator's, and only crossings of the barriers change them. The former
+defaults (`warmup_visit_fraction` 0.5, `collect_fraction` 0.5, margin 0.25)
+kept the chains inside the modes for half of their visits, left them half
+of the flattened run to cross, and ended the range a little above the
+passes; on the 2-D toys of `tests/test_wl_unbiased.py` (2,000 chains of 640
+steps) the mode masses came out 5 to 13 standard errors off. Flat visits, a
+collection over the last quarter and a range reaching 0.75 of its span above
+the starting energies bring them within about 2.5 standard errors, at the
+price of a lower Kish size (about 28% of the chains rather than 92%).
+docs/design.md, section 14.4, has the measurements.
+
+The unweighted output. The chains' final states, not reweighted, are also
+returned (`extra`: `unweighted_z`, `unweighted_k`, `unweighted_energy`):
+draws of the flattened law `pi_theta`, which is what the WL-GAN reference
+code returns, for a side-by-side comparison with the reweighted draws.
 
 Under a strategy (`sharding`) the warm-up runs in chunks per call, as the
 other samplers do, and each step of the flattened run is one call, whose
@@ -105,6 +128,7 @@ from tf_stackelberg.sampling.estimators import weighted_resample
 from tf_stackelberg.sampling.registry import register
 from tf_stackelberg.sampling.registry import Sampler
 from tf_stackelberg.sampling.samplers.rep import make_rep_kernel
+from tf_stackelberg.sampling.settings import DEFAULTS
 from tf_stackelberg.sampling.unnest import get_outermost
 from tf_stackelberg.sampling.wang_landau import WangLandau
 
@@ -117,6 +141,7 @@ __all__ = [
     'PILE_UP_RATIO',
     'Plan',
     'RARE_SHARE',
+    'SHAPED_VISITS_MIN_STEPS',
     'UNVISITED_END_FRACTION',
     'energy_range_from_warmup',
     'energy_range_problems',
@@ -136,6 +161,7 @@ UNVISITED_END_FRACTION = 0.5
 RARE_SHARE = 1e-3
 INITIAL_ABOVE_RANGE_MAX = 0.05
 ESS_MIN_FRACTION = 0.01
+SHAPED_VISITS_MIN_STEPS = 10000
 
 
 class Plan(collections.namedtuple('Plan', ['num_warmup_steps',
@@ -192,7 +218,8 @@ def plan_phases(num_steps, settings):
 
 
 def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
-                             upper_q=0.99, margin=0.25, initial_energies=None,
+                             upper_q=0.99, margin=DEFAULTS.range_margin,
+                             initial_energies=None,
                              initial_q=0.95):
   """Chooses the bins' range `[E_lo, E_hi]` from the energies of a warm-up.
 
@@ -259,9 +286,10 @@ def energy_range_from_warmup(energies, settled_energies=None, lower_q=0.01,
   initial = tf.constant([2., 30., 4., 3.])
   warmup = 2. + tf.random.stateless_uniform([100, 4], seed=[1, 2])
   pooled = tf.concat([initial[tf.newaxis], warmup], axis=0)
-  energy_range_from_warmup(pooled, warmup[50:])
+  energy_range_from_warmup(pooled, warmup[50:], margin=0.25)
   # (2.01, 3.25): the state at 30 is 1/4 of 1% of the pool
-  energy_range_from_warmup(pooled, warmup[50:], initial_energies=initial)
+  energy_range_from_warmup(pooled, warmup[50:], margin=0.25,
+                           initial_energies=initial)
   # (2.01, 32.1): E_hi' = 26.1, the 95% quantile of the initial energies
   ```
   """
@@ -379,7 +407,8 @@ def wang_landau(chains):
     settled = warmup.energies[plan.num_warmup_steps // 2:]
     energy_lo, energy_hi = energy_range_from_warmup(
         tf.concat([warmup.initial_energy[tf.newaxis], warmup.energies],
-                  axis=0), settled, initial_energies=warmup.initial_energy)
+                  axis=0), settled, margin=settings.range_margin,
+        initial_energies=warmup.initial_energy)
     bin_probs = target_bin_probs_from_warmup(
         settled, energy_lo, energy_hi, settings.num_bins,
         settings.warmup_visit_fraction)
@@ -406,6 +435,7 @@ def wang_landau(chains):
                         tf.constant(1. / settings.num_bins, dtype))
 
   reservoir = flat.reservoir
+  final_z, final_k = chains.split(flat.state)
   z, k = chains.split(reservoir.state)
   energy = reservoir.energy
   log_weights = normalized_log_weights(
@@ -421,7 +451,11 @@ def wang_landau(chains):
                    settings.num_bins),
                initial_above_range=tf.reduce_mean(tf.cast(
                    initial_energy > energy_hi, dtype)),
-               log_weights=log_weights, ess=kish_ess(log_weights))
+               log_weights=log_weights, ess=kish_ess(log_weights),
+               # The reference WL-GAN output: the chains' final states, not
+               # reweighted (draws of the flattened law, not of exp(-E)).
+               unweighted_z=final_z, unweighted_k=final_k,
+               unweighted_energy=flat.energies[-1])
   if settings.resample:
     z, k, energy = weighted_resample((z, k, energy), log_weights,
                                      chains.num_chains, chains.seeds.resample)
@@ -484,7 +518,14 @@ def energy_range_problems(diagnostics):
     a high effective sample size while the modes' masses are wrong
     (`tests/test_sampling_health.py`: 7 standard errors);
   * a Kish effective sample size of the importance weights below
-    `ESS_MIN_FRACTION = 0.01` of the chains.
+    `ESS_MIN_FRACTION = 0.01` of the chains;
+  * desired visits shaped by the warm-up (`SamplerSettings` with a positive
+    warmup_visit_fraction, i.e. a non-flat `target_bin_probs`) on a run of
+    fewer than `SHAPED_VISITS_MIN_STEPS = 10000` steps: the shaped visits
+    keep the chains inside the modes for much of their time, fewer of them
+    cross the barriers, and on the toys of `tests/test_wl_unbiased.py` the
+    mode masses come out 5 to 13 standard errors off at 640 steps with no
+    other sign (docs/design.md, section 14.4).
   """
   problems = []
   histogram = np.asarray(diagnostics.get('energy_histogram', []), np.float64)
@@ -559,7 +600,21 @@ def energy_range_problems(diagnostics):
           f'the importance weights rest on a few chains (Kish ESS '
           f'{float(ess):.1f} of {num_chains}): raise '
           '`num_samples` or narrow `wl_energy_range`')
+  problems.extend(_shaped_visits_problem(diagnostics, desired))
   return problems
+
+
+def _shaped_visits_problem(diagnostics, desired):
+  """The last check of `energy_range_problems` (a list of 0 or 1 line)."""
+  num_steps = int(diagnostics.get('num_steps', 0))
+  if np.ptp(desired) <= 1e-6 or num_steps >= SHAPED_VISITS_MIN_STEPS:
+    return []
+  return [f'the desired Wang-Landau visits are shaped by the warm-up '
+          f'(SamplerSettings.warmup_visit_fraction > 0), which keeps the '
+          f'chains below the barriers between modes: at {num_steps} steps '
+          f'the modes\' masses can be many standard errors off; set '
+          f'warmup_visit_fraction to 0 or raise `steps` to '
+          f'{SHAPED_VISITS_MIN_STEPS}']
 
 
 register(Sampler(
