@@ -4,15 +4,20 @@ Writes into `--sampling.output_dir` (default `MODEL_DIR/samples_SAMPLER`):
 
 ```none
 samples.npz     z, k (generator index), x = G_k(z), energy of every sample
-metrics.json    the evaluators' results on the samples and the sampler's diagnostics
+metrics.json    the evaluators' results on the samples, the sampler's diagnostics,
+                the discriminator used and the energy health report
+                ("energy_health", `app.energy_health`; one console line)
 samples.png     the evaluators' images (for 2-D data: the samples over the real data;
                 for images: a grid, row k made by generator k)
 energy_histogram.png  the energies the chains visited (the main phase's visits per
                 bin: the Wang-Landau paper's Fig. 1 view for one sampler)
 logs/           TensorBoard: acceptance and mean energy per step, the final energy
                 histogram, and per-bin curves (x axis = bin index) of the visits and of
-                the Wang-Landau bias theta
+                the Wang-Landau bias theta; the report's health/* and target_test/*
 ```
+
+The discriminator is the prepared one of the run's newest step when `--mode=prepare`
+made one, else the run's (`--sampling.discriminator`; one line says which).
 
 Under a strategy of several replicas (`--runtime.strategy=mirrored` with several GPUs
 or `--runtime.cpu_devices=2`) the chains are sharded over the replicas and give the
@@ -34,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
-from tf_stackelberg.app import latent
+from tf_stackelberg.app import energy_health, latent, prepare
 from tf_stackelberg.common import files, salts
 from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
@@ -104,7 +109,8 @@ def _sample_into(config, strategy, out_dir):
   sampling = config.sampling
   run = Run(config, strategy)
   step = run.restore(require=True)
-  model = latent.run_latent_model(run, sampling.calibrate)
+  calibration, source = prepare.discriminator_for_sampling(run, step, config)
+  model = latent.latent_model(run.gan, calibration)
   progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,
@@ -115,6 +121,7 @@ def _sample_into(config, strategy, out_dir):
                                  progress.width)),
       jit_compile=config.runtime.jit_compile, strategy=_sampling_strategy(run))
   progress.clear()
+  sampling_seconds = time.monotonic() - started
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
   files.write_npz(os.path.join(out_dir, "samples.npz"), z=np.asarray(result.z), k=k,
@@ -122,7 +129,10 @@ def _sample_into(config, strategy, out_dir):
   problems = list(result.diagnostics.get("problems", []))
   summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
-             "diagnostics": result.diagnostics}
+             "diagnostics": result.diagnostics, "discriminator": source}
+  health = _energy_health(config, run, model, step, out_dir, sampling_seconds)
+  if health is not None:
+    summary["energy_health"] = health
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
   evaluation.save_images(run.evaluators, results, out_dir)
   _save_energy_histogram(out_dir, sampling.sampler, result.diagnostics)
@@ -134,7 +144,25 @@ def _sample_into(config, strategy, out_dir):
         f"[{float(result.diagnostics['energy_min']):.2f}, "
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
+  if health is not None:
+    whose = "the prepared" if source["source"] == "prepared" else "the run's"
+    print(energy_health.console_line(health, whose), flush=True)
   return summary, problems
+
+
+def _energy_health(config, run, model, step, out_dir, sampling_seconds):
+  """The energy health report of the sampled discriminator (`app.energy_health`),
+  with its TensorBoard scalars in `out_dir/logs`; None with
+  `--sampling.health_report=false`."""
+  if not config.sampling.health_report:
+    return None
+  report = energy_health.energy_health(run, model.logit_fn, model.calibration,
+                                       config.sampling, step)
+  report["sampling_seconds"] = sampling_seconds
+  report["share_of_sampling_time"] = report["seconds"] / max(sampling_seconds, 1e-9)
+  with files.storage_errors(os.path.join(out_dir, "logs")):
+    energy_health.write_summaries(os.path.join(out_dir, "logs"), report)
+  return report
 
 
 def _sampling_strategy(run):
