@@ -30,6 +30,7 @@ import tensorflow as tf
 from tf_stackelberg.app import latent
 from tf_stackelberg.common import salts
 from tf_stackelberg.evaluation import evaluator as evaluation
+from tf_stackelberg.evaluation.evaluators.classifier import clip_images
 from tf_stackelberg.metrics import discriminator_metrics as dm
 from tf_stackelberg.sampling.calibration import fit_calibration
 
@@ -130,19 +131,48 @@ def resample_candidates(run, logit_fn, calibration, sizes, num_outputs):
   return samples, stats
 
 
+def _features(evaluator, x):
+  """The features of a feature evaluator's network on images `x`, as NumPy."""
+  size = evaluator.batch_size
+  return np.concatenate([np.asarray(evaluator.network(clip_images(x[i:i + size]))[1])
+                         for i in range(0, len(x), size)])
+
+
+def paired_kid(evaluators, first, last):
+  """The paired KID difference (`discriminator_metrics.paired_kid_difference`)
+  between the picks `first` and `last` (`(x, k)` at the smallest and the largest
+  N) in the first feature evaluator's features, or None without one."""
+  for evaluator in evaluators:
+    if hasattr(evaluator, "network") and hasattr(evaluator, "real_statistics"):
+      real = evaluator.real_statistics()[0]
+      difference, spread = dm.paired_kid_difference(
+          _features(evaluator, first[0]), _features(evaluator, last[0]), real)
+      return {"evaluator": evaluator.name, "metric": evaluator.prefix + "kid",
+              "difference": difference, "std": spread}
+  return None
+
+
 def target_test(run, logit_fn, calibration, sizes, num_outputs, step=0):
-  """The target test: one row per `N` with the evaluators' numbers, and the
+  """The target test: one row per `N` with the evaluators' numbers, the paired KID
+  difference between the smallest and the largest N (feature evaluators), and the
   verdict (`verdict`)."""
   evaluators = [e for e in run.evaluators if e.scalar_names]
+  started = time.monotonic()
   samples, stats = resample_candidates(run, logit_fn, calibration, sizes, num_outputs)
+  generated = time.monotonic()
   rows = []
   for n, (x, k) in samples.items():
     results = evaluation.run_evaluators(evaluators, step=step, samples=(x, k))
     rows.append({"n": n, **stats[n],
                  "metrics": {name: _numbers(values) for name, values in results.items()}})
-  return {"num_outputs": int(num_outputs), "sizes": sorted(samples),
+  ns = sorted(samples)
+  paired = paired_kid(evaluators, samples[ns[0]], samples[ns[-1]]) if len(ns) > 1 else None
+  return {"num_outputs": int(num_outputs), "sizes": ns,
           "calibration": list(calibration) if calibration is not None else None,
-          "rows": rows, "verdict": verdict(rows, num_outputs)}
+          "rows": rows, "paired_kid": paired,
+          "verdict": verdict(rows, num_outputs, paired),
+          "seconds_generation": generated - started,
+          "seconds_evaluation": time.monotonic() - generated}
 
 
 def _find(row, name):
@@ -152,15 +182,17 @@ def _find(row, name):
   return None
 
 
-def verdict(rows, num_outputs):
+def verdict(rows, num_outputs, paired=None):
   """Whether quality improves from the smallest to the largest `N`.
 
   The metric is the first of `PRIMARY_METRICS` that the evaluators report (KID for
   images, the high-quality share for mixtures). It improves when its gain from the
-  smallest to the largest `N` exceeds `VERDICT_SIGMAS` times the noise
-  `sqrt(s_1^2 + s_N^2)`: `s` is the evaluator's KID standard deviation over its
-  subsets (the spread of a KID of 1,000 samples, a conservative error of the KID of
-  all `M`), or the binomial standard error `sqrt(p (1 - p) / M)` of a share.
+  smallest to the largest `N` exceeds `VERDICT_SIGMAS` times the noise. For KID with
+  `paired` (`paired_kid`), the gain is the paired difference on all `M` outputs and
+  the noise its block-jackknife standard error; otherwise the noise is
+  `sqrt(s_1^2 + s_N^2)`, `s`
+  the evaluator's KID standard deviation over its subsets (unpaired: conservative),
+  or the binomial standard error `sqrt(p (1 - p) / M)` of a share.
 
   Returns:
     {'metric', 'lower_is_better', 'values' (per N), 'noise', 'gain', 'improves'};
@@ -179,8 +211,11 @@ def verdict(rows, num_outputs):
     spreads = [math.sqrt(max(p * (1 - p), 0.0) / num_outputs) for p in (first, last)]
   noise = math.hypot(*spreads)
   gain = (first - last) if lower else (last - first)
+  if paired is not None and paired["metric"] == name:
+    gain, noise = paired["difference"], paired["std"]
   return {"metric": name, "lower_is_better": lower, "values": values,
           "sizes": [r["n"] for r in rows], "noise": noise, "gain": gain,
+          "paired": paired is not None and paired["metric"] == name,
           "improves": None if len(rows) < 2 else bool(gain > VERDICT_SIGMAS * noise)}
 
 
@@ -189,6 +224,7 @@ def energy_health(run, logit_fn, calibration, sampling, step=0):
   `--sampling.target_test` is empty) and the seconds it took."""
   started = time.monotonic()
   report = held_out_report(run, logit_fn)
+  report["seconds_held_out"] = time.monotonic() - started
   report["calibration_in_use"] = list(calibration) if calibration is not None else None
   report["target_test"] = (target_test(run, logit_fn, calibration, sampling.target_test,
                                        sampling.target_test_samples, step)
@@ -219,8 +255,9 @@ def console_line(report, discriminator="the run's"):
     else:
       values = ", ".join(_short(x) for x in v["values"])
       sizes = ",".join(str(n) for n in v["sizes"])
-      line += (f"; target test {v['metric']} at N={sizes}: {values} "
-               f"(noise +- {_short(v['noise'])})")
+      noise = (f"paired gain {_short(v['gain'])} +- {_short(v['noise'])}"
+               if v.get("paired") else f"noise +- {_short(v['noise'])}")
+      line += f"; target test {v['metric']} at N={sizes}: {values} ({noise})"
       if v["improves"] is False:
         line += (f": not better at N={v['sizes'][-1]} than at N={v['sizes'][0]} beyond "
                  "the noise, so no MCMC kernel can help with this discriminator")

@@ -19,6 +19,7 @@ __all__ = [
     'expected_calibration_error',
     'gumbel_max_choices',
     'logistic_loss',
+    'paired_kid_difference',
     'roc_auc',
     'sigmoid',
     'weights_ess',
@@ -85,16 +86,20 @@ def auc_standard_error(auc, n_real, n_fake):
 
 
 def _equal_mass_bins(probabilities, num_bins):
-  """Index arrays of `num_bins` bins of (nearly) equal counts, by probability."""
-  order = np.argsort(probabilities, kind="mergesort")
-  return [b for b in np.array_split(order, num_bins) if len(b)]
+  """Index arrays of the non-empty bins between the `num_bins`-quantiles of the
+  probabilities: equal counts up to ties, which always share a bin."""
+  p = np.asarray(probabilities, np.float64)
+  inner = np.quantile(p, np.linspace(0.0, 1.0, num_bins + 1)[1:-1])
+  index = np.searchsorted(inner, p, side="right")
+  return [b for b in (np.flatnonzero(index == i) for i in range(num_bins)) if len(b)]
 
 
 def expected_calibration_error(probabilities, labels, num_bins=ECE_BINS):
   """`sum_b (n_b / n) |mean(labels_b) - mean(probabilities_b)|` over equal-mass bins.
 
-  The examples are sorted by probability and cut into `num_bins` bins of equal
-  counts (within one): a discriminator's probabilities crowd near 0.5, where
+  The bins lie between the `num_bins`-quantiles of the probabilities, so they hold
+  equal counts up to ties (equal probabilities always share a bin): a
+  discriminator's probabilities crowd near 0.5, where
   equal-width bins would leave most bins empty and one bin with nearly everything.
 
   Args:
@@ -165,6 +170,60 @@ def weights_ess(logits):
   x = x - x.max(axis=1, keepdims=True)
   w = np.exp(x)
   return w.sum(1) ** 2 / np.sum(w * w, axis=1)
+
+
+def _cubic_kernel(x, y):
+  """`(x.y / d + 1)^3` for all pairs of rows, the kernel of KID."""
+  base = x @ y.T / x.shape[1] + 1.0
+  return base * base * base
+
+
+def paired_kid_difference(features_a, features_b, real_features, num_blocks=20,
+                          chunk=2000):
+  """`KID(a) - KID(b)` on all rows, with its block-jackknife standard error.
+
+  Rows `i` of `a` and `b` belong together (the picks of one output at two numbers
+  of candidates). Each KID is the unbiased `MMD^2` of all `n` rows against all real
+  rows with KID's kernel `(x.y / d + 1)^3`; the term of the real rows alone cancels
+  in the difference. The standard error is the jackknife's over `num_blocks`
+  contiguous blocks of output rows, each left out in turn (both sets together, so
+  the pairing is kept): the error of the difference given the real reference set.
+
+  Returns:
+    `(difference, standard error)`.
+  """
+  a = np.asarray(features_a, np.float64)
+  b = np.asarray(features_b, np.float64)
+  real = np.asarray(real_features, np.float64)
+  if a.shape != b.shape:
+    raise ValueError(f"paired features need equal shapes, got {a.shape} and {b.shape}")
+  n = len(a)
+  num_blocks = min(int(num_blocks), n // 2)
+  if num_blocks < 2:
+    raise ValueError(f"the jackknife needs at least 4 paired rows; got {n}")
+  # Per row: its kernel with the real rows (mean) and with the other rows (sum).
+  cross = [np.concatenate([_cubic_kernel(x[i:i + chunk], real).mean(axis=1)
+                           for i in range(0, n, chunk)]) for x in (a, b)]
+  within = []
+  for x in (a, b):
+    k = _cubic_kernel(x, x)
+    np.fill_diagonal(k, 0.0)
+    within.append(k)
+  blocks = np.array_split(np.arange(n), num_blocks)
+
+  def difference(keep):
+    m = len(keep)
+    values = []
+    for k, c in zip(within, cross):
+      values.append(k[np.ix_(keep, keep)].sum() / (m * (m - 1)) - 2 * c[keep].mean())
+    return values[0] - values[1]
+
+  full = difference(np.arange(n))
+  left_out = np.array([difference(np.setdiff1d(np.arange(n), block))
+                       for block in blocks])
+  g = len(blocks)
+  se = np.sqrt((g - 1) / g * np.sum((left_out - left_out.mean()) ** 2))
+  return float(full), float(se)
 
 
 def _scores(values, name):
