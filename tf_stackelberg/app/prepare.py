@@ -93,10 +93,16 @@ def warm_up_spectral_norm(model, iterations):
     kernel = tf.convert_to_tensor(layer.kernel)
     matrix = tf.reshape(kernel, [-1, kernel.shape[-1]])
     u = tf.math.l2_normalize(tf.convert_to_tensor(layer.u))
-    for _ in range(int(iterations)):
-      u, _ = spectral_norm_estimate(matrix, u)
-    layer.u.assign(u)
+    layer.u.assign(_power_iterations(matrix, u, tf.constant(int(iterations))))
   return len(layers)
+
+
+@tf.function(autograph=False)
+def _power_iterations(matrix, u, iterations):
+  """`u` after `iterations` power iterations on `matrix` (one compiled loop)."""
+  return tf.while_loop(lambda i, _: i < iterations,
+                       lambda i, v: (i + 1, spectral_norm_estimate(matrix, v)[0]),
+                       (tf.constant(0), u))[1]
 
 
 def finetune_with_early_stopping(run, sampling, logit_fn):
