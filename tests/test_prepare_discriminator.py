@@ -137,3 +137,32 @@ def test_spectral_norm_warm_up_converges_to_the_largest_singular_value():
         pytest.approx(1.0, abs=1e-4)), sigma
   for w, v in zip(weights, d.trainable_variables):  # only the vectors change
     np.testing.assert_array_equal(w, v.numpy())
+
+
+def test_the_held_out_split_is_seeded_disjoint_and_never_in_the_training_batches():
+  from tf_stackelberg.app.held_out import HeldOutSplit  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.data.images import ImageData  # pylint: disable=import-outside-toplevel
+  n = 500
+  # Image i holds the value i (mod 256) in its first pixel and i // 256 in its second.
+  images = np.zeros([n, 2, 2, 1], np.uint8)
+  images[:, 0, 0, 0], images[:, 0, 1, 0] = np.arange(n) % 256, np.arange(n) // 256
+  data = ImageData("toy", (images, np.zeros(n, np.int64)), class_names=("a", "b"))
+  split = HeldOutSplit(data, 0.1, seed=3)
+  held = set(split.held_out_indices.tolist())
+  assert len(held) == 50 and held.isdisjoint(split.training_indices.tolist())
+  assert held | set(split.training_indices.tolist()) == set(range(n))
+  assert split.description == "50 of the 500 training images (10%)"
+  again = HeldOutSplit(data, 0.1, seed=3)
+  np.testing.assert_array_equal(split.held_out_indices, again.held_out_indices)
+  assert set(HeldOutSplit(data, 0.1, seed=4).held_out_indices.tolist()) != held
+
+  def index_of(batch):
+    pixels = np.round((np.asarray(batch) + 1.0) * 127.5).astype(np.int64)
+    return pixels[:, 0, 0, 0] + 256 * pixels[:, 0, 1, 0]
+
+  np.testing.assert_array_equal(np.sort(index_of(split.real())),
+                                np.sort(split.held_out_indices))
+  seen = np.concatenate([index_of(b) for b in split.training_batches(64, 7, 30)])
+  assert len(seen) == 30 * 64 and held.isdisjoint(seen.tolist())
+  # Every training image is read once per epoch (7 batches of 64 of the 450).
+  assert len(set(seen[:7 * 64].tolist())) == 7 * 64
