@@ -96,7 +96,7 @@ def test_batch_must_divide_over_replicas(tmp_path):
   assert not model_dir.exists()
 
 
-@pytest.mark.parametrize("mode", ["eval", "export", "sample"])
+@pytest.mark.parametrize("mode", ["eval", "export", "sample", "prepare", "diagnose"])
 def test_modes_on_a_run_need_a_trained_run(tmp_path, capsys, mode):
   status = run_main(f"--model_dir={tmp_path / 'empty'}", f"--mode={mode}")
   assert status == 2

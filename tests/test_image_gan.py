@@ -60,7 +60,11 @@ def test_latent_sampling_on_the_mnist_gan(mnist_run, tmp_path, sampler):
   summary = sample(config.replace(**{
       "mode": "sample", "sampling.sampler": sampler, "sampling.output_dir": str(out),
       "sampling.num_samples": 200, "sampling.steps": 40, "sampling.wl_bins": 10,
+      "sampling.target_test_samples": 300,
       "runtime.jit_compile": False}).validate(), tf.distribute.get_strategy())
+  # The energy health report on images: KID decides, paired over the picks.
+  verdict = summary["energy_health"]["target_test"]["verdict"]
+  assert verdict["metric"] == "kid" and verdict["paired"]
   with np.load(out / "samples.npz") as data:
     assert data["x"].shape == (200, 28, 28, 1) and data["z"].shape == (200, 100)
     assert np.abs(data["x"]).max() <= 1.0 and np.isfinite(data["energy"]).all()

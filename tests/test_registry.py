@@ -29,7 +29,7 @@ REGISTRIES = [
                                "least_squares"}),
     (EVALUATORS, "--eval.evaluators", {"mixture", "scatter", "samples", "classifier",
                                        "inception", "stacked_mnist"}),
-    (MODES, "--mode", {"train", "eval", "export", "sample"}),
+    (MODES, "--mode", {"train", "eval", "export", "sample", "prepare", "diagnose"}),
     (SAMPLERS, "--sampling.sampler", {"wl", "rep", "ddls", "mh", "none"}),
 ]
 IDS = [flag for _, flag, _ in REGISTRIES]
@@ -164,7 +164,7 @@ def test_membership_test_also_loads_the_package(plugin_package):
 def test_check_names_accepts_the_defaults_and_every_known_name():
   config = Config()
   assert check_names(config) is config
-  for mode in ("train", "eval", "export", "sample"):
+  for mode in ("train", "eval", "export", "sample", "prepare", "diagnose"):
     check_names(config.replace(mode=mode))
   for family in ("non_saturating", "hinge", "wasserstein", "least_squares"):
     check_names(config.replace(**{"loss.family": family}))

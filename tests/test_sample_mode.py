@@ -25,7 +25,9 @@ def _sample(config, output_dir, **overrides):
   """Runs --mode=sample; `overrides` by flag name ('sampling.sampler')."""
   values = {"mode": "sample", "sampling.output_dir": str(output_dir),
             "sampling.num_samples": 200, "sampling.steps": 40,
-            "runtime.jit_compile": False}
+            "runtime.jit_compile": False,
+            # The energy health report has its own tests (test_energy_health.py).
+            "sampling.health_report": False}
   values.update(overrides)
   return sample(config.replace(**values).validate(), tf.distribute.get_strategy())
 

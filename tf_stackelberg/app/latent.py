@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stackelberg.app.held_out import HeldOutSplit
 from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.sampling.calibration import calibrate
@@ -22,12 +23,27 @@ def gan_callables(gan):
   return gan.generate, logit_fn
 
 
+def held_out_split(run):
+  """The run's `HeldOutSplit` (`--sampling.held_out_fraction`)."""
+  return HeldOutSplit(run.data, run.config.sampling.held_out_fraction, run.config.seed)
+
+
+def calibration_sets(run, num_points=CALIBRATION_POINTS):
+  """`(real, fake)`: the held-out real examples (`held_out_split`, at most
+  `num_points`) and as many fresh model samples, the same ones for the same seed.
+  The calibration, the energy health report and the early stopping of
+  `--mode=prepare` read these."""
+  real = held_out_split(run).real(num_points)
+  fake, _ = run.gan.sample(int(real.shape[0]), tf.constant(
+      [run.config.seed, salts.CALIBRATION + 1], tf.int64))
+  return real, fake
+
+
 def calibrate_run(run, num_points=CALIBRATION_POINTS):
-  """`(a, b)` of `d_c = a d + b` from held-out real data vs fresh model samples."""
-  seed = run.config.seed
-  real = run.data.held_out(num_points, tf.constant([seed, salts.CALIBRATION], tf.int64))
-  fake, _ = run.gan.sample(num_points, tf.constant([seed, salts.CALIBRATION + 1],
-                                                   tf.int64))
+  """`(a, b)` of `d_c = a d + b` from the held-out real examples vs fresh model
+  samples (`calibration_sets`), with the discriminator in inference mode (BatchNorm's
+  moving statistics, the stored spectral-norm vectors), as the samplers use it."""
+  real, fake = calibration_sets(run, num_points)
   return calibrate(gan_callables(run.gan)[1], real, fake)
 
 

@@ -49,6 +49,16 @@ CALIBRATION = 11
 FINETUNE = 13
 #: The chains of `--mode=sample`: key `(seed, salt)`.
 SAMPLING = 13
+#: The held-out split of the training images: a stateless shuffle keyed
+#: `(seed, salt)` (data without a finite training split hold out fresh examples drawn
+#: with the calibration's key instead).
+HELD_OUT_SPLIT = 101
+#: The target test's candidate draws `(seed + salt, chunk)` and their Gumbel noise
+#: `(seed + salt + 1, chunk)`.
+TARGET_TEST = 103
+#: `--mode=prepare`: the fine-tuning data order `seed + salt`, the fakes of update i
+#: `(seed + salt, i)`, and the fixed fakes of the early stopping `(seed, salt + 1)`.
+PREPARE = 105
 
 # ----------------------------------------------------------------- latent samplers
 #: `sample_latents`: the initial states and the per-step seeds of the chains.

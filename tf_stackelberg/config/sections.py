@@ -24,7 +24,8 @@ def _field(default, help_text, choices=None, check=None, limit=None):
   """A setting: default, help text, allowed values, a named check and a limit.
 
   `check` is one of 'positive', 'nonnegative', 'fraction' ([0, 1)), 'widths' (a
-  non-empty list of positive integers), 'at_least_2' or None. `limit` is
+  non-empty list of positive integers), 'positive_list' (a possibly empty list of
+  positive numbers), 'at_least_2' or None. `limit` is
   `(largest value, why)`: larger values are refused before any work starts instead
   of exhausting memory or time later.
   """
@@ -47,6 +48,8 @@ _CHECKS = {
     "widths": (lambda v: bool(v) and all(w > 0 for w in v),
                "must be a non-empty list of positive widths"),
     "at_least_2": (lambda v: v >= 2, "must be at least 2"),
+    "positive_list": (lambda v: all(w > 0 for w in v),
+                      "must be a list of positive numbers"),
 }
 
 
@@ -385,8 +388,54 @@ class SamplingConfig(Section):
                              "--sampling.generator_file: normal (N(0, I)) or uniform "
                              "(U[-1, 1]^latent_dim).", ("normal", "uniform"))
 
+  # The energy health report and the prepared discriminator (docs/design.md 14.1).
+  held_out_fraction: float = _field(0.1, "Share of the training images held out, by "
+                                    "the seed, from discriminator preparation: its "
+                                    "early stopping, the calibration and the energy "
+                                    "health report use them; in (0, 0.5]. Mixtures "
+                                    "hold out fresh points instead.")
+  health_report: bool = _field(True, "Write the energy health report (held-out AUC, "
+                               "calibration, ECE, target test) with --mode=sample.")
+  target_test: Tuple[int, ...] = _field((1, 4, 16, 64), "Candidates N of the target "
+                                        "test: each output picks one of N generator "
+                                        "draws by softmax(d_c); empty: no test.",
+                                        check="positive_list",
+                                        limit=(4096, "N x the outputs are generated"))
+  target_test_samples: int = _field(2000, "Outputs M of the target test at every N "
+                                    "(the evaluators score them).", check="at_least_2",
+                                    limit=(_MAX_CHAINS, "N x M samples are generated"))
+  discriminator: str = _field("auto", "Discriminator of --mode=sample and "
+                              "--mode=diagnose: the prepared one of the run's newest "
+                              "step when there is one (auto), the run's (run), or "
+                              "the prepared one, required (prepared).",
+                              ("auto", "run", "prepared"))
+  prepared_dir: str = _field("", "Folder of the prepared discriminators, one "
+                             "step_N folder each (default: "
+                             "MODEL_DIR/prepared_discriminator).")
+  prepare_learning_rate: float = _field(1e-5, "Adam learning rate of "
+                                        "--mode=prepare's fine-tuning.",
+                                        check="positive", limit=(1.0, "Adam diverges"))
+  prepare_steps: int = _field(1000, "Largest number of fine-tuning updates of "
+                              "--mode=prepare (0: no fine-tuning).",
+                              check="nonnegative")
+  prepare_batch_size: int = _field(256, "Real and generated examples per fine-tuning "
+                                   "update.", check="positive",
+                                   limit=(_MAX_BATCH, "held at once"))
+  prepare_eval_every: int = _field(100, "Updates between held-out losses of the early "
+                                   "stopping.", check="positive")
+  prepare_patience: int = _field(3, "Held-out losses without improvement before the "
+                                 "fine-tuning stops (the best weights are kept).",
+                                 check="positive")
+  sn_warmup: int = _field(100, "Power iterations of every spectrally normalised layer "
+                          "before the calibration of --mode=prepare.",
+                          check="nonnegative", limit=(100000, "time"))
+
   def validate(self):
     super().validate()
+    fraction = self.held_out_fraction
+    if not 0.0 < fraction <= 0.5:
+      raise ConfigError(f"{self.flag('held_out_fraction')} must be in (0, 0.5], got "
+                        f"{fraction}")
     record = self.record_steps
     if record and (min(record) < 0 or max(record) > self.steps or
                    list(record) != sorted(set(record))):
@@ -474,7 +523,7 @@ class Config:
   """All settings of a run: run-level fields and one attribute per section."""
 
   mode: str = _field("train", "What to run (a name in the mode registry): train, "
-                     "eval, export, sample.")
+                     "eval, export, sample, prepare, diagnose.")
   model_dir: str = _field("runs/default", "Run directory: checkpoints, TensorBoard "
                           "logs, resolved flags, metrics and figures.")
   seed: int = _field(0, "Seed of the whole run (weights, data order, latents).",

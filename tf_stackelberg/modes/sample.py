@@ -9,16 +9,18 @@ trained elsewhere `samples_SAMPLER` beside the generator file):
 
 ```none
 samples.npz     z, k (generator index), x = G_k(z), energy of every sample
-metrics.json    the evaluators' results on the samples and the sampler's diagnostics;
-                for `wl` also, under `unweighted`, their results on the chains' final
-                states without reweighting (the WL-GAN reference code's output)
+metrics.json    the evaluators' results on the samples, the sampler's diagnostics,
+                the discriminator used and the energy health report
+                ("energy_health", `app.energy_health`; one console line); for `wl`
+                also, under `unweighted`, their results on the chains' final states
+                without reweighting (the WL-GAN reference code's output)
 samples.png     the evaluators' images (for 2-D data: the samples over the real data;
                 for images: a grid, row k made by generator k)
 energy_histogram.png  the energies the chains visited (the main phase's visits per
                 bin: the Wang-Landau paper's Fig. 1 view for one sampler)
 logs/           TensorBoard: acceptance and mean energy per step, the final energy
                 histogram, and per-bin curves (x axis = bin index) of the visits and of
-                the Wang-Landau bias theta
+                the Wang-Landau bias theta; the report's health/* and target_test/*
 ```
 
 With `--sampling.record_steps` (e.g. `0,10,25,50,100,200`) the evaluators also score
@@ -26,6 +28,9 @@ the chains' states at those steps (0: the generator's own samples; for `wl` the 
 chain states, not the reweighted draws): `metrics.json["along_chain"]` maps each step to
 its results, and TensorBoard gets `along_chain/*` scalars with x axis = chain step
 (docs/design.md section 14.3).
+
+The discriminator is the prepared one of the run's newest step when `--mode=prepare`
+made one, else the run's (`--sampling.discriminator`; one line says which).
 
 Under a strategy of several replicas (`--runtime.strategy=mirrored` with several GPUs
 or `--runtime.cpu_devices=2`) the chains are sharded over the replicas and give the
@@ -47,8 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stackelberg import visualization
-from tf_stackelberg.app import external
-from tf_stackelberg.app import latent
+from tf_stackelberg.app import energy_health, external, latent, prepare
 from tf_stackelberg.common import files, salts
 from tf_stackelberg.console import text
 from tf_stackelberg.console.progress import ProgressLine
@@ -121,7 +125,8 @@ def _sample_into(config, strategy, out_dir):
   the health problems."""
   sampling = config.sampling
   run, step = _restored(config, strategy)
-  model = latent.run_latent_model(run, sampling.calibrate)
+  calibration, source = _discriminator(run, step, config)
+  model = latent.latent_model(run.gan, calibration)
   progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,
@@ -133,6 +138,7 @@ def _sample_into(config, strategy, out_dir):
       jit_compile=config.runtime.jit_compile, strategy=_sampling_strategy(run),
       record_steps=sampling.record_steps)
   progress.clear()
+  sampling_seconds = time.monotonic() - started
   x, k = np.asarray(result.x), np.asarray(result.k)
   results = evaluation.run_evaluators(run.evaluators, step=step, samples=(x, k))
   files.write_npz(os.path.join(out_dir, "samples.npz"), z=np.asarray(result.z), k=k,
@@ -141,10 +147,13 @@ def _sample_into(config, strategy, out_dir):
   unweighted = _evaluate_unweighted(run, step, model, result.diagnostics)
   summary = {"step": step, "sampler": sampling.sampler, "calibration": model.calibration,
              **evaluation.without_images(run.evaluators, results),
-             **unweighted, "diagnostics": result.diagnostics}
+             **unweighted, "diagnostics": result.diagnostics, "discriminator": source}
   if result.snapshots:
     summary["along_chain"] = _evaluate_along_chain(run.evaluators, step,
                                                    result.snapshots, out_dir)
+  health = _energy_health(config, run, model, step, out_dir, sampling_seconds)
+  if health is not None:
+    summary["energy_health"] = health
   files.write_json(os.path.join(out_dir, "metrics.json"), summary)
   evaluation.save_images(run.evaluators, results, out_dir)
   _save_energy_histogram(out_dir, sampling.sampler, result.diagnostics)
@@ -156,6 +165,9 @@ def _sample_into(config, strategy, out_dir):
         f"[{float(result.diagnostics['energy_min']):.2f}, "
         f"{float(result.diagnostics['energy_max']):.2f}]")
   print(evaluation.format_results(run.evaluators, results), flush=True)
+  if health is not None:
+    whose = "the prepared" if source["source"] == "prepared" else "the run's"
+    print(energy_health.console_line(health, whose), flush=True)
   return summary, problems
 
 
@@ -224,6 +236,34 @@ def _evaluate_unweighted(run, step, model, diagnostics):
   print("Unweighted (the chains' final states):", flush=True)
   print(evaluation.format_results(run.evaluators, results), flush=True)
   return {"unweighted": evaluation.without_images(run.evaluators, results)}
+
+
+def _discriminator(run, step, config):
+  """`(calibration or None, source)`: the discriminator `--sampling.discriminator`
+  chooses for a trained run (`app.prepare`), or the file of a GAN trained elsewhere,
+  calibrated on the held-out data as a run's."""
+  sampling = config.sampling
+  if not sampling.generator_file:
+    return prepare.discriminator_for_sampling(run, step, config)
+  print(f"Discriminator: {sampling.discriminator_file}.", flush=True)
+  calibration = latent.calibrate_run(run) if sampling.calibrate else None
+  return calibration, {"source": "file", "step": None,
+                       "path": sampling.discriminator_file}
+
+
+def _energy_health(config, run, model, step, out_dir, sampling_seconds):
+  """The energy health report of the sampled discriminator (`app.energy_health`),
+  with its TensorBoard scalars in `out_dir/logs`; None with
+  `--sampling.health_report=false`."""
+  if not config.sampling.health_report:
+    return None
+  report = energy_health.energy_health(run, model.logit_fn, model.calibration,
+                                       config.sampling, step)
+  report["sampling_seconds"] = sampling_seconds
+  report["share_of_sampling_time"] = report["seconds"] / max(sampling_seconds, 1e-9)
+  with files.storage_errors(os.path.join(out_dir, "logs")):
+    energy_health.write_summaries(os.path.join(out_dir, "logs"), report)
+  return report
 
 
 def _sampling_strategy(run):
