@@ -97,7 +97,7 @@ def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
   budget, seeds = 12, 2
   tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
              "--chains", "40", "--budget", str(budget), "--samplers", "mh,wl",
-             "--seeds", str(seeds), "--curve_steps", "0,5", "--temperatures", "1,0.5",
+             "--seeds", str(seeds), "--curve_steps", "0", "--temperatures", "1,0.5",
              "--no-jit_compile", "--num_real", "500", "--wl_bins", "8",
              "--finetune_steps", "5",
              "--classifier_dir", config.eval.classifier_dir])
@@ -123,10 +123,9 @@ def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
     curve = row["curve"]
     assert curve[0]["steps"] == 0 and curve[0]["metrics"] == rows["none"]["metrics"]
     assert curve[-1]["steps"] == row["steps"] and curve[-1]["metrics"] == row["metrics"]
-    assert [c["steps"] for c in curve] == sorted({c["steps"] for c in curve})
     assert set(row["verdict"]) == set(gan["metrics"])
     assert set(row["verdict"].values()) <= {"better", "worse", "tie"}
-  assert [c["steps"] for c in rows["mh"]["curve"]] == [0, 5, rows["mh"]["steps"]]
+    assert [c["steps"] for c in curve] == [0, row["steps"]]
   for row in rows.values():
     assert sum(row["label_histogram"]) == 40
     assert row["energy_q01"] <= row["energy_q99"]

@@ -1,5 +1,7 @@
-"""The confidence intervals and comparisons of `tools/toolkit/intervals.py`."""
+"""The confidence intervals and comparisons of `tools/toolkit/intervals.py`, and the
+curve points of `tools/benchmark_image_sampling.py`."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,7 +10,7 @@ from scipy import stats
 
 from conftest import load_tool
 
-load_tool("benchmark_image_sampling")  # puts tools/ (the toolkit) on the path
+TOOL = load_tool("benchmark_image_sampling")  # also puts tools/ on the path
 from toolkit import intervals  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -46,3 +48,27 @@ def test_compare_by_two_standard_errors_of_the_difference():
   assert intervals.compare(dict(mean=8.9, se=0.4), base, True) == "worse"
   assert intervals.compare(dict(mean=9.1, se=0.4), base, False) == "tie"
   assert intervals.compare(dict(mean=0.0, se=float("nan")), base, True) == "tie"
+
+
+def test_curve_points_stay_inside_the_budget_and_above_the_smallest_run():
+  settings = TOOL.sampling.SamplerSettings()
+  args = TOOL.parse_args(["--model_dir", "x", "--out_dir", "y"])
+  assert args.curve_steps == (0, 10, 25, 50, 100, 200) and args.seeds == 5
+  budget_steps = TOOL.sampling.steps_for_budget("rep", 60, settings, 10)
+  assert budget_steps == 29
+  # step 0 is the shared `none` draw; 50 and more do not fit the budget
+  assert TOOL.curve_points("rep", budget_steps, settings, args) == [10, 25, 29]
+  low = TOOL.sampling.min_num_steps("wl", settings)
+  assert TOOL.curve_points("wl", 200, settings, args) == [
+      s for s in (10, 25, 50, 100) if s >= low] + [200]
+
+
+def test_temperature_is_set_only_where_the_library_has_one():
+  settings = TOOL.sampling.SamplerSettings()
+  assert TOOL.with_temperature(settings, None, 1.0) == (settings, None)
+  has_field = "temperature" in {f.name for f in dataclasses.fields(settings)}
+  out = TOOL.with_temperature(settings, None, 0.5)
+  if has_field:
+    assert out[0].temperature == 0.5
+  else:
+    assert out is None and not TOOL.temperature_supported(settings, None)
