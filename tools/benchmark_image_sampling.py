@@ -678,6 +678,9 @@ def report(gan, cpu, load):
 
 def main(argv=None):
   args = parse_args(argv)
+  # Every run builds its own chunk functions, so TensorFlow's retracing warnings
+  # are expected here and would bury the progress lines.
+  tf.get_logger().setLevel('ERROR')
   os.makedirs(args.out_dir, exist_ok=True)
   cpu = cpu_info()
   gans, markdown = [], ['# Latent sampling on image GANs', '']
