@@ -680,7 +680,17 @@ def main(argv=None):
   args = parse_args(argv)
   # Every run builds its own chunk functions, so TensorFlow's retracing warnings
   # are expected here and would bury the progress lines.
-  tf.get_logger().setLevel('ERROR')
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel('ERROR')
+  try:
+    _benchmark(args)
+  finally:
+    logger.setLevel(level)
+
+
+def _benchmark(args):
+  """`main` after the arguments: every GAN, its outputs and the report."""
   os.makedirs(args.out_dir, exist_ok=True)
   cpu = cpu_info()
   gans, markdown = [], ['# Latent sampling on image GANs', '']
