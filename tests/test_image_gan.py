@@ -98,8 +98,8 @@ def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
   tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
              "--chains", "40", "--budget", str(budget), "--samplers", "mh,wl",
              "--seeds", str(seeds), "--curve_steps", "0", "--temperatures", "1,0.5",
-             "--no-jit_compile", "--num_real", "500", "--wl_bins", "8",
-             "--finetune_steps", "5",
+             "--no-jit_compile", "--chunk_steps", "16", "--num_real", "500",
+             "--wl_bins", "8", "--finetune_steps", "5",
              "--classifier_dir", config.eval.classifier_dir])
   with open(tmp_path / tool.JSON_NAME) as f:
     (gan,) = json.load(f)["gans"]
