@@ -98,24 +98,61 @@ def test_saved_model_mcmc_sample_returns_images(mnist_run, tmp_path):
 def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):
   config, _ = mnist_run
   tool = load_tool("benchmark_image_sampling")
-  budget = 12
+  budget, seeds = 12, 2
   tool.main(["--model_dir", config.model_dir, "--out_dir", str(tmp_path),
-             "--chains", "40", "--budget", str(budget), "--samplers", "none,mh,wl",
-             "--no-jit_compile", "--num_real", "500", "--wl_bins", "8",
-             "--finetune_steps", "5",
+             "--chains", "40", "--budget", str(budget), "--samplers", "mh,wl",
+             "--seeds", str(seeds), "--curve_steps", "0", "--temperatures", "1,0.5",
+             "--no-jit_compile", "--chunk_steps", "16", "--num_real", "500",
+             "--wl_bins", "8", "--finetune_steps", "5",
              "--classifier_dir", config.eval.classifier_dir])
   with open(tmp_path / tool.JSON_NAME) as f:
     (gan,) = json.load(f)["gans"]
   assert gan["jit_compile"] is False and gan["step"] == STEPS
   assert gan["finetune_steps"] == 5 and np.isfinite(gan["finetune_loss"]).all()
+  assert gan["seeds"] == [0, 1]
+  # T = 0.5 runs exactly where the library has a temperature.
+  assert gan["temperatures"] == ([1, 0.5] if gan["temperature_supported"] else [1])
   rows = gan["rows"]
-  assert list(rows) == ["none", "mh", "wl"]
+  names = ["none"] + [tool.row_name(s, t) for s in ("mh", "wl")
+                      for t in gan["temperatures"]]
+  assert list(rows) == names  # `none` is added as the baseline
+  assert {"score", "FID", "KID", "label KL"} <= set(gan["metrics"])
   assert rows["none"]["evaluations"] == 1
-  for name in ("mh", "wl"):  # every sampler gets the whole budget, and no more
-    assert budget - 2 <= rows[name]["evaluations"] <= budget, rows[name]
-    assert rows[name]["generators_used"] > 1  # joint (k, z) moves
+  for name in names[1:]:
+    row = rows[name]
+    # every sampler gets the whole budget, and no more
+    assert budget - 2 <= row["evaluations"] <= budget, row
+    assert row["generators_used"] > 1  # joint (k, z) moves
+    # the curve: step 0 is the generator alone, the last point the budget row
+    curve = row["curve"]
+    assert curve[0]["steps"] == 0 and curve[0]["metrics"] == rows["none"]["metrics"]
+    assert curve[-1]["steps"] == row["steps"] and curve[-1]["metrics"] == row["metrics"]
+    assert set(row["verdict"]) == set(gan["metrics"])
+    assert set(row["verdict"].values()) <= {"better", "worse", "tie"}
+    assert [c["steps"] for c in curve] == [0, row["steps"]]
   for row in rows.values():
     assert sum(row["label_histogram"]) == 40
-    assert np.isfinite(row["fid"]) and row["energy_q01"] <= row["energy_q99"]
+    assert row["energy_q01"] <= row["energy_q99"]
+    for label in gan["metrics"]:
+      m = row["metrics"][label]
+      values = np.array(m["values"])
+      assert m["n"] == seeds and np.isfinite(values).all()
+      # the 95% t-interval over two seeds: 12.706 standard errors either side
+      se = values.std(ddof=1) / np.sqrt(seeds)
+      np.testing.assert_allclose([m["mean"], m["se"]], [values.mean(), se],
+                                 rtol=1e-9, atol=1e-12)
+      np.testing.assert_allclose(m["high"] - m["mean"], 12.706 * se, rtol=1e-9,
+                                 atol=1e-12)
+    # different seeds draw different samples
+    assert np.ptp(row["metrics"]["FID"]["values"]) > 0
   assert os.path.exists(gan["energy_histogram_png"])
+  assert os.path.getsize(gan["curves_png"]) > 10000
+  with open(tmp_path / tool.MARKDOWN_NAME, encoding="utf-8") as f:
+    markdown = f.read()
+  for name in names:
+    assert sum(line.startswith(f"| {name.split()[0]} |")
+               for line in markdown.splitlines()) >= 1
+  table = [line for line in markdown.splitlines() if line.startswith("| ")]
+  assert table[0].startswith("| sampler | T | steps |") and len(table) >= 2 + len(names)
+  assert "±" in table[2] and "AVX-512" in markdown
   assert "XLA off" in capsys.readouterr().out
