@@ -144,11 +144,10 @@ METRICS = (
     Metric('FID', ('fid',), False, '.2f'),
     Metric('KID', ('kid',), False, '.3g'),
     Metric('label KL', ('label_kl',), False, '.3f'),
-    Metric('precision', ('precision', 'improved_precision', 'precision_k3'), True,
-           '.3f'),
-    Metric('recall', ('recall', 'improved_recall', 'recall_k3'), True, '.3f'),
-    Metric('density', ('density', 'density_k5'), True, '.3f'),
-    Metric('coverage', ('coverage', 'coverage_k5'), True, '.3f'),
+    Metric('precision', ('precision',), True, '.3f'),
+    Metric('recall', ('recall',), True, '.3f'),
+    Metric('density', ('density',), True, '.3f'),
+    Metric('coverage', ('coverage',), True, '.3f'),
 )
 
 
