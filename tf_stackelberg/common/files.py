@@ -32,6 +32,18 @@ def storage_errors(path):
     raise StorageError(f"cannot write {path}: {reason}") from e
 
 
+# Staging folders of `staged_directory` that exist now, for a forced exit to remove
+# (`console.interrupt`).
+_STAGING = set()
+
+
+def remove_staging_directories():
+  """Removes every staging folder of `staged_directory` still in use (best effort)."""
+  for path in list(_STAGING):
+    _remove_quietly(path)
+    _STAGING.discard(path)
+
+
 def _remove_quietly(path):
   try:
     if tf.io.gfile.isdir(path):
@@ -135,6 +147,7 @@ def staged_directory(path, flag):
                       f"{flag}={free_name(path)}")
   check_writable_directory(path, flag)
   tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+  _STAGING.add(tmp)
   try:
     with storage_errors(path):
       tf.io.gfile.makedirs(tmp)
@@ -145,6 +158,7 @@ def staged_directory(path, flag):
       tf.io.gfile.rename(tmp, path)
   finally:
     _remove_quietly(tmp)
+    _STAGING.discard(tmp)
 
 
 def write_json(path, value):

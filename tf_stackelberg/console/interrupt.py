@@ -8,12 +8,20 @@ it then writes a checkpoint and exits. A second signal of the same kind acts at 
 
 Outside training, `terminate_by_exception` makes SIGTERM raise `Terminated`, so that
 the `finally` blocks that remove staging folders and release locks run, as they do
-for Ctrl-C.
+for Ctrl-C. An exception raised wherever Python was can land inside a library's
+locked section (TensorFlow's tracing, for one) and leave the unwinding waiting on
+that lock for ever; so SIGTERM also arms a deadline: if the process is still alive
+`FORCED_EXIT_AFTER_S` seconds later, the staging folders are removed and it exits
+with status 143 at once.
 """
 
+import os
 import signal
 import sys
 import threading
+
+#: Seconds a SIGTERM outside training may take to unwind before the process exits.
+FORCED_EXIT_AFTER_S = 10.0
 
 # Exit statuses of a stop by signal: 128 + the signal's number, as shells report it.
 EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -38,7 +46,27 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
+  _arm_forced_exit()
   raise Terminated()
+
+
+def _arm_forced_exit(seconds=None):
+  timer = threading.Timer(FORCED_EXIT_AFTER_S if seconds is None else seconds,
+                          _forced_exit)
+  timer.daemon = True  # a process that unwinds in time exits without waiting
+  timer.start()
+
+
+def _forced_exit():
+  """Removes the staging folders and ends the process (status 143)."""
+  # pylint: disable=g-import-not-at-top
+  from tf_stackelberg.common import files  # TensorFlow is loaded by now
+  files.remove_staging_directories()
+  # os.write: the main thread may hold the lock of sys.stderr's buffer.
+  os.write(2, (f"\nerror: terminated (SIGTERM); the process did not unwind within "
+               f"{FORCED_EXIT_AFTER_S:g} s and stopped at once; its staging folders "
+               "were removed, and files are written whole or not at all\n").encode())
+  os._exit(EXIT_STATUS[signal.SIGTERM])  # pylint: disable=protected-access
 
 
 def terminate_by_exception():
