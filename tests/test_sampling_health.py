@@ -164,17 +164,20 @@ def test_toy_has_exact_masses_and_passes_above_the_warmup():
   # settled into the quadrants, stay below them.
   assert np.mean(initial_energies > barriers.max()) > 0.15
   assert np.quantile(energies[num_warmup // 2:], 0.99) < barriers.min() - 2.
-  # The pooled rule ends below the passes, the rule with the initial states'
-  # own quantile above them.
+  # With the former margin of 0.25 the pooled rule ends below the passes, the rule
+  # with the initial states' own quantile above them; the default margin (0.75,
+  # docs/design.md 14.4) already reaches above them with the pooled rule alone.
   pooled = np.concatenate([initial_energies[np.newaxis], energies])
   settled = energies[num_warmup // 2:]
-  lo, hi = wl_sampler.energy_range_from_warmup(pooled, settled)
+  lo, hi = wl_sampler.energy_range_from_warmup(pooled, settled, margin=0.25)
   assert minimum < float(lo) < minimum + 0.1
   assert float(hi) < barriers.min()
   lo_new, hi_new = wl_sampler.energy_range_from_warmup(
-      pooled, settled, initial_energies=initial_energies)
+      pooled, settled, margin=0.25, initial_energies=initial_energies)
   assert float(lo_new) == float(lo)
   assert float(hi_new) > barriers.max() + 3.
+  _, hi_default = wl_sampler.energy_range_from_warmup(pooled, settled)
+  assert float(hi_default) > barriers.max()
 
 
 def test_automatic_range_covers_the_passes_and_masses_are_right():
@@ -187,7 +190,10 @@ def test_automatic_range_covers_the_passes_and_masses_are_right():
   assert d['problems'] == []
   estimate, se = weighted_quadrant_masses(result)
   exact = quadrant_masses()
-  assert np.all(se < 0.03), se  # the chains did cross between the quadrants
+  # The chains did cross between the quadrants: chains that stayed put would leave
+  # one quadrant's weight to a quarter of them, se ~ 0.1. The flat default keeps an
+  # ESS of about 0.3 of the chains (0.9 before), hence 0.04 rather than 0.03.
+  assert np.all(se < 0.04), se
   np.testing.assert_array_less(np.abs(estimate - exact), 4. * se)
 
 
@@ -301,6 +307,7 @@ def test_range_never_reached_and_pile_ups():
   assert health_problems(d, 'wl') == []
   d['target_bin_probs'] = np.array([0.6 / 9] * 9 + [0.4])  # desired there
   d['collected_histogram'] = np.array([100] * 9 + [420])
+  d['num_steps'] = 10000  # shaped visits are a problem of their own on short runs
   assert health_problems(d, 'wl') == []
   # The bottom bin needs half of the visits: short runs whose warm-up had not
   # settled pile up there without harm to the weights.
