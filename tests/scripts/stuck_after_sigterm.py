@@ -13,8 +13,8 @@ interrupt.terminate_by_exception()
 lock = threading.Lock()
 with files.staged_directory(sys.argv[1], "--sampling.output_dir") as staging:
   lock.acquire()
-  print(staging, flush=True)
-  try:
-    time.sleep(120)  # SIGTERM lands here
+  try:  # SIGTERM lands in this block: while printing, or sleeping
+    print(staging, flush=True)
+    time.sleep(120)
   finally:
     lock.acquire()  # never returns: the lock is held by this very thread
