@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import shared_ring_run as shared
 from conftest import file_digests, run_main, tiny_config
 from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.training import checkpoints, run_settings, trainer
 from tf_stackelberg.training.run import Run
 
-SETTINGS = {"trainer.train_steps": 300, "trainer.keep_checkpoints": 10}
+SETTINGS = shared.BASE_SETTINGS
 # Keys of a checkpoint that are no variables of the model.
 _NOT_WEIGHTS = ("_CHECKPOINTABLE_OBJECT_GRAPH",
                 "save_counter/.ATTRIBUTES/VARIABLE_VALUE", checkpoints.SETTINGS_KEY)
@@ -26,10 +27,9 @@ _NOT_WEIGHTS = ("_CHECKPOINTABLE_OBJECT_GRAPH",
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory):
-  """A 300-step run, evaluated and checkpointed every 100 steps."""
-  config = tiny_config(tmp_path_factory.mktemp("base") / "run", **SETTINGS)
-  trainer.train(config, tf.distribute.get_strategy())
-  return config
+  """A 300-step run, evaluated and checkpointed every 100 steps, shared with other
+  test files: read only, each case works on a copy (`_copy`)."""
+  return shared.base_run(tmp_path_factory)[0]
 
 
 def _copy(base_run, tmp_path, **overrides):
@@ -438,7 +438,10 @@ def test_settings_problems():
 
 def test_a_first_run_that_diverged_does_not_lock_its_directory(tmp_path, capsys,
                                                                default_strategy):
-  diverging = tiny_config(tmp_path / "run", **{"game.learning_rate": 1e30})
+  # One interval (100 steps) is enough: the diverged run stops before its first
+  # checkpoint, and the corrected one needs only to write one.
+  diverging = tiny_config(tmp_path / "run", **{"game.learning_rate": 1e30,
+                                               "trainer.train_steps": 100})
   with pytest.raises(trainer.TrainingDivergedError, match="no checkpoint was written"):
     trainer.train(diverging, default_strategy)
   path = os.path.join(diverging.model_dir, "flags.json")
@@ -446,7 +449,7 @@ def test_a_first_run_that_diverged_does_not_lock_its_directory(tmp_path, capsys,
   capsys.readouterr()
   corrected = diverging.replace(**{"game.learning_rate": 2e-4})
   final = trainer.train(corrected, default_strategy)
-  assert final["step"] == 200
+  assert final["step"] == 100
   assert (f"Replaced {path}: {diverging.model_dir} holds no checkpoint, so this "
           "command's settings define the run (--game.learning_rate: saved 1e+30, now "
           "0.0002).\n") in capsys.readouterr().out

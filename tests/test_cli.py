@@ -1,24 +1,21 @@
-"""The command line: flag checks before any work, modes, exit codes, kill and resume.
+"""The command line: flag checks before any work, modes, exit codes.
 
 Most cases call the entry point `tf_stackelberg.main.main` in this process (flags
 parsed into the global flag values, as `app.run` does); what needs a process of its own
-(absl's own exit status, logical CPU devices, SIGKILL) runs `python -m
-tf_stackelberg.main`.
+(absl's own exit status, logical CPU devices) runs `python -m tf_stackelberg.main`.
+A training killed with SIGKILL and resumed is in tests/test_run_lock.py.
 """
 
+import contextlib
+import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
 
-from conftest import REPO, run_cli, run_main
+from conftest import run_cli, run_main
 from tf_stackelberg import main  # pylint: disable=unused-import (defines the flags)
 
 TINY = ["--trainer.train_steps=200", "--eval.every=100",
@@ -72,13 +69,14 @@ def test_enum_flags_are_refused_by_absl():
   flags.FLAGS.unparse_flags()
 
 
-def test_unknown_family_and_unknown_flag_exit_codes(tmp_path):
+def test_unknown_family_and_unknown_flag_exit_codes(tmp_path, capsys):
   model_dir = tmp_path / "run"
-  result = run_cli(f"--model_dir={model_dir}", *TINY, "--loss.family=foo")
-  assert result.returncode == 2, result.stderr
+  # A known flag with an unknown value is refused by `main` (in this process).
+  assert run_main(f"--model_dir={model_dir}", *TINY, "--loss.family=foo") == 2
   assert ("error: --loss.family='foo' is not a known loss family (known: hinge, "
-          "least_squares, non_saturating, wasserstein)") in result.stderr
-  # Unknown flags (here an old flag name) are bad input too: one line, exit status 2.
+          "least_squares, non_saturating, wasserstein)") in capsys.readouterr().err
+  # Unknown flags (here an old flag name) are bad input too: one line, exit status 2,
+  # which absl's parser, before `main`, would make 1 (so a process of its own).
   result = run_cli(f"--model_dir={model_dir}", "--train_steps=200")
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
@@ -107,17 +105,21 @@ def test_modes_on_a_run_need_a_trained_run(tmp_path, capsys, mode):
 # ------------------------------------------------------------------ runs
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
-  """`--trainer.train_steps=200` with the default --eval.every (1000), via the CLI."""
+  """`--trainer.train_steps=200` with the default --eval.every (1000), via the command
+  line's `main` in this process: (run directory, what it printed)."""
   model_dir = tmp_path_factory.mktemp("cli") / "run"
-  result = run_cli(f"--model_dir={model_dir}", "--trainer.train_steps=200",
-                   "--trainer.steps_per_execution=50", "--eval.num_samples=500",
-                   "--model.num_generators=3", check=True)
-  return model_dir, result
+  stdout = io.StringIO()
+  with contextlib.redirect_stdout(stdout):
+    status = run_main(f"--model_dir={model_dir}", "--trainer.train_steps=200",
+                      "--trainer.steps_per_execution=50", "--eval.num_samples=500",
+                      "--model.num_generators=3")
+  assert status == 0, stdout.getvalue()
+  return model_dir, stdout.getvalue()
 
 
 def test_train_steps_alone_with_the_default_eval_every(cli_run):
-  model_dir, result = cli_run
-  assert "step 200/200 " in result.stdout and "  modes " in result.stdout
+  model_dir, stdout = cli_run
+  assert "step 200/200 " in stdout and "  modes " in stdout
   with open(model_dir / "eval_history.json") as f:
     assert [h["step"] for h in json.load(f)] == [200]
   with open(model_dir / "metrics.json") as f:
@@ -166,60 +168,11 @@ def test_flagfile_then_overrides(tmp_path):
     assert json.load(f)["step"] == 100
 
 
-# ------------------------------------------------------------------ kill and resume
-def _wait_for_checkpoint(model_dir, process, timeout=300):
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    if tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")):
-      return
-    if process.poll() is not None:
-      raise AssertionError("training ended before it could be killed")
-    time.sleep(0.2)
-  raise AssertionError("no checkpoint appeared")
-
-
-def _saved_tensors(model_dir):
-  reader = tf.train.load_checkpoint(
-      tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
-  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-          if "optimizer" in n or n.startswith(("generator/", "discriminator/"))}
-
-
-def test_sigkill_then_restart_resumes_from_last_checkpoint(tmp_path):
-  args = ["--trainer.train_steps=300", "--eval.every=100",
-          "--trainer.steps_per_execution=50", "--eval.num_samples=500",
-          "--trainer.keep_checkpoints=10"]
-  killed = str(tmp_path / "killed")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  process = subprocess.Popen(
-      [sys.executable, "-m", "tf_stackelberg.main", f"--model_dir={killed}", *args],
-      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  try:
-    _wait_for_checkpoint(killed, process)
-  finally:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-  state = tf.train.get_checkpoint_state(os.path.join(killed, "checkpoints"))
-  killed_at = int(state.model_checkpoint_path.rsplit("-", 1)[1])
-  assert killed_at < 300  # it really was interrupted
-
-  resumed = run_cli(f"--model_dir={killed}", *args, check=True)
-  assert f"Resuming {killed} from step {killed_at}" in resumed.stdout
-  whole = str(tmp_path / "whole")
-  run_cli(f"--model_dir={whole}", *args, check=True)
-  # Same seed, same run, interrupted or not.
-  expected, got = _saved_tensors(whole), _saved_tensors(killed)
-  assert expected.keys() == got.keys() and expected
-  for name in expected:
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
-  with open(os.path.join(killed, "metrics.json")) as f:
-    assert json.load(f)["step"] == 300
-
-
+# ------------------------------------------------------------------ replicas
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, cli_run):
   """The run of `cli_run` again on two replicas (evaluated every 100 steps)."""
   one_dir, one = cli_run
-  assert "Training on 1 device (CPU, no distribution strategy)." in one.stdout
+  assert "Training on 1 device (CPU, no distribution strategy)." in one
   model_dir = tmp_path / "replicas2"
   result = run_cli(f"--model_dir={model_dir}", "--runtime.cpu_devices=2",
                    "--trainer.train_steps=200", "--eval.every=100",

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, run_main, tiny_config
+from shared_sampling_run import trained  # pylint: disable=unused-import
+from conftest import run_main
 from tf_stackelberg.app import energy_health, latent
 from tf_stackelberg.metrics import discriminator_metrics as dm
 from tf_stackelberg.modes.diagnose import diagnose
 from tf_stackelberg.modes.sample import sample
-from tf_stackelberg.training import trainer
 
 
 # ------------------------------------------------------------------ metrics
@@ -137,14 +137,6 @@ def test_verdict_compares_the_largest_n_with_the_smallest_beyond_the_noise():
 
 
 # ------------------------------------------------------------------ a trained run
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  config = tiny_config(tmp_path_factory.mktemp("health") / "run",
-                       **{"trainer.train_steps": 300, "model.num_generators": 4})
-  trainer.train(config, tf.distribute.get_strategy())
-  return config
-
-
 def _tags(directory):
   tags = {}
   for name in tf.io.gfile.listdir(directory):
@@ -231,12 +223,14 @@ def test_held_out_fraction_outside_the_interval_is_refused_in_process(value, cap
   assert err.startswith("error: --sampling.held_out_fraction") and "\n" not in err
 
 
-def test_held_out_fraction_above_one_half_is_refused_by_the_command_line(tmp_path):
-  result = run_cli("--mode=sample", f"--model_dir={tmp_path / 'run'}",
-                   "--sampling.held_out_fraction=0.6")
-  assert result.returncode == 2
-  assert result.stderr.strip() == ("error: --sampling.held_out_fraction must be in "
-                                   "(0, 0.5], got 0.6")
+def test_held_out_fraction_above_one_half_is_refused_by_the_command_line(tmp_path,
+                                                                        capsys):
+  # The command line's `main`, in this process: a config error's exit status and
+  # one-line message at the process boundary have their own tests (test_cli.py).
+  assert run_main("--mode=sample", f"--model_dir={tmp_path / 'run'}",
+                  "--sampling.held_out_fraction=0.6") == 2
+  assert capsys.readouterr().err.strip() == (
+      "error: --sampling.held_out_fraction must be in (0, 0.5], got 0.6")
   assert not (tmp_path / "run").exists()
 
 

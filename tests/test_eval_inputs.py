@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+import shared_ring_run as shared
 from conftest import REPO, file_digests, run_main, tiny_config
 from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError, StorageError
@@ -160,10 +160,9 @@ SETTINGS = {"trainer.train_steps": 300, "trainer.keep_checkpoints": 10,
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory):
-  """A 300-step ring run with checkpoints at 100, 200 and 300."""
-  config = tiny_config(tmp_path_factory.mktemp("base") / "run", **SETTINGS)
-  trainer.train(config, tf.distribute.get_strategy())
-  return config
+  """A 300-step ring run with checkpoints at 100, 200 and 300, shared with other test
+  files: read only, each case works on a copy (`_copy`)."""
+  return shared.base_run(tmp_path_factory)[0]
 
 
 def _copy(base_run, tmp_path, **overrides):

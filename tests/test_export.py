@@ -1,5 +1,7 @@
 """SavedModel export: round trip against the in-memory model, CLI, and refusals."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -8,10 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, trained_run
+from conftest import run_main, trained_run
 from tf_stackelberg.common import salts
 from tf_stackelberg.export.saved_model import ExportError, export_gan
-from tf_stackelberg.modes import export as export_mode
 from tf_stackelberg.modes import sample as sample_mode
 
 
@@ -19,6 +20,28 @@ from tf_stackelberg.modes import sample as sample_mode
 def trained(tmp_path_factory):
   return trained_run(tmp_path_factory.mktemp("export") / "run",
                      **{"trainer.train_steps": 100, "model.num_generators": 4})
+
+
+# The `--sampling.*` settings fixed into the exported `mcmc_sample` endpoint; the
+# sample mode run against it uses the same ones.
+SAMPLING_SETTINGS = {"sampling.num_samples": 120, "sampling.steps": 30,
+                     "sampling.wl_bins": 12}
+
+
+@pytest.fixture(scope="module")
+def cli_export(trained, tmp_path_factory):
+  """(export directory, printed output) of `--mode=export` run through the command
+  line's `main` (in this process: tracing the endpoint is what takes the time, and
+  the tests below read one export)."""
+  config, _ = trained
+  target = tmp_path_factory.mktemp("cli_export") / "model"
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    status = run_main(f"--model_dir={config.model_dir}", "--mode=export",
+                      f"--export_dir={target}",
+                      *(f"--{name}={value}" for name, value in SAMPLING_SETTINGS.items()))
+  assert status == 0, out.getvalue()
+  return target, out.getvalue()
 
 
 def test_round_trip_matches_the_in_memory_model(trained, tmp_path):
@@ -50,14 +73,9 @@ def test_export_refuses_to_overwrite(trained, tmp_path):
   assert (target / "keep.txt").read_text() == "precious"
 
 
-def test_cli_export_and_saved_model_cli(trained, tmp_path):
-  config, _ = trained
-  target = tmp_path / "cli_export"
-  result = run_cli(f"--model_dir={config.model_dir}", "--mode=export",
-                   f"--export_dir={target}", "--sampling.steps=40",
-                   "--sampling.num_samples=200",
-                   check=True)
-  assert "signatures: generate, sample, mcmc_sample" in result.stdout
+def test_cli_export_and_saved_model_cli(cli_export):
+  target, stdout = cli_export
+  assert "signatures: generate, sample, mcmc_sample" in stdout
   # The venv's console script, next to its interpreter (not the resolved symlink).
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   shown = subprocess.run([cli, "show", "--all", "--dir", str(target)],
@@ -85,20 +103,20 @@ def test_cli_export_and_saved_model_cli(trained, tmp_path):
       rtol=1e-5, atol=1e-5)
 
 
-def test_exported_mcmc_sample_equals_the_sample_mode(trained, tmp_path):
+def test_exported_mcmc_sample_equals_the_sample_mode(trained, cli_export, tmp_path):
   """`--mode=sample` and the exported `mcmc_sample` run one code path: for the same
   seed and settings they return the same latents (up to graph-rewrite rounding)."""
   config, _ = trained
-  settings = {"sampling.num_samples": 120, "sampling.steps": 30,
-              "sampling.wl_bins": 12, "runtime.jit_compile": False}
-  strategy = tf.distribute.get_strategy()
-  export_mode.export(config.replace(mode="export", export_dir=str(tmp_path / "model"),
-                                    **settings).validate(), strategy)
+  target, _ = cli_export
+  # Without the energy health report (its target test draws 85 x 2000 samples): it
+  # reads the discriminator only, and the chains' draws are what is compared.
   summary = sample_mode.sample(config.replace(
-      mode="sample", **{"sampling.output_dir": str(tmp_path / "samples")},
-      **settings).validate(), strategy)
+      mode="sample", **{"sampling.output_dir": str(tmp_path / "samples"),
+                        "runtime.jit_compile": False,
+                        "sampling.health_report": False},
+      **SAMPLING_SETTINGS).validate(), tf.distribute.get_strategy())
   drawn = np.load(tmp_path / "samples" / "samples.npz")
-  loaded = tf.saved_model.load(str(tmp_path / "model"))
+  loaded = tf.saved_model.load(str(target))
   served = loaded.signatures["mcmc_sample"](
       n=tf.constant(120), steps=tf.constant(30),
       seed=tf.constant([config.seed, salts.SAMPLING], tf.int64))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import file_digests, tiny_config
+from shared_sampling_run import copied_run
+from conftest import file_digests
 from tf_stackelberg.app import energy_health, latent
 from tf_stackelberg.app import prepare as preparation
 from tf_stackelberg.common.errors import ConfigError
@@ -17,7 +18,6 @@ from tf_stackelberg.metrics import discriminator_metrics as dm
 from tf_stackelberg.models.discriminators.dcgan import DCGANDiscriminator
 from tf_stackelberg.modes.prepare import prepare
 from tf_stackelberg.modes.sample import sample
-from tf_stackelberg.training import trainer
 from tf_stackelberg.training.run import Run
 
 PREPARE = {"sampling.prepare_steps": 200, "sampling.prepare_eval_every": 40,
@@ -26,11 +26,10 @@ PREPARE = {"sampling.prepare_steps": 200, "sampling.prepare_eval_every": 40,
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-  """(config, info, digests of checkpoints/ before, after)."""
-  config = tiny_config(tmp_path_factory.mktemp("prepare") / "run",
-                       **{"trainer.train_steps": 300, "model.num_generators": 4})
+  """(config, info, digests of checkpoints/ before, after), prepared in a copy of the
+  shared trained run (300 steps)."""
+  config = copied_run(tmp_path_factory, "prepare")
   strategy = tf.distribute.get_strategy()
-  trainer.train(config, strategy)
   checkpoints = os.path.join(config.model_dir, "checkpoints")
   before = file_digests(checkpoints)
   config = config.replace(mode="prepare", **PREPARE).validate()

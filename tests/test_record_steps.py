@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
+from shared_sampling_run import trained  # pylint: disable=unused-import
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.modes.sample import sample
 from tf_stackelberg.sampling import sample_latents
 from tf_stackelberg.sampling.energy import LatentModel
 from tf_stackelberg.sampling.settings import SamplerSettings
-from tf_stackelberg.training import trainer
 
 SETTINGS = SamplerSettings(step_size=0.05, num_bins=8, isir_proposals=3)
 RECORD = (0, 3, 10, 17)
@@ -104,12 +103,9 @@ def _tags(directory):
   return tags
 
 
-def test_sample_mode_writes_the_metrics_along_the_chain(tmp_path):
-  config = tiny_config(tmp_path / "run", **{"trainer.train_steps": 200,
-                                            "model.num_generators": 2})
-  trainer.train(config, tf.distribute.get_strategy())
+def test_sample_mode_writes_the_metrics_along_the_chain(trained, tmp_path):
   out = tmp_path / "isir"
-  summary = sample(config.replace(**{
+  summary = sample(trained.replace(**{
       "mode": "sample", "sampling.output_dir": str(out), "sampling.sampler": "isir",
       "sampling.num_samples": 200, "sampling.steps": 12,
       "sampling.isir_proposals": 4, "sampling.record_steps": (0, 5, 12),

@@ -115,9 +115,10 @@ def _free_ports(count):
   return ports
 
 
-def _start_workers(model_dir, log_dir, tag):
-  """Two worker processes of one cluster on loopback ports; (processes, log paths)."""
-  addresses = [f"localhost:{p}" for p in _free_ports(2)]
+def _start_workers(model_dir, log_dir, tag, ports=None):
+  """Two worker processes of one cluster on loopback ports (`ports`, or two free
+  ones); (processes, log paths)."""
+  addresses = [f"localhost:{p}" for p in ports or _free_ports(2)]
   processes, logs = [], []
   for index in range(2):
     spec = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
@@ -152,26 +153,35 @@ def _kill(processes):
 def test_two_workers_train_alike_and_resume_after_a_kill(tmp_path):
   """Two workers end with identical weights; a cluster whose second worker is
   killed mid-run resumes from the chief's checkpoint and ends with exactly the
-  weights of the uninterrupted cluster. Only the chief writes the run directory."""
-  whole = tmp_path / "whole"
-  digests = _finish(*_start_workers(whole, tmp_path, "whole"))
-  assert digests[0] == digests[1]
-  assert sorted(os.listdir(whole / "checkpoints"))[:2] == ["checkpoint",
-                                                            "ckpt-10.data-00000-of-00001"]
-  assert not (whole / "workers").exists()  # the other worker's files are gone
+  weights of the uninterrupted cluster. Only the chief writes the run directory.
 
-  cut = tmp_path / "cut"
-  processes, logs = _start_workers(cut, tmp_path, "cut")
-  deadline = time.monotonic() + 600
-  while not (cut / "checkpoints" / "ckpt-10.index").exists():
-    assert time.monotonic() < deadline and processes[0].poll() is None, (
-        logs[0].read_text()[-3000:])
-    time.sleep(0.2)
-  processes[1].send_signal(signal.SIGKILL)
-  # The chief cannot go on without its peer; the cluster is restarted as a whole.
-  time.sleep(2)
-  _kill(processes)
-  resumed = _start_workers(cut, tmp_path, "resumed")
-  digests_resumed = _finish(*resumed)
-  assert "Resuming" in resumed[1][0].read_text()
-  assert digests_resumed == digests
+  The two clusters are independent (own ports, own run directories) and start
+  together, so that their processes' start-up overlaps."""
+  whole, cut = tmp_path / "whole", tmp_path / "cut"
+  ports = _free_ports(4)  # at once: four distinct ports
+  uninterrupted = _start_workers(whole, tmp_path, "whole", ports[:2])
+  started = list(uninterrupted[0])
+  try:
+    processes, logs = _start_workers(cut, tmp_path, "cut", ports[2:])
+    started += processes
+    deadline = time.monotonic() + 600
+    while not (cut / "checkpoints" / "ckpt-10.index").exists():
+      assert time.monotonic() < deadline and processes[0].poll() is None, (
+          logs[0].read_text()[-3000:])
+      time.sleep(0.2)
+    processes[1].send_signal(signal.SIGKILL)
+    # The chief cannot go on without its peer; the cluster is restarted as a whole.
+    time.sleep(2)
+    _kill(processes)
+    resumed = _start_workers(cut, tmp_path, "resumed")
+    started += resumed[0]
+    digests = _finish(*uninterrupted)
+    assert digests[0] == digests[1]
+    assert sorted(os.listdir(whole / "checkpoints"))[:2] == [
+        "checkpoint", "ckpt-10.data-00000-of-00001"]
+    assert not (whole / "workers").exists()  # the other worker's files are gone
+    digests_resumed = _finish(*resumed)
+    assert "Resuming" in resumed[1][0].read_text()
+    assert digests_resumed == digests
+  finally:
+    _kill(started)  # none is left running when an assertion fails

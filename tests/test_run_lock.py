@@ -1,7 +1,8 @@
 """The lock of a run directory: one training at a time, stale locks taken over.
 
-In-process cases write lock files by hand; the command line case runs two trainings
-into one `--model_dir`, then SIGKILLs the first and resumes it.
+In-process cases write lock files by hand; the command line case starts a training in
+a process of its own, refuses a second one into the same `--model_dir`, then SIGKILLs
+the first and resumes it, exactly.
 """
 
 import json
@@ -13,10 +14,12 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, run_cli, tiny_config
+import shared_ring_run as shared
+from conftest import REPO, run_main, tiny_config
 from tf_stackelberg.common import run_lock
 from tf_stackelberg.common.run_lock import RunLock, RunLockedError
 from tf_stackelberg.training import checkpoints, trainer
@@ -220,11 +223,31 @@ def _wait(condition, process, what, timeout=300):
   raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_second_training_is_refused_and_a_killed_one_resumes(tmp_path):
+def _saved_tensors(model_dir):
+  reader = tf.train.load_checkpoint(
+      tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
+  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+          if "optimizer" in n or n.startswith(("generator/", "discriminator/"))}
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+  """The uninterrupted run of the settings below (shared with other test files: read
+  only)."""
+  return shared.base_run(tmp_path_factory)[0]
+
+
+def test_a_second_training_is_refused_and_a_killed_one_resumes_exactly(
+    tmp_path, capsys, whole_run):
+  """The first training is a process of its own, SIGKILLed after its first
+  checkpoint; the refused second training and the resumed one run the command line's
+  `main` in this process (what they do with the lock and the checkpoints does not
+  depend on the process they run in)."""
   model_dir = str(tmp_path / "run")
-  args = ["--trainer.train_steps=5000", "--eval.every=100",
-          "--trainer.steps_per_execution=50", "--eval.num_samples=500",
-          "--trainer.keep_checkpoints=100"]
+  # The settings of `whole_run`.
+  args = ["--trainer.train_steps=300", "--eval.every=100",
+          "--trainer.steps_per_execution=50", "--eval.num_samples=2000",
+          "--trainer.keep_checkpoints=10"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   first = subprocess.Popen(
       [sys.executable, "-m", "tf_stackelberg.main", f"--model_dir={model_dir}", *args],
@@ -236,14 +259,17 @@ def test_a_second_training_is_refused_and_a_killed_one_resumes(tmp_path):
           first, "it held the lock")
     assert _read_lock(model_dir)["pid"] == first.pid
     _wait(lambda: tf.train.latest_checkpoint(checkpoint_dir), first, "a checkpoint")
+    # Held where it stands (alive, holding its lock), so that it cannot finish its
+    # 300 steps before it is killed.
+    first.send_signal(signal.SIGSTOP)
     before = _checkpoint_files(model_dir)
 
-    second = run_cli(f"--model_dir={model_dir}", *args)
-    assert second.returncode == 2, second.stderr
+    assert run_main(f"--model_dir={model_dir}", *args) == 2
+    err = capsys.readouterr().err
     assert (f"error: --model_dir={model_dir} is in use by process {first.pid} on "
-            f"{HOST} (started ") in second.stderr
-    assert "; wait for it or stop it" in second.stderr
-    assert first.poll() is None  # still training, its files untouched
+            f"{HOST} (started ") in err
+    assert "; wait for it or stop it" in err
+    assert first.poll() is None  # still running, its files untouched
     after = _checkpoint_files(model_dir)
     assert all(after[path] == data for path, data in before.items())
   finally:
@@ -252,11 +278,19 @@ def test_a_second_training_is_refused_and_a_killed_one_resumes(tmp_path):
 
   assert _read_lock(model_dir)["pid"] == first.pid  # left behind: stale
   killed_at = checkpoints.number(checkpoints.find(checkpoint_dir)[0][0])
-  third = run_cli(f"--model_dir={model_dir}", *args[1:],
-                  f"--trainer.train_steps={killed_at + 50}", check=True)
+  assert killed_at < 300  # it really was interrupted
+  assert run_main(f"--model_dir={model_dir}", *args) == 0
+  out = capsys.readouterr().out
   assert (f"Took over the lock of --model_dir={model_dir} from process {first.pid} "
-          f"on {HOST} (started ") in third.stdout
-  assert f"process {first.pid} no longer runs." in third.stdout
-  assert f"Resuming {model_dir} from step {killed_at}." in third.stdout
+          f"on {HOST} (started ") in out
+  assert f"process {first.pid} no longer runs." in out
+  assert f"Resuming {model_dir} from step {killed_at}." in out
   assert not os.path.exists(lock_path)
-  assert tf.train.latest_checkpoint(checkpoint_dir).endswith(f"ckpt-{killed_at + 50}")
+  assert tf.train.latest_checkpoint(checkpoint_dir).endswith("ckpt-300")
+  with open(os.path.join(model_dir, "metrics.json")) as f:
+    assert json.load(f)["step"] == 300
+  # Same seed, same run, killed or not.
+  expected, got = _saved_tensors(whole_run.model_dir), _saved_tensors(model_dir)
+  assert expected.keys() == got.keys() and expected
+  for name in expected:
+    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)

@@ -7,18 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
+from shared_sampling_run import trained  # pylint: disable=unused-import
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.modes.sample import UnhealthySampling, sample
-from tf_stackelberg.training import trainer
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  config = tiny_config(tmp_path_factory.mktemp("sample") / "run",
-                       **{"trainer.train_steps": 300, "model.num_generators": 4})
-  trainer.train(config, tf.distribute.get_strategy())
-  return config
 
 
 def _sample(config, output_dir, **overrides):

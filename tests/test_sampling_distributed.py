@@ -6,7 +6,10 @@ must give the samples, energies and diagnostics of a one-device run of the
 same chains and seed, within float rounding, and each replica must evaluate
 the model on its own block of chains only. Logical devices have to be set
 before TensorFlow initialises its devices, so the comparisons run in a
-fresh process: this file, run as a script, prints them as JSON.
+fresh process: this file, run as a script, prints them as JSON. The same
+process then runs `--mode=sample` of a trained run on the two devices (the
+command line's `main`, which finds them set up as its
+`--runtime.cpu_devices=2` would), saving a second process start.
 """
 
 import json
@@ -139,7 +142,22 @@ def _refusals(strategy):
   return messages
 
 
-def main():
+def _sample_mode(model_dir, out):
+  """Exit status and standard output of `--mode=sample` on two logical CPUs."""
+  import contextlib  # pylint: disable=import-outside-toplevel
+  import io  # pylint: disable=import-outside-toplevel
+  from conftest import run_main  # pylint: disable=import-outside-toplevel
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    status = run_main(f'--model_dir={model_dir}', '--mode=sample',
+                      '--runtime.cpu_devices=2', '--runtime.strategy=mirrored',
+                      '--sampling.sampler=rep', '--sampling.calibrate=false',
+                      '--sampling.num_samples=64', '--sampling.steps=20',
+                      f'--sampling.output_dir={out}')
+  return dict(status=status, stdout=printed.getvalue())
+
+
+def main(model_dir, out):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
@@ -148,14 +166,30 @@ def main():
   strategy = tf.distribute.MirroredStrategy(devices)
   report = {name: _compare(name, strategy) for name in CASES}
   report['refusals'] = _refusals(strategy)
+  report['sample_mode'] = _sample_mode(model_dir, out)
   print(json.dumps(report))
 
 
 # -------------------------------------------------------------------- tests
 @pytest.fixture(scope='module')
-def report():
+def sample_dirs(tmp_path_factory):
+  """(a trained two-generator run, the output directory of its sampling)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from conftest import tiny_config  # pylint: disable=import-outside-toplevel
+  from tf_stackelberg.training import trainer  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp('distributed')
+  config = tiny_config(root / 'run', **{
+      'trainer.train_steps': 50, 'eval.every': 50, 'eval.num_samples': 500,
+      'model.num_generators': 2})
+  trainer.train(config, tf.distribute.get_strategy())
+  return config.model_dir, root / 'samples'
+
+
+@pytest.fixture(scope='module')
+def report(sample_dirs):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  result = subprocess.run([sys.executable, os.path.abspath(__file__)],
+  result = subprocess.run([sys.executable, os.path.abspath(__file__),
+                           *map(str, sample_dirs)],
                           cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
   assert result.returncode == 0, result.stdout + result.stderr
@@ -201,25 +235,14 @@ def test_sharded_sampling_refuses_to_be_traced(report):
   assert 'runs eagerly' in report['refusals'][0]
 
 
-def test_sample_mode_on_two_logical_cpus(tmp_path):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from conftest import run_cli, tiny_config  # pylint: disable=import-outside-toplevel
-  from tf_stackelberg.training import trainer  # pylint: disable=import-outside-toplevel
-  config = tiny_config(tmp_path / 'run', **{
-      'trainer.train_steps': 50, 'eval.every': 50, 'eval.num_samples': 500,
-      'model.num_generators': 2})
-  trainer.train(config, tf.distribute.get_strategy())
-  out = tmp_path / 'samples'
-  result = run_cli(f'--model_dir={config.model_dir}', '--mode=sample',
-                   '--runtime.cpu_devices=2', '--runtime.strategy=mirrored',
-                   '--sampling.sampler=rep', '--sampling.calibrate=false',
-                   '--sampling.num_samples=64', '--sampling.steps=20',
-                   f'--sampling.output_dir={out}')
+def test_sample_mode_on_two_logical_cpus(report, sample_dirs):
+  out = sample_dirs[1]
+  result = report['sample_mode']
   # 4: written, but the health check of so short a run found a problem.
-  assert result.returncode in (0, 4), result.stdout + result.stderr
-  assert f'Wrote {out}' in result.stdout
+  assert result['status'] in (0, 4), result
+  assert f'Wrote {out}' in result['stdout']
   assert ('sample_latents: XLA cannot compile the chains sharded over 2 '
-          'replicas' in result.stdout)
+          'replicas' in result['stdout'])
   with np.load(out / 'samples.npz') as data:
     assert data['z'].shape == (64, 2) and data['x'].shape == (64, 2)
     assert set(np.unique(data['k'])) <= {0, 1}
@@ -235,4 +258,4 @@ def test_sample_mode_on_two_logical_cpus(tmp_path):
 
 if __name__ == '__main__':
   sys.path.insert(0, REPO)
-  main()
+  main(*sys.argv[1:])

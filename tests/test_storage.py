@@ -11,7 +11,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli, run_main
+from conftest import run_main
 from tf_stackelberg.common import files
 from tf_stackelberg.common.errors import ConfigError, StorageError, storage_reason
 from test_cli import TINY
@@ -21,8 +21,10 @@ READ_ONLY = "/sys/tf_stackelberg_test"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+  """A trained run, by the command line's `main` in this process (the cases below
+  refuse or fail before anything of it is written)."""
   model_dir = tmp_path_factory.mktemp("storage") / "run"
-  run_cli(f"--model_dir={model_dir}", *TINY, "--model.num_generators=3", check=True)
+  assert run_main(f"--model_dir={model_dir}", *TINY, "--model.num_generators=3") == 0
   return model_dir
 
 

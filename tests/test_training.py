@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
+from shared_ring_run import base_run, copy_run
 from conftest import tiny_config
 from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
@@ -89,20 +90,31 @@ def _event_tags(directory):
   return tags
 
 
-def test_writes_checkpoints_history_metrics_summaries_and_figure(tmp_path,
-                                                                 default_strategy):
-  config = tiny_config(tmp_path / "run", **{"trainer.keep_checkpoints": 5})
-  final = trainer.train(config, default_strategy)
-  assert final["step"] == 200 and final["trained_steps_this_run"] == 200
-  assert _checkpoint_steps(config.model_dir) == [100, 200]
-  history = _history(config.model_dir)
-  assert [h["step"] for h in history] == [100, 200]
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """`(config, final)`: an uninterrupted 300-step run (eval and checkpoints every 100)
+  and what training returned; shared, so read only (tests that write use a copy)."""
+  return base_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def whole_run(trained):
+  return trained[0]
+
+
+def test_writes_checkpoints_history_metrics_summaries_and_figure(trained):
+  config, final = trained
+  run_dir = config.model_dir
+  assert final["step"] == 300 and final["trained_steps_this_run"] == 300
+  assert _checkpoint_steps(run_dir) == [100, 200, 300]
+  history = _history(run_dir)
+  assert [h["step"] for h in history] == [100, 200, 300]
   for h in history:
     assert np.isfinite([h["g_loss"], h["d_loss"], h["d_real_loss"], h["reverse_kl"],
                         h["steps_per_second"], h["seconds"]]).all()
     assert {"modes", "high_quality", "reverse_kl", "g_loss_0", "g_loss_7"} <= set(h)
-  saved = _read(tmp_path / "run" / "metrics.json")
-  assert saved["step"] == 200 and saved["trained_steps_this_run"] == 200
+  saved = _read(os.path.join(run_dir, "metrics.json"))
+  assert saved["step"] == 300 and saved["trained_steps_this_run"] == 300
   assert saved["steps_per_second"] > 0
   assert saved["mixture"] == final["mixture"]
   assert saved["mixture"]["num_samples"] == 2000
@@ -110,89 +122,70 @@ def test_writes_checkpoints_history_metrics_summaries_and_figure(tmp_path,
   assert history[-1]["modes"] == saved["mixture"]["modes"]
   assert history[-1]["reverse_kl"] == pytest.approx(saved["mixture"]["reverse_kl"])
   assert saved["scatter"] == {}  # images stay out of the JSON files
-  png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "run" / "samples.png")))
+  png = tf.io.decode_png(tf.io.read_file(os.path.join(run_dir, "samples.png")))
   assert png.shape[-1] == 3 and png.shape[0] >= 200
-  flags_json = _read(tmp_path / "run" / "flags.json")
+  flags_json = _read(os.path.join(run_dir, "flags.json"))
   assert flags_json["model"]["num_generators"] == 8
-  assert flags_json["trainer"]["train_steps"] == 200
+  assert flags_json["trainer"]["train_steps"] == 300
   # TensorBoard: the losses and the evaluators' scalars and image at every interval.
-  train_tags = _event_tags(str(tmp_path / "run" / "logs" / "train"))
-  eval_tags = _event_tags(str(tmp_path / "run" / "logs" / "eval"))
+  train_tags = _event_tags(os.path.join(run_dir, "logs", "train"))
+  eval_tags = _event_tags(os.path.join(run_dir, "logs", "eval"))
   for tag in ("g_loss", "d_loss", "d_real_loss", "g_loss_0", "g_loss_7",
               "steps_per_second"):
-    assert train_tags[tag] == {100, 200}, tag
+    assert train_tags[tag] == {100, 200, 300}, tag
   for tag in ("modes", "high_quality", "reverse_kl", "samples"):
-    assert eval_tags[tag] == {100, 200}, tag
+    assert eval_tags[tag] == {100, 200, 300}, tag
 
 
 # ------------------------------------------------------------------ resume
-@pytest.fixture(scope="module")
-def whole_run(tmp_path_factory):
-  """An uninterrupted 300-step run (eval every 100)."""
-  config = tiny_config(tmp_path_factory.mktemp("whole") / "run",
-                       **{"trainer.train_steps": 300})
-  trainer.train(config, tf.distribute.get_strategy())
-  return config
-
-
-def test_last_step_is_evaluated_and_checkpointed_then_resumed_exactly(
+def test_intervals_off_the_grid_are_evaluated_checkpointed_and_resumed_exactly(
     tmp_path, whole_run, default_strategy):
-  """--trainer.train_steps=250 --eval.every=100: 100, 200 and 250; then on to 300."""
-  config = tiny_config(tmp_path / "run", **{"trainer.train_steps": 250,
+  """One run taken through three commands, each ending off the grid of the next:
+
+  * 150 steps, eval every 50, 40 steps a call: Keras runs whole blocks of
+    steps_per_execution steps, and 50 is no multiple of 40, yet the run evaluates and
+    checkpoints at 50, 100 and 150;
+  * resumed to 230 with eval every 100: it first finishes the interval to 200, then
+    evaluates and checkpoints its last step, 230, off the grid;
+  * extended to 300 (--trainer.train_steps is not run-defining): the same weights and
+    evaluation as the uninterrupted run (eval every 100, 50 steps a call).
+  """
+  config = tiny_config(tmp_path / "run", **{"trainer.train_steps": 150,
+                                            "eval.every": 50,
+                                            "trainer.steps_per_execution": 40,
                                             "trainer.keep_checkpoints": 10})
   final = trainer.train(config, default_strategy)
-  assert final["step"] == 250 and final["trained_steps_this_run"] == 250
-  assert _checkpoint_steps(config.model_dir) == [100, 200, 250]
-  assert [h["step"] for h in _history(config.model_dir)] == [100, 200, 250]
-  assert _read(tmp_path / "run" / "metrics.json")["step"] == 250
+  assert final["step"] == 150 and final["trained_steps_this_run"] == 150
+  assert _checkpoint_steps(config.model_dir) == [50, 100, 150]
+  assert [h["step"] for h in _history(config.model_dir)] == [50, 100, 150]
+
+  final = trainer.train(config.replace(**{"trainer.train_steps": 230,
+                                          "eval.every": 100}), default_strategy)
+  assert final["step"] == 230 and final["trained_steps_this_run"] == 80
+  assert _checkpoint_steps(config.model_dir) == [50, 100, 150, 200, 230]
+  assert [h["step"] for h in _history(config.model_dir)] == [50, 100, 150, 200, 230]
+  assert _read(tmp_path / "run" / "metrics.json")["step"] == 230
   train_tags = _event_tags(str(tmp_path / "run" / "logs" / "train"))
   eval_tags = _event_tags(str(tmp_path / "run" / "logs" / "eval"))
-  assert train_tags["g_loss"] == {100, 200, 250}
-  assert eval_tags["modes"] == eval_tags["samples"] == {100, 200, 250}
+  assert train_tags["g_loss"] == {50, 100, 150, 200, 230}
+  assert eval_tags["modes"] == eval_tags["samples"] == {50, 100, 150, 200, 230}
 
-  # --trainer.train_steps is not run-defining: the same run may be extended.
-  final = trainer.train(config.replace(**{"trainer.train_steps": 300}),
-                        default_strategy)
-  assert final["step"] == 300 and final["trained_steps_this_run"] == 50
-  assert _checkpoint_steps(config.model_dir) == [100, 200, 250, 300]
-  assert [h["step"] for h in _history(config.model_dir)] == [100, 200, 250, 300]
+  final = trainer.train(config.replace(**{"trainer.train_steps": 300,
+                                          "eval.every": 100}), default_strategy)
+  assert final["step"] == 300 and final["trained_steps_this_run"] == 70
+  assert _checkpoint_steps(config.model_dir) == [50, 100, 150, 200, 230, 300]
+  assert [h["step"] for h in _history(config.model_dir)] == [50, 100, 150, 200, 230,
+                                                             300]
   assert _read(tmp_path / "run" / "metrics.json")["step"] == 300
-  # Resumed, it continues exactly as the uninterrupted run.
+  # Resumed twice, it continues exactly as the uninterrupted run.
   _assert_same_weights(whole_run.model_dir, config.model_dir)
   assert final["mixture"] == _read(os.path.join(whole_run.model_dir,
                                                 "metrics.json"))["mixture"]
 
 
-def test_intervals_that_steps_per_execution_does_not_divide(tmp_path, default_strategy):
-  """Keras runs whole blocks of steps_per_execution steps: 100 and 30 are no multiples
-  of 40, and the run still evaluates and checkpoints at 100, 200 and 230."""
-  config = tiny_config(tmp_path / "run", **{"trainer.train_steps": 230,
-                                            "trainer.steps_per_execution": 40,
-                                            "trainer.keep_checkpoints": 10})
-  final = trainer.train(config, default_strategy)
-  assert final["step"] == 230
-  assert _checkpoint_steps(config.model_dir) == [100, 200, 230]
-  assert [h["step"] for h in _history(config.model_dir)] == [100, 200, 230]
-
-
-def test_resume_off_the_interval_grid_continues_exactly(tmp_path, whole_run,
+def test_finished_run_is_not_trained_again_and_evaluates(tmp_path, whole_run,
                                                         default_strategy):
-  # A run checkpointed at step 150 (eval every 50) resumed with eval every 100 first
-  # finishes the interval to 200, then continues on the new grid.
-  part = tiny_config(tmp_path / "run", **{"trainer.train_steps": 150,
-                                          "eval.every": 50})
-  trainer.train(part, default_strategy)
-  final = trainer.train(part.replace(**{"trainer.train_steps": 300, "eval.every": 100,
-                                        "trainer.keep_checkpoints": 5}),
-                        default_strategy)
-  assert final["trained_steps_this_run"] == 150
-  assert _checkpoint_steps(part.model_dir)[-3:] == [150, 200, 300]
-  assert [h["step"] for h in _history(part.model_dir)] == [50, 100, 150, 200, 300]
-  _assert_same_weights(whole_run.model_dir, part.model_dir)
-
-
-def test_finished_run_is_not_trained_again_and_evaluates(whole_run, default_strategy):
-  config = whole_run
+  config = copy_run(whole_run, str(tmp_path / "run"))
   first = _read(os.path.join(config.model_dir, "metrics.json"))
   before = _weights(config.model_dir)
   history = _history(config.model_dir)
@@ -242,14 +235,15 @@ def test_eval_needs_a_checkpoint(tmp_path, default_strategy):
     evaluation_reports.evaluate(config, default_strategy)
 
 
-def test_different_settings_in_the_same_directory_are_refused(whole_run,
+def test_different_settings_in_the_same_directory_are_refused(tmp_path, whole_run,
                                                               default_strategy):
-  model_dir = whole_run.model_dir
+  config = copy_run(whole_run, str(tmp_path / "run"))
+  model_dir = config.model_dir
   flags_before = open(os.path.join(model_dir, "flags.json")).read()
   steps_before = _checkpoint_steps(model_dir)
   weights_before = _weights(model_dir)
-  changed = whole_run.replace(**{"trainer.train_steps": 400,
-                                 "model.num_generators": 4})
+  changed = config.replace(**{"trainer.train_steps": 400,
+                              "model.num_generators": 4})
   with pytest.raises(ConfigError, match="--model.num_generators: saved 8, now 4"):
     trainer.train(changed, default_strategy)
   assert open(os.path.join(model_dir, "flags.json")).read() == flags_before
@@ -343,13 +337,18 @@ def test_non_finite_weight_stops_training_without_saving(tmp_path, monkeypatch,
 
 
 # ------------------------------------------------------------------ quality
-def test_short_run_covers_the_ring(tmp_path, default_strategy):
-  """The reference settings find at least 7 of the 8 modes in 3000 steps."""
-  config = tiny_config(tmp_path / "run", **{
+def test_short_run_covers_the_ring(tmp_path, whole_run, default_strategy):
+  """The reference settings find at least 7 of the 8 modes in 3000 steps.
+
+  The run goes on from a copy of `whole_run` (its first 300 steps, same settings):
+  resumed runs continue exactly as uninterrupted ones (the tests above), so this is
+  the 3000-step run."""
+  config = copy_run(whole_run, str(tmp_path / "run"), **{
       "trainer.train_steps": 3000, "eval.every": 3000,
       "trainer.steps_per_execution": 500, "eval.num_samples": 10000,
       "eval.evaluators": ("mixture",)})
   final = trainer.train(config, default_strategy)
+  assert final["step"] == 3000 and final["trained_steps_this_run"] == 2700
   mixture = final["mixture"]
   assert mixture["modes"] >= 7, mixture["mode_histogram"]
   # The generators have started to specialise: most of their mass is near a mode.
