@@ -104,6 +104,19 @@ def run_main(*args):
 
 
 @pytest.fixture
+def default_sigint():
+  """SIGINT raises `KeyboardInterrupt` during the test, as in an interactive shell:
+  a process started in the background by a non-interactive shell inherits SIGINT
+  ignored, and Python then keeps it ignored."""
+  import signal  # pylint: disable=g-import-not-at-top
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def default_strategy():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf.distribute.get_strategy()

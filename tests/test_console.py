@@ -139,7 +139,7 @@ def test_help_prints_no_tensorflow_start_up_lines():
 
 
 # ------------------------------------------------------------------ stop request
-def test_first_ctrl_c_sets_the_flag_and_the_second_raises():
+def test_first_ctrl_c_sets_the_flag_and_the_second_raises(default_sigint):  # pylint: disable=unused-argument
   stream = io.StringIO()
   with interrupt.StopRequest(stream) as stop:
     assert not stop.requested

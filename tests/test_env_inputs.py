@@ -250,7 +250,7 @@ def test_a_taken_port_of_this_task_is_named():
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "Ctrl-C"])
-def test_sigterm_and_ctrl_c_end_the_wait_at_once(signal_name):
+def test_sigterm_and_ctrl_c_end_the_wait_at_once(signal_name, default_sigint):  # pylint: disable=unused-argument
   before = signal.getsignal(signal.SIGTERM)
   if signal_name == "SIGTERM":
     send = lambda: os.kill(os.getpid(), signal.SIGTERM)  # pylint: disable=unnecessary-lambda-assignment

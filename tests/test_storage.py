@@ -171,7 +171,7 @@ def test_sample_on_a_full_disk_leaves_nothing_and_the_retry_works(trained, tmp_p
   out_dir = tmp_path / "samples"
   args = (f"--model_dir={trained}", "--mode=sample", f"--sampling.output_dir={out_dir}",
           "--sampling.num_samples=200", "--sampling.steps=20",
-          "--sampling.sampler=none")
+          "--sampling.sampler=none", "--sampling.health_report=false")
   real_write_json = files.write_json
 
   def disk_full_on_metrics(path, value):
