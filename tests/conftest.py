@@ -103,6 +103,30 @@ def run_main(*args):
   return 0
 
 
+def session_trained_run(tmp_path_factory, name, settings):
+  """`(config, final)`: the `tiny_config` run of `settings` trained once per test
+  session under the name `name` (the first worker process trains it under a lock,
+  the others wait and read it), and what `trainer.train` returned. Tests read it and
+  never write into it; one that writes works on a copy."""
+  import pickle  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  root = shared_session_dir(tmp_path_factory, name)
+  config = tiny_config(os.path.join(root, "run"), **settings)
+  os.makedirs(root, exist_ok=True)
+  done = os.path.join(root, "trained.pickle")
+  with session_lock(root):
+    if not os.path.isfile(done):
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      from tf_stackelberg.training import trainer  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(config.model_dir, ignore_errors=True)  # a build that did not finish
+      final = trainer.train(config, tf.distribute.get_strategy())
+      with open(done + ".tmp", "wb") as f:
+        pickle.dump(final, f)
+      os.replace(done + ".tmp", done)
+    with open(done, "rb") as f:
+      return config, pickle.load(f)
+
+
 @pytest.fixture
 def default_sigint():
   """SIGINT raises `KeyboardInterrupt` during the test, as in an interactive shell:

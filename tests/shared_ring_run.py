@@ -7,37 +7,18 @@ one that trains, evaluates or damages files works on `copy_run` (a half-written 
 or a lock taken by one test would otherwise show up in another process's copy).
 """
 
-import os
-import pickle
 import shutil
 
-import tensorflow as tf
-
-from conftest import session_lock, shared_session_dir, tiny_config
-from tf_stackelberg.training import trainer
+from conftest import session_trained_run, tiny_config
 
 # 300 steps (eval and checkpoints every 100), every checkpoint kept.
 BASE_SETTINGS = {"trainer.train_steps": 300, "trainer.keep_checkpoints": 10}
-_DONE = "trained.pickle"
 
 
 def base_run(tmp_path_factory):
   """`(config, final)`: the shared 300-step run and what `trainer.train` returned when
   it was trained."""
-  root = shared_session_dir(tmp_path_factory, "ring_run_300_steps")
-  model_dir = os.path.join(root, "run")
-  config = tiny_config(model_dir, **BASE_SETTINGS)
-  with session_lock(root):
-    done = os.path.join(root, _DONE)
-    if not os.path.isfile(done):
-      shutil.rmtree(model_dir, ignore_errors=True)  # a build that did not finish
-      final = trainer.train(config, tf.distribute.get_strategy())
-      with open(done + ".tmp", "wb") as f:
-        pickle.dump(final, f)
-      os.replace(done + ".tmp", done)
-    with open(done, "rb") as f:
-      final = pickle.load(f)
-  return config, final
+  return session_trained_run(tmp_path_factory, "ring_run_300_steps", BASE_SETTINGS)
 
 
 def copy_run(config, destination, **overrides):

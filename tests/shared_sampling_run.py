@@ -7,13 +7,11 @@ under a lock, the others wait and read it). Tests that change the run directory 
 on a copy (`copied_run`).
 """
 
-import json
-import os
 import shutil
 
 import pytest
 
-from conftest import session_lock, shared_session_dir, tiny_config
+from conftest import session_trained_run
 
 # The run's settings, by flag name.
 SETTINGS = {"trainer.train_steps": 300, "model.num_generators": 4}
@@ -22,19 +20,7 @@ SETTINGS = {"trainer.train_steps": 300, "model.num_generators": 4}
 def shared_trained_run(tmp_path_factory):
   """The validated `Config` of the shared trained run (read it, never write into it:
   `--mode=sample` would, e.g., pick up a prepared discriminator left in it)."""
-  directory = shared_session_dir(tmp_path_factory, "four_generator_run")
-  model_dir = os.path.join(directory, "run")
-  done = os.path.join(directory, "trained.json")
-  os.makedirs(directory, exist_ok=True)
-  with session_lock(directory):
-    if not os.path.isfile(done):
-      import tensorflow as tf  # pylint: disable=import-outside-toplevel
-      from tf_stackelberg.training import trainer  # pylint: disable=import-outside-toplevel
-      shutil.rmtree(model_dir, ignore_errors=True)  # a run interrupted earlier
-      trainer.train(tiny_config(model_dir, **SETTINGS), tf.distribute.get_strategy())
-      with open(done, "w", encoding="utf-8") as f:
-        json.dump(SETTINGS, f)
-  return tiny_config(model_dir, **SETTINGS)
+  return session_trained_run(tmp_path_factory, "four_generator_run", SETTINGS)[0]
 
 
 def copied_run(tmp_path_factory, name):
