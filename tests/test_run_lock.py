@@ -14,12 +14,11 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import shared_ring_run as shared
-from conftest import REPO, run_main, tiny_config
+from conftest import REPO, assert_same_checkpoints, run_main, tiny_config
 from tf_stackelberg.common import run_lock
 from tf_stackelberg.common.run_lock import RunLock, RunLockedError
 from tf_stackelberg.training import checkpoints, trainer
@@ -223,13 +222,6 @@ def _wait(condition, process, what, timeout=300):
   raise AssertionError(f"timed out waiting for {what}")
 
 
-def _saved_tensors(model_dir):
-  reader = tf.train.load_checkpoint(
-      tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
-  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-          if "optimizer" in n or n.startswith(("generator/", "discriminator/"))}
-
-
 @pytest.fixture(scope="module")
 def whole_run(tmp_path_factory):
   """The uninterrupted run of the settings below (shared with other test files: read
@@ -290,7 +282,4 @@ def test_a_second_training_is_refused_and_a_killed_one_resumes_exactly(
   with open(os.path.join(model_dir, "metrics.json")) as f:
     assert json.load(f)["step"] == 300
   # Same seed, same run, killed or not.
-  expected, got = _saved_tensors(whole_run.model_dir), _saved_tensors(model_dir)
-  assert expected.keys() == got.keys() and expected
-  for name in expected:
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+  assert_same_checkpoints(whole_run.model_dir, model_dir)

@@ -12,30 +12,12 @@ import tensorflow as tf
 from absl import flags
 
 from shared_ring_run import base_run, copy_run
-from conftest import tiny_config
+from conftest import assert_same_checkpoints, checkpoint_tensors, tiny_config
 from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data import mixtures
 from tf_stackelberg.training import trainer
 from tf_stackelberg.training.run import Run
-
-
-def _weights(model_dir):
-  """Every saved tensor of the latest checkpoint (models, BatchNorm statistics,
-  optimizer slots and step counters), by checkpoint key."""
-  path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()
-          if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH",
-                          "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
-
-
-def _assert_same_weights(expected_dir, got_dir):
-  expected, got = _weights(expected_dir), _weights(got_dir)
-  assert expected.keys() == got.keys() and len(expected) >= 20
-  for name in expected:
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
 
 
 def _checkpoint_steps(model_dir):
@@ -178,7 +160,7 @@ def test_intervals_off_the_grid_are_evaluated_checkpointed_and_resumed_exactly(
                                                              300]
   assert _read(tmp_path / "run" / "metrics.json")["step"] == 300
   # Resumed twice, it continues exactly as the uninterrupted run.
-  _assert_same_weights(whole_run.model_dir, config.model_dir)
+  assert_same_checkpoints(whole_run.model_dir, config.model_dir)
   assert final["mixture"] == _read(os.path.join(whole_run.model_dir,
                                                 "metrics.json"))["mixture"]
 
@@ -187,12 +169,12 @@ def test_finished_run_is_not_trained_again_and_evaluates(tmp_path, whole_run,
                                                         default_strategy):
   config = copy_run(whole_run, str(tmp_path / "run"))
   first = _read(os.path.join(config.model_dir, "metrics.json"))
-  before = _weights(config.model_dir)
+  before = checkpoint_tensors(config.model_dir)
   history = _history(config.model_dir)
   final = trainer.train(config, default_strategy)
   assert final["trained_steps_this_run"] == 0 and final["steps_per_second"] is None
   assert final["step"] == 300
-  after = _weights(config.model_dir)
+  after = checkpoint_tensors(config.model_dir)
   for name in before:
     np.testing.assert_array_equal(before[name], after[name])
   # Evaluations use a fixed seed: the restored model gives the same numbers.
@@ -241,14 +223,14 @@ def test_different_settings_in_the_same_directory_are_refused(tmp_path, whole_ru
   model_dir = config.model_dir
   flags_before = open(os.path.join(model_dir, "flags.json")).read()
   steps_before = _checkpoint_steps(model_dir)
-  weights_before = _weights(model_dir)
+  weights_before = checkpoint_tensors(model_dir)
   changed = config.replace(**{"trainer.train_steps": 400,
                               "model.num_generators": 4})
   with pytest.raises(ConfigError, match="--model.num_generators: saved 8, now 4"):
     trainer.train(changed, default_strategy)
   assert open(os.path.join(model_dir, "flags.json")).read() == flags_before
   assert _checkpoint_steps(model_dir) == steps_before
-  for name, value in _weights(model_dir).items():
+  for name, value in checkpoint_tensors(model_dir).items():
     np.testing.assert_array_equal(value, weights_before[name])
 
 
@@ -288,7 +270,7 @@ def test_non_finite_loss_stops_with_status_3_and_keeps_last_good_checkpoint(
                    err), err
   assert "ckpt-100" in err  # the last good checkpoint is named
   assert _checkpoint_steps(str(model_dir)) == [100]
-  for name, value in _weights(str(model_dir)).items():
+  for name, value in checkpoint_tensors(str(model_dir)).items():
     if value.dtype.kind == "f":
       assert np.isfinite(value).all(), name
   assert [h["step"] for h in _history(str(model_dir))] == [100]
