@@ -153,6 +153,42 @@ def test_first_ctrl_c_sets_the_flag_and_the_second_raises(default_sigint):  # py
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def _retyped_by_c_code(handler, signum):
+  """What C code that was calling back into Python makes of a signal handler's
+  exception (TensorFlow's `nest` did this while tracing): an error of its own."""
+  try:
+    handler(signum, None)
+  except BaseException:  # pylint: disable=broad-except
+    return AttributeError("'Results' object has no attribute '_type_spec'")
+  raise AssertionError("the handler did not raise")
+
+
+@pytest.mark.parametrize("signum, handler, status", [
+    (signal.SIGTERM, "_raise_terminated", 143),
+    (signal.SIGINT, "_raise_keyboard_interrupt", 130)])
+def test_a_signal_re_typed_by_c_code_still_exits_as_that_signal(
+    monkeypatch, capsys, signum, handler, status):
+  from tf_stackelberg import main  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(interrupt, "_arm_forced_exit", lambda seconds=None: None)
+  monkeypatch.setattr(interrupt, "_raised", [])
+  monkeypatch.setattr(main, "_exit_now", sys.exit)  # os._exit would end pytest
+  error = _retyped_by_c_code(getattr(interrupt, handler), signum)
+  assert interrupt.raised_signal() == signum
+  with pytest.raises(SystemExit) as exited:
+    main._exit_for(error, (), interrupt)  # pylint: disable=protected-access
+  assert exited.value.code == status
+  assert capsys.readouterr().err.startswith(
+      "\nerror: terminated (SIGTERM)" if signum == signal.SIGTERM
+      else "\nerror: interrupted")
+
+
+def test_an_error_after_no_signal_keeps_its_traceback(monkeypatch):
+  from tf_stackelberg import main  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(interrupt, "_raised", [])
+  with pytest.raises(AttributeError, match="_type_spec"):
+    main._exit_for(AttributeError("_type_spec"), (), interrupt)  # pylint: disable=protected-access
+
+
 # ------------------------------------------------------------------ the CLI in a terminal
 def _run_in_terminal(args, columns, interrupt_when=None, timeout=300):
   """Runs the CLI with its output on a pseudo-terminal `columns` wide; sends SIGINT

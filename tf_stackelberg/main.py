@@ -125,28 +125,40 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # SavedModel/TF INFO chatter
   # SIGTERM unwinds like Ctrl-C: staging folders are removed, locks released;
   # training turns it into a stop at the next step (`interrupt.StopRequest`).
-  previous_term = signal.getsignal(signal.SIGTERM)
+  previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
   interrupt.terminate_by_exception()
   try:
     run_mode(resolve())
-  except interrupt.Interrupted as e:  # a requested stop: no error
-    print(f"\n{e}", file=sys.stderr)
-    _exit_now(e.exit_status)
-  except KeyboardInterrupt:
+  except (Exception, KeyboardInterrupt, interrupt.Terminated) as e:  # pylint: disable=broad-except
+    _exit_for(e, exit_status, interrupt)
+  finally:
+    for signum, handler in previous.items():
+      if handler is not None:
+        signal.signal(signum, handler)
+
+
+def _exit_for(error, exit_status, interrupt):
+  """Reports `error` in one line and exits with its status; re-raises an error that
+  is a bug (its traceback is what a report needs)."""
+  if isinstance(error, interrupt.Interrupted):  # a requested stop: no error
+    print(f"\n{error}", file=sys.stderr)
+    _exit_now(error.exit_status)
+  # A signal's exception may arrive re-typed by C code it crossed (interrupt.py).
+  signum = interrupt.raised_signal()
+  if isinstance(error, KeyboardInterrupt) or (
+      signum == signal.SIGINT and not isinstance(error, interrupt.Terminated)):
     print("\nerror: interrupted; files are written whole or not at all, so nothing "
           "half-written was left", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
-  except interrupt.Terminated:
+  if isinstance(error, interrupt.Terminated) or signum == signal.SIGTERM:
     print("\nerror: terminated (SIGTERM); files are written whole or not at all, so "
           "nothing half-written was left", file=sys.stderr)
     _exit_now(EXIT_TERMINATED)
-  except tuple(error for error, _ in exit_status) as e:
-    status = next(code for error, code in exit_status if isinstance(e, error))
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(status)
-  finally:
-    if previous_term is not None:
-      signal.signal(signal.SIGTERM, previous_term)
+  for error_class, status in exit_status:
+    if isinstance(error, error_class):
+      print(f"error: {error}", file=sys.stderr)
+      sys.exit(status)
+  raise error
 
 
 _HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")

@@ -13,6 +13,11 @@ locked section (TensorFlow's tracing, for one) and leave the unwinding waiting o
 that lock for ever; so SIGTERM also arms a deadline: if the process is still alive
 `FORCED_EXIT_AFTER_S` seconds later, the staging folders are removed and it exits
 with status 143 at once.
+
+An exception raised by a signal handler can also come out under another type: C code
+that was calling back into Python when the signal arrived (TensorFlow's `nest` while
+tracing, for one) may replace it with an error of its own. `raised_signal` says which
+signal's exception was raised, so that the caller can report the stop as a stop.
 """
 
 import os
@@ -45,9 +50,25 @@ class Terminated(BaseException):
   not an `Exception`, so that no `except Exception` swallows it)."""
 
 
+# The signals whose handler raised an exception in this process, in order.
+_raised = []
+
+
+def raised_signal():
+  """The last signal (SIGINT or SIGTERM) whose handler raised an exception here, or
+  None: whatever exception unwinds after it is that signal's, whatever its type."""
+  return _raised[-1] if _raised else None
+
+
 def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
+  _raised.append(signal.SIGTERM)
   _arm_forced_exit()
   raise Terminated()
+
+
+def _raise_keyboard_interrupt(signum, frame):  # pylint: disable=unused-argument
+  _raised.append(signal.SIGINT)
+  raise KeyboardInterrupt()
 
 
 def _arm_forced_exit(seconds=None):
@@ -70,9 +91,13 @@ def _forced_exit():
 
 
 def terminate_by_exception():
-  """Makes SIGTERM raise `Terminated` in the main thread (a no-op elsewhere)."""
+  """Makes SIGTERM raise `Terminated` in the main thread (a no-op elsewhere), and
+  records Ctrl-C's `KeyboardInterrupt` for `raised_signal` (unless SIGINT is ignored,
+  as in a shell's background job)."""
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+      signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
 
 
 class StopRequest:
