@@ -16,6 +16,7 @@ from tf_stackelberg.app import prepare as preparation
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.metrics import discriminator_metrics as dm
 from tf_stackelberg.models.discriminators.dcgan import DCGANDiscriminator
+from tf_stackelberg.modes.export import export
 from tf_stackelberg.modes.prepare import prepare
 from tf_stackelberg.modes.sample import sample
 from tf_stackelberg.training.run import Run
@@ -89,6 +90,29 @@ def test_sample_uses_the_prepared_discriminator_of_its_step(prepared, tmp_path, 
   assert "Discriminator: prepared" in capsys.readouterr().out
   summary = _sample(config, tmp_path / "run", **{"sampling.discriminator": "run"})
   assert summary["discriminator"]["source"] == "run"
+
+
+def test_export_carries_the_prepared_discriminator(
+    prepared, tmp_path, capsys):
+  config, info, _, _ = prepared
+  config = config.replace(**{"mode": "export", "export_dir": str(tmp_path / "export"),
+                             "sampling.sampler": "none", "sampling.steps": 1})
+  export(config.validate(), tf.distribute.get_strategy())
+  assert "Discriminator: prepared" in capsys.readouterr().out
+  reader = tf.train.load_checkpoint(str(tmp_path / "export" / "variables" / "variables"))
+  exported = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+  run = Run(config, tf.distribute.get_strategy())
+  run.restore(require=True)
+  original = [v.numpy() for v in run.gan.discriminator.trainable_variables]
+  preparation.load_prepared(run, preparation.prepared_path(config, 300))
+  tuned = [v.numpy() for v in run.gan.discriminator.trainable_variables]
+  assert info["finetuning"]["best_step"] > 0  # the weights did change
+  def found(value):
+    return any(w.shape == value.shape and np.array_equal(w, value)
+               for w in exported.values())
+  assert all(found(w) for w in tuned)
+  assert not any(found(w) for w, t in zip(original, tuned) if not np.array_equal(w, t))
 
 
 def test_a_prepared_discriminator_of_another_step_is_ignored_or_refused(

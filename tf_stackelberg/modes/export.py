@@ -1,11 +1,16 @@
 """`--mode=export`: restore the latest checkpoint and write the SavedModel, with the
 `mcmc_sample` endpoint: the `--sampling.sampler` chains of `--mode=sample`, traced into
-the graph with the calibration and the `--sampling.*` settings fixed at export."""
+the graph with the calibration and the `--sampling.*` settings fixed at export.
+
+The discriminator exported, and the one the endpoint's chains use, is the one
+`--sampling.discriminator` chooses, as for `--mode=sample`: by default the prepared
+discriminator of the run's newest step (`--mode=prepare`) when there is one, with the
+calibration it was fitted with."""
 
 import os
 import time
 
-from tf_stackelberg.app import latent
+from tf_stackelberg.app import latent, prepare
 from tf_stackelberg.console import text
 from tf_stackelberg.export.mcmc_endpoint import mcmc_sample_endpoint
 from tf_stackelberg.export.saved_model import SIGNATURES, check_destination, export_gan
@@ -30,9 +35,11 @@ def export(config, strategy):
   # Tracing the signatures is quiet and takes from seconds (mixtures) to about a
   # minute (image GANs on a CPU): say what is under way.
   if sampling.calibrate:
-    print(f"Exporting step {step} of {config.model_dir}: calibrating the "
-          "discriminator...", flush=True)
-  endpoint = mcmc_sample_endpoint(latent.run_latent_model(run, sampling.calibrate),
+    print(f"Exporting step {step} of {config.model_dir}: the calibrated "
+          "discriminator of the mcmc_sample endpoint...", flush=True)
+  # Restores a prepared discriminator into `run.gan`, so the export carries it.
+  calibration, _ = prepare.discriminator_for_sampling(run, step, config)
+  endpoint = mcmc_sample_endpoint(latent.latent_model(run.gan, calibration),
                                   latent.sampler_settings(sampling), sampling.sampler)
   extra = {"mcmc_sample": endpoint}
   names = ", ".join(list(SIGNATURES) + sorted(extra))
