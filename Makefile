@@ -26,9 +26,10 @@ eval export sample: $(STAMP)
 
 # Two worker processes (pytest-xdist), tests of one module on the same worker so that
 # module fixtures are built once: most tests are single-threaded Python (tracing,
-# Keras), which one process leaves the second core idle for.
+# Keras), which one process leaves the second core idle for. Modules go out in the
+# order tests/conftest.py collects them, longest first.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadscope tests
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder tests
 
 benchmark: $(STAMP)
 	$(PY) tools/benchmark_training.py

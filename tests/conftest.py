@@ -273,14 +273,22 @@ def _train_test_classifier(directory, data_dir):
   assert "MNIST: test accuracy" in result.stdout
 
 
-# The modules that take longest, longest first: `make test` hands whole modules to
-# two workers in collection order, so a long module collected last would leave one
-# worker running it alone at the end. (Order by the durations `make test` prints.)
-LONGEST_MODULES = ("test_image_gan.py", "test_quick_start.py", "test_replicas.py",
-                   "test_training.py", "test_sampling_distributed.py",
-                   "test_export.py", "test_benchmark_sampling.py",
-                   "test_checkpoints.py", "test_latent_prior.py",
-                   "test_mcmc_endpoint.py")
+# The modules that take longest, longest first (by the durations `make test` prints,
+# on 2 cores): `make test` hands whole modules to two workers in collection order
+# (`--no-loadscope-reorder`; xdist would otherwise order them by their number of
+# tests, which put the one-test quick start last), so that the short modules fill
+# the end and both workers finish together.
+LONGEST_MODULES = (
+    "test_image_gan.py", "test_quick_start.py", "test_replicas.py", "test_training.py",
+    "test_sampling_distributed.py", "test_export.py", "test_latent_prior.py",
+    "test_benchmark_sampling.py", "test_checkpoints.py", "test_mcmc_endpoint.py",
+    "test_cli.py", "test_benchmark_training.py", "test_sampling_runner.py",
+    "test_wl_unbiased.py", "test_conv_models.py", "test_benchmark_scaling.py",
+    "test_image_evaluation.py", "test_game.py", "test_sample_mode.py",
+    "test_skewed_control.py", "test_sampling_health.py", "test_scale_out.py",
+    "test_record_steps.py", "test_sampling_wang_landau.py", "test_run_lock.py",
+    "test_sampling_bounded_prior.py", "test_eval_inputs.py", "test_energy_health.py",
+    "test_external_gan.py")
 
 
 def pytest_collection_modifyitems(items):

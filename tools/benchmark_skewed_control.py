@@ -6,7 +6,8 @@ the last generators. The discriminator is prepared on that skewed mixture (train
 alone against it, `latent.finetune_discriminator`, then calibrated on held-out images
 against fresh skewed samples, as `--mode=sample` does), and for every sampler seed the
 generator alone (`none`) and the joint (k, z) Wang-Landau chain (`wl`) each draw
-`--chains` samples. The data set's classifier labels them; the figure is the KL of the
+`--chains` samples; `--samplers` adds others, each at Wang-Landau's number of G and D
+evaluations per chain (`sampling.steps_for_budget`). The data set's classifier labels them; the figure is the KL of the
 label histogram to uniform (lower is better), with the uniform mixture of the same
 generators as the reference the correction aims at. The target: the label KL falls by
 at least half.
@@ -60,6 +61,9 @@ def parse_args(argv=None):
   parser.add_argument('--seeds', type=int, default=3,
                       help='number of sampler seeds, from --first_seed on')
   parser.add_argument('--first_seed', type=int, default=0)
+  parser.add_argument('--samplers', default='wl',
+                      type=lambda text: text.split(','),
+                      help='comma-separated samplers, each at the cost of wl\'s run')
   parser.add_argument('--temperatures', default='1',
                       type=lambda text: [float(t) for t in text.split(',')],
                       help='comma-separated temperatures T > 0 of the Wang-Landau runs')
@@ -76,6 +80,10 @@ def parse_args(argv=None):
     args.num_real = min(args.num_real, 2000)
   if not args.temperatures or min(args.temperatures) <= 0:
     parser.error(f'--temperatures={args.temperatures}: every temperature must be > 0')
+  for sampler in args.samplers:
+    if sampler == 'none' or sampler not in sampling.SAMPLERS:
+      parser.error(f'--samplers: {sampler!r} is not a sampler to compare with none '
+                   f"(one of {', '.join(n for n in sampling.SAMPLERS.names() if n != 'none')})")
   return args
 
 
@@ -130,6 +138,11 @@ def main(argv=None):
         f"{' '.join(f'{v:.3f}' for v in p)}; D fine-tuned {args.finetune_steps} steps "
         f'in {finetune_s:.0f} s (logistic loss {losses[0]:.3f} -> {losses[-1]:.3f})'
         if len(losses) else f'{args.model_dir} step {step}: no fine-tuning', flush=True)
+  budget = sampling.evaluations_per_chain('wl', args.steps, settings,
+                                         model.num_generators)[0]
+  runs = [(sampler, t, args.steps if sampler == 'wl' else sampling.steps_for_budget(
+      sampler, budget, settings, model.num_generators))
+          for sampler in args.samplers for t in args.temperatures]
   rows = []
   for seed in range(args.first_seed, args.first_seed + args.seeds):
     t0 = time.perf_counter()
@@ -137,42 +150,45 @@ def main(argv=None):
                             step)
     before, hist_before = label_kl(evaluator, draw('none', model, args, seed, settings,
                                                    1), step)
-    row = dict(seed=seed, uniform=reference, none=before, hist_none=hist_before, wl={})
+    row = dict(seed=seed, uniform=reference, none=before, hist_none=hist_before,
+               samplers={})
     print(f'seed {seed}: label KL uniform mixture {reference:.4f}, skewed none '
           f'{before:.4f}\n  labels none {hist_before}', flush=True)
-    for t in args.temperatures:
+    for sampler, t, steps in runs:
       tempered = dataclasses.replace(settings, temperature=t)
-      result = draw('wl', model, args, seed, tempered, args.steps)
+      result = draw(sampler, model, args, seed, tempered, steps)
       after, hist_after = label_kl(evaluator, result, step)
       ess = float(result.diagnostics.get('ess', args.chains))
-      row['wl'][str(t)] = dict(label_kl=after, ess=ess, hist=hist_after)
-      print(f'  T={t:g}: skewed wl {after:.4f} (ratio {after / before:.2f}, ESS '
-            f'{ess:.0f})\n  labels wl   {hist_after}', flush=True)
+      row['samplers'][f'{sampler} T={t:g}'] = dict(label_kl=after, ess=ess,
+                                                   hist=hist_after)
+      print(f'  {sampler} T={t:g}: {after:.4f} (ratio {after / before:.2f}, ESS '
+            f'{ess:.0f})\n  labels {sampler:<4} {hist_after}', flush=True)
     row['seconds'] = time.perf_counter() - t0
     rows.append(row)
   summary = {name: mean_and_se([r[name] for r in rows]) for name in ('uniform', 'none')}
   name = os.path.basename(os.path.normpath(args.model_dir))
-  table = ['| run (prior) | D steps | chains x steps | T | label KL, uniform mixture | '
-           'label KL, skewed none | label KL, skewed wl | wl / none | seeds |',
-           '|---|---|---|---|---|---|---|---|---|']
-  for t in args.temperatures:
-    after = [r['wl'][str(t)]['label_kl'] for r in rows]
-    summary[f'wl T={t:g}'] = mean_and_se(after)
+  table = [f'{name} ({args.prior}), D fine-tuned {args.finetune_steps} steps, '
+           f'{args.chains} chains of {budget} G and D evaluations, seeds '
+           f'{args.first_seed}-{args.first_seed + args.seeds - 1}; label KL of the '
+           f"uniform mixture {summary['uniform'][0]:.4f}\n",
+           '| sampler | T | steps | label KL, skewed none | label KL, skewed sampler | '
+           'sampler / none |', '|---|---|---|---|---|---|']
+  for sampler, t, steps in runs:
+    key = f'{sampler} T={t:g}'
+    after = [r['samplers'][key]['label_kl'] for r in rows]
+    summary[key] = mean_and_se(after)
     ratio = mean_and_se([a / r['none'] for a, r in zip(after, rows)])
-    summary[f'ratio T={t:g}'] = ratio
-    table.append(
-        f"| {name} ({args.prior}) | {args.finetune_steps} | {args.chains} x "
-        f"{args.steps} | {t:g} | {summary['uniform'][0]:.4f} | "
-        f"{summary['none'][0]:.4f} ± {summary['none'][1]:.4f} | "
-        f"{summary[f'wl T={t:g}'][0]:.4f} ± {summary[f'wl T={t:g}'][1]:.4f} | "
-        f"{ratio[0]:.2f} ± {ratio[1]:.2f} | {args.first_seed}..."
-        f"{args.first_seed + args.seeds - 1} |")
+    summary[f'ratio {key}'] = ratio
+    table.append(f"| {sampler} | {t:g} | {steps} | {summary['none'][0]:.4f} ± "
+                 f"{summary['none'][1]:.4f} | {summary[key][0]:.4f} ± "
+                 f"{summary[key][1]:.4f} | {ratio[0]:.2f} ± {ratio[1]:.2f} |")
   print('\n' + '\n'.join(table))
   if args.out_dir:
     os.makedirs(args.out_dir, exist_ok=True)
     files.write_json(os.path.join(args.out_dir, 'skewed_control.json'), dict(
         model_dir=args.model_dir, step=step, prior=args.prior,
         generator_prior=p.tolist(), chains=args.chains, steps=args.steps,
+        budget=budget, runs=runs,
         finetune_steps=args.finetune_steps, calibration=list(model.calibration),
         temperatures=args.temperatures, rows=rows, summary=summary,
         markdown_table=table))
