@@ -170,7 +170,7 @@ def test_a_signal_re_typed_by_c_code_still_exits_as_that_signal(
     monkeypatch, capsys, signum, handler, status):
   from tf_stackelberg import main  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(interrupt, "_arm_forced_exit", lambda seconds=None: None)
-  monkeypatch.setattr(interrupt, "_raised", [])
+  monkeypatch.setattr(interrupt, "_raised", None)
   monkeypatch.setattr(main, "_exit_now", sys.exit)  # os._exit would end pytest
   error = _retyped_by_c_code(getattr(interrupt, handler), signum)
   assert interrupt.raised_signal() == signum
@@ -184,7 +184,7 @@ def test_a_signal_re_typed_by_c_code_still_exits_as_that_signal(
 
 def test_an_error_after_no_signal_keeps_its_traceback(monkeypatch):
   from tf_stackelberg import main  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(interrupt, "_raised", [])
+  monkeypatch.setattr(interrupt, "_raised", None)
   with pytest.raises(AttributeError, match="_type_spec"):
     main._exit_for(AttributeError("_type_spec"), (), interrupt)  # pylint: disable=protected-access
 

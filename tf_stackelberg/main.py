@@ -144,13 +144,14 @@ def _exit_for(error, exit_status, interrupt):
     print(f"\n{error}", file=sys.stderr)
     _exit_now(error.exit_status)
   # A signal's exception may arrive re-typed by C code it crossed (interrupt.py).
-  signum = interrupt.raised_signal()
-  if isinstance(error, KeyboardInterrupt) or (
-      signum == signal.SIGINT and not isinstance(error, interrupt.Terminated)):
+  signum = (signal.SIGINT if isinstance(error, KeyboardInterrupt) else
+            signal.SIGTERM if isinstance(error, interrupt.Terminated) else
+            interrupt.raised_signal())
+  if signum == signal.SIGINT:
     print("\nerror: interrupted; files are written whole or not at all, so nothing "
           "half-written was left", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
-  if isinstance(error, interrupt.Terminated) or signum == signal.SIGTERM:
+  if signum == signal.SIGTERM:
     print("\nerror: terminated (SIGTERM); files are written whole or not at all, so "
           "nothing half-written was left", file=sys.stderr)
     _exit_now(EXIT_TERMINATED)

@@ -50,24 +50,26 @@ class Terminated(BaseException):
   not an `Exception`, so that no `except Exception` swallows it)."""
 
 
-# The signals whose handler raised an exception in this process, in order.
-_raised = []
+# The last signal whose handler raised an exception in this process (None before).
+_raised = None
 
 
 def raised_signal():
   """The last signal (SIGINT or SIGTERM) whose handler raised an exception here, or
   None: whatever exception unwinds after it is that signal's, whatever its type."""
-  return _raised[-1] if _raised else None
+  return _raised
 
 
 def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
-  _raised.append(signal.SIGTERM)
+  global _raised
+  _raised = signal.SIGTERM
   _arm_forced_exit()
   raise Terminated()
 
 
 def _raise_keyboard_interrupt(signum, frame):  # pylint: disable=unused-argument
-  _raised.append(signal.SIGINT)
+  global _raised
+  _raised = signal.SIGINT
   raise KeyboardInterrupt()
 
 

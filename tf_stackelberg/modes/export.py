@@ -32,17 +32,15 @@ def export(config, strategy):
   run = Run(config, strategy)
   step = run.restore(require=True)
   sampling = config.sampling
-  # Tracing the signatures is quiet and takes from seconds (mixtures) to about a
-  # minute (image GANs on a CPU): say what is under way.
-  if sampling.calibrate:
-    print(f"Exporting step {step} of {config.model_dir}: the calibrated "
-          "discriminator of the mcmc_sample endpoint...", flush=True)
-  # Restores a prepared discriminator into `run.gan`, so the export carries it.
+  # Says which discriminator before calibrating it, and restores a prepared one into
+  # `run.gan`, so the export carries it.
   calibration, _ = prepare.discriminator_for_sampling(run, step, config)
   endpoint = mcmc_sample_endpoint(latent.latent_model(run.gan, calibration),
                                   latent.sampler_settings(sampling), sampling.sampler)
   extra = {"mcmc_sample": endpoint}
   names = ", ".join(list(SIGNATURES) + sorted(extra))
+  # Tracing the signatures is quiet and takes from seconds (mixtures) to about a
+  # minute (image GANs on a CPU): say what is under way.
   print(f"Exporting step {step} of {config.model_dir}: tracing {names} and writing "
         f"{path} (up to a minute for an image GAN on a CPU)...", flush=True)
   path = export_gan(run.gan, path, extra)
