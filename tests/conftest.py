@@ -51,25 +51,36 @@ def trained_run(model_dir, **overrides):
   return config, run
 
 
+def saved_tensors(prefix, skip=("_CHECKPOINTABLE_OBJECT_GRAPH",)):
+  """Every tensor of the TensorFlow checkpoint at `prefix` (a run's checkpoint, a
+  SavedModel's `variables/variables`) by key, but the keys in `skip`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map() if name not in skip}
+
+
 def checkpoint_tensors(model_dir):
   """Every saved tensor of the run's latest checkpoint (models, BatchNorm statistics,
   optimizer slots and step counters), by checkpoint key."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()
-          if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH",
-                          "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+  return saved_tensors(path, skip=("_CHECKPOINTABLE_OBJECT_GRAPH",
+                                   "save_counter/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def assert_same_tensors(expected, got):
+  """Two `{key: tensor}` of checkpoints hold the same keys (at least 20: a whole
+  game) and the same tensors, bit for bit."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  assert expected.keys() == got.keys() and len(expected) >= 20
+  for name in expected:
+    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
 
 
 def assert_same_checkpoints(expected_dir, got_dir):
   """The latest checkpoints of two runs hold the same tensors, bit for bit."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  expected, got = checkpoint_tensors(expected_dir), checkpoint_tensors(got_dir)
-  assert expected.keys() == got.keys() and len(expected) >= 20
-  for name in expected:
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+  assert_same_tensors(checkpoint_tensors(expected_dir), checkpoint_tensors(got_dir))
 
 
 def file_digests(directory):

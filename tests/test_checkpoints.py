@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 import shared_ring_run as shared
-from conftest import file_digests, run_main, tiny_config
+from conftest import (assert_same_tensors, file_digests, run_main, saved_tensors,
+                      tiny_config)
 from tf_stackelberg.app import evaluation_reports
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.training import checkpoints, run_settings, trainer
@@ -105,21 +106,11 @@ def _weights(run):
   by a checkpoint of the run now."""
   path = tf.train.Checkpoint(**run.trackables).write(
       os.path.join(run.config.model_dir, "..", "now", "ckpt"))
-  reader = tf.train.load_checkpoint(path)
-  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-          if n not in _NOT_WEIGHTS}
+  return saved_tensors(path, _NOT_WEIGHTS)
 
 
 def _saved(prefix):
-  reader = tf.train.load_checkpoint(prefix)
-  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-          if n not in _NOT_WEIGHTS}
-
-
-def _assert_same(expected, got):
-  assert expected.keys() == got.keys() and len(expected) >= 20
-  for name in expected:
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+  return saved_tensors(prefix, _NOT_WEIGHTS)
 
 
 def _state(config):
@@ -140,7 +131,7 @@ def test_eval_skips_a_damaged_newest_checkpoint_and_moves_nothing(
   assert capsys.readouterr().out == (
       f"Skipped checkpoint {_ckpt(config, 300)}: {reason}; restored ckpt-200 "
       "(step 200).\n")
-  _assert_same(_saved(_ckpt(base_run, 200)), _weights(run))
+  assert_same_tensors(_saved(_ckpt(base_run, 200)), _weights(run))
   shutil.rmtree(os.path.join(config.model_dir, "..", "now"))
   assert file_digests(config.model_dir) == before  # read only
 
@@ -159,7 +150,7 @@ def test_train_moves_a_damaged_newest_checkpoint_aside(base_run, tmp_path, capsy
   assert capsys.readouterr().out == (
       f"Skipped checkpoint {_ckpt(config, 300)}: {reason}; restored ckpt-200 "
       f"(step 200); moved its files to {checkpoint_dir}/damaged/.\n")
-  _assert_same(_saved(_ckpt(base_run, 200)), _weights(run))
+  assert_same_tensors(_saved(_ckpt(base_run, 200)), _weights(run))
   # Kept, byte for byte, where a new ckpt-300 cannot collide with them.
   assert file_digests(os.path.join(checkpoint_dir, "damaged")) == damaged
   assert not tf.io.gfile.glob(_ckpt(config, 300) + ".*")
@@ -192,7 +183,7 @@ def test_a_partly_applied_failed_restore_is_overwritten_and_training_goes_on_exa
   partly = [n for n in at_300 if np.array_equal(failed[0][n], at_300[n])
             and not np.array_equal(at_300[n], at_200[n])]
   assert partly, "the failed restore assigned nothing (the case is not exercised)"
-  _assert_same(at_200, _weights(run))
+  assert_same_tensors(at_200, _weights(run))
   monkeypatch.undo()
   capsys.readouterr()
 
@@ -200,7 +191,7 @@ def test_a_partly_applied_failed_restore_is_overwritten_and_training_goes_on_exa
   final = trainer.train(config, default_strategy)
   assert final["trained_steps_this_run"] == 100
   assert "Resuming" in capsys.readouterr().out
-  _assert_same(at_300, _saved(_ckpt(config, 300)))
+  assert_same_tensors(at_300, _saved(_ckpt(config, 300)))
   assert _state(config) == [100, 200, 300]
   damaged = os.path.join(config.model_dir, "checkpoints", "damaged")
   assert sorted(os.listdir(damaged)) == ["ckpt-300.data-00000-of-00001",
@@ -341,7 +332,7 @@ def test_checkpoints_without_stored_settings_still_restore(tmp_path, default_str
   assert checkpoints.read_settings(manager.latest_checkpoint) is None
   restored = Run(config, default_strategy)
   assert restored.restore(require=True) == 0
-  _assert_same(weights, _weights(restored))
+  assert_same_tensors(weights, _weights(restored))
   # A model the old checkpoint does not fit is refused clearly.
   other = Run(config.replace(**{"model.num_generators": 4}), default_strategy)
   with pytest.raises(ConfigError, match="does not fit the model of these settings"):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from shared_sampling_run import copied_run
-from conftest import file_digests
+from conftest import file_digests, saved_tensors
 from tf_stackelberg.app import energy_health, latent
 from tf_stackelberg.app import prepare as preparation
 from tf_stackelberg.common.errors import ConfigError
@@ -99,9 +99,7 @@ def test_export_carries_the_prepared_discriminator(
                              "sampling.sampler": "none", "sampling.steps": 1})
   export(config.validate(), tf.distribute.get_strategy())
   assert "Discriminator: prepared" in capsys.readouterr().out
-  reader = tf.train.load_checkpoint(str(tmp_path / "export" / "variables" / "variables"))
-  exported = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+  exported = saved_tensors(str(tmp_path / "export" / "variables" / "variables"))
   run = Run(config, tf.distribute.get_strategy())
   run.restore(require=True)
   original = [v.numpy() for v in run.gan.discriminator.trainable_variables]
