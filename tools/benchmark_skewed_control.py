@@ -7,9 +7,9 @@ alone against it, `latent.finetune_discriminator`, then calibrated on held-out i
 against fresh skewed samples, as `--mode=sample` does), and for every sampler seed the
 generator alone (`none`) and the joint (k, z) Wang-Landau chain (`wl`) each draw
 `--chains` samples; `--samplers` adds others, each at Wang-Landau's number of G and D
-evaluations per chain (`sampling.steps_for_budget`). The data set's classifier labels them; the figure is the KL of the
-label histogram to uniform (lower is better), with the uniform mixture of the same
-generators as the reference the correction aims at. The target: the label KL falls by
+evaluations per chain (`sampling.steps_for_budget`). The data set's classifier labels
+them; the figure is the KL of the label histogram to uniform (lower is better), with
+the uniform mixture of the same generators as the reference the correction aims at. The target: the label KL falls by
 at least half.
 
 `--temperatures` sweeps the temperature T of the discriminator term
@@ -17,8 +17,9 @@ at least half.
 the label KL of the same seeds flatters the chosen row: choose it on one set of seeds,
 then measure it alone on fresh ones (`--first_seed`).
 
-Output: one line per seed, the mean and standard error over the seeds, and a Markdown
-table row; with `--out_dir`, `skewed_control.json` there.
+Output: a few lines per seed, then a Markdown table of the mean and standard error
+over the seeds of every sampler and temperature; with `--out_dir`,
+`skewed_control.json` there.
 
 The model directory is only read (copy a run that is still training first).
 
@@ -47,6 +48,7 @@ from tf_stackelberg.common.salts import SAMPLING as SAMPLING_SALT  # pylint: dis
 from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top
+from toolkit.intervals import mean_interval  # pylint: disable=g-import-not-at-top
 
 
 def parse_args(argv=None):
@@ -66,7 +68,7 @@ def parse_args(argv=None):
                       help='comma-separated samplers, each at the cost of wl\'s run')
   parser.add_argument('--temperatures', default='1',
                       type=lambda text: [float(t) for t in text.split(',')],
-                      help='comma-separated temperatures T > 0 of the Wang-Landau runs')
+                      help='comma-separated temperatures T > 0, each run by every sampler')
   parser.add_argument('--finetune_steps', type=int, default=1000,
                       help='discriminator updates against the skewed mixture')
   parser.add_argument('--num_real', type=int, default=10000,
@@ -115,9 +117,9 @@ def draw(sampler, model, args, seed, settings, steps):
 
 
 def mean_and_se(values):
-  values = np.asarray(values, np.float64)
-  se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float('nan')
-  return float(values.mean()), float(se)
+  """`(mean, standard error)` over the seeds (the error is NaN for one seed)."""
+  interval = mean_interval(values)
+  return interval['mean'], interval['se']
 
 
 def main(argv=None):
