@@ -135,6 +135,17 @@ def run_main(*args):
   return 0
 
 
+def run_main_printed(*args):
+  """`run_main(*args)` with its standard output captured (for fixtures, which have
+  no `capsys`): `(exit status, printed text)`."""
+  import contextlib  # pylint: disable=g-import-not-at-top
+  import io  # pylint: disable=g-import-not-at-top
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    status = run_main(*args)
+  return status, printed.getvalue()
+
+
 def session_trained_run(tmp_path_factory, name, settings):
   """`(config, final)`: the `tiny_config` run of `settings` trained once per test
   session under the name `name` (the first worker process trains it under a lock,

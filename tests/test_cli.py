@@ -6,8 +6,6 @@ parsed into the global flag values, as `app.run` does); what needs a process of 
 A training killed with SIGKILL and resumed is in tests/test_run_lock.py.
 """
 
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from conftest import run_cli, run_main
+from conftest import run_cli, run_main, run_main_printed
 from tf_stackelberg import main  # pylint: disable=unused-import (defines the flags)
 
 TINY = ["--trainer.train_steps=200", "--eval.every=100",
@@ -108,13 +106,12 @@ def cli_run(tmp_path_factory):
   """`--trainer.train_steps=200` with the default --eval.every (1000), via the command
   line's `main` in this process: (run directory, what it printed)."""
   model_dir = tmp_path_factory.mktemp("cli") / "run"
-  stdout = io.StringIO()
-  with contextlib.redirect_stdout(stdout):
-    status = run_main(f"--model_dir={model_dir}", "--trainer.train_steps=200",
-                      "--trainer.steps_per_execution=50", "--eval.num_samples=500",
-                      "--model.num_generators=3")
-  assert status == 0, stdout.getvalue()
-  return model_dir, stdout.getvalue()
+  status, stdout = run_main_printed(
+      f"--model_dir={model_dir}", "--trainer.train_steps=200",
+      "--trainer.steps_per_execution=50", "--eval.num_samples=500",
+      "--model.num_generators=3")
+  assert status == 0, stdout
+  return model_dir, stdout
 
 
 def test_train_steps_alone_with_the_default_eval_every(cli_run):

@@ -1,7 +1,5 @@
 """SavedModel export: round trip against the in-memory model, CLI, and refusals."""
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -10,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_main, trained_run
+from conftest import run_main_printed, trained_run
 from tf_stackelberg.common import salts
 from tf_stackelberg.export.saved_model import ExportError, export_gan
 from tf_stackelberg.modes import sample as sample_mode
@@ -35,13 +33,11 @@ def cli_export(trained, tmp_path_factory):
   the tests below read one export)."""
   config, _ = trained
   target = tmp_path_factory.mktemp("cli_export") / "model"
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    status = run_main(f"--model_dir={config.model_dir}", "--mode=export",
-                      f"--export_dir={target}",
-                      *(f"--{name}={value}" for name, value in SAMPLING_SETTINGS.items()))
-  assert status == 0, out.getvalue()
-  return target, out.getvalue()
+  status, out = run_main_printed(
+      f"--model_dir={config.model_dir}", "--mode=export", f"--export_dir={target}",
+      *(f"--{name}={value}" for name, value in SAMPLING_SETTINGS.items()))
+  assert status == 0, out
+  return target, out
 
 
 def test_round_trip_matches_the_in_memory_model(trained, tmp_path):

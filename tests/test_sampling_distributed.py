@@ -144,17 +144,13 @@ def _refusals(strategy):
 
 def _sample_mode(model_dir, out):
   """Exit status and standard output of `--mode=sample` on two logical CPUs."""
-  import contextlib  # pylint: disable=import-outside-toplevel
-  import io  # pylint: disable=import-outside-toplevel
-  from conftest import run_main  # pylint: disable=import-outside-toplevel
-  printed = io.StringIO()
-  with contextlib.redirect_stdout(printed):
-    status = run_main(f'--model_dir={model_dir}', '--mode=sample',
-                      '--runtime.cpu_devices=2', '--runtime.strategy=mirrored',
-                      '--sampling.sampler=rep', '--sampling.calibrate=false',
-                      '--sampling.num_samples=64', '--sampling.steps=20',
-                      f'--sampling.output_dir={out}')
-  return dict(status=status, stdout=printed.getvalue())
+  from conftest import run_main_printed  # pylint: disable=import-outside-toplevel
+  status, printed = run_main_printed(
+      f'--model_dir={model_dir}', '--mode=sample', '--runtime.cpu_devices=2',
+      '--runtime.strategy=mirrored', '--sampling.sampler=rep',
+      '--sampling.calibrate=false', '--sampling.num_samples=64',
+      '--sampling.steps=20', f'--sampling.output_dir={out}')
+  return dict(status=status, stdout=printed)
 
 
 def main(model_dir, out):
