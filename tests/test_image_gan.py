@@ -4,16 +4,21 @@ evaluator, latent sampling with the joint (k, z) move, and the SavedModel's
 
 import json
 import os
+import shutil
+import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, load_tool
+from conftest import REPO, file_digests, load_tool, saved_tensors
+from tf_stackelberg.app import prepare as preparation
 from tf_stackelberg.config.sections import Config
 from tf_stackelberg.modes.export import export
+from tf_stackelberg.modes.prepare import prepare
 from tf_stackelberg.modes.sample import sample
 from tf_stackelberg.training import trainer
+from tf_stackelberg.training.run import Run
 
 K = 10
 # At the fixed seed the classifier sees 10/10 classes at steps 700, 800 and 900 of
@@ -82,21 +87,72 @@ def test_wang_landau_sampling_on_the_mnist_gan(mnist_run, tmp_path):
         summary["classifier"]["label_histogram"])
 
 
-def test_saved_model_mcmc_sample_returns_images(mnist_run, tmp_path):
+@pytest.fixture(scope="module")
+def class_ratio_run(mnist_run, tmp_path_factory):
+  """(config, info, digests of checkpoints/ before, after): a copy of the run with a
+  class-ratio network prepared (`--sampling.prepare_method=class_ratio`, a 1-epoch
+  classifier)."""
   config, _ = mnist_run
+  model_dir = tmp_path_factory.mktemp("class_ratio") / "run"
+  shutil.copytree(config.model_dir, model_dir)
+  config = config.replace(**{"model_dir": str(model_dir), "mode": "prepare",
+                             "sampling.prepare_method": "class_ratio",
+                             "sampling.ratio_classifier_epochs": 1}).validate()
+  checkpoints = os.path.join(config.model_dir, "checkpoints")
+  before = file_digests(checkpoints)
+  info = prepare(config, tf.distribute.get_strategy())
+  return config, info, before, file_digests(checkpoints)
+
+
+def test_a_class_ratio_network_is_prepared_beside_the_checkpoints(class_ratio_run):
+  config, info, before, after = class_ratio_run
+  assert before and after == before
+  path = os.path.join(config.model_dir, "prepared_discriminator", f"step_{STEPS}")
+  assert set(os.listdir(path)) == {"prepared.json", "class_ratio.keras"}
+  with open(os.path.join(path, "prepared.json")) as f:
+    assert json.load(f)["method"] == info["method"] == "class_ratio"
+  # One epoch of the strided CNN classifies held-out MNIST digits.
+  assert info["class_ratio"]["classifier"]["held_out_accuracy"] > 0.9
+  head = info["class_ratio"]["head"]
+  assert head["best_held_out_loss"] < head["held_out_losses"][0]
+
+
+def test_the_benchmark_tool_samples_the_prepared_network(class_ratio_run):
+  config, _, _, _ = class_ratio_run
+  tool = load_tool("benchmark_image_sampling")
+  run = Run(config.replace(mode="sample").validate(), tf.distribute.get_strategy())
+  step = run.restore(require=True)
+  model, about = tool.discriminator_model(
+      run, step, types.SimpleNamespace(discriminator="prepared"))
+  assert about.startswith("prepared (class_ratio")
+  x = run.gan.generate(tf.zeros([4, run.gan.latent_dim]), tf.range(4))
+  network = preparation.load_prepared(
+      run, preparation.prepared_path(config, step))[1]
+  np.testing.assert_allclose(model.logit_fn(x), network(x), rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_mcmc_sample_returns_images(class_ratio_run, tmp_path, capsys):
+  """The SavedModel of the run with its class-ratio network: `mcmc_sample` runs MALA
+  (rep) through the image generator and the network, whose weights it holds (the
+  Wang-Landau endpoint is tested on the mixtures, tests/test_mcmc_endpoint.py)."""
+  config, _, _, _ = class_ratio_run
   export_dir = str(tmp_path / "export")
-  # MALA (rep) through the image generator and discriminator; the Wang-Landau
-  # endpoint is tested on the mixtures (tests/test_mcmc_endpoint.py).
   export(config.replace(**{"mode": "export", "export_dir": export_dir,
                            "sampling.sampler": "rep",
                            "sampling.steps": 20}).validate(),
          tf.distribute.get_strategy())
+  assert "class-ratio network" in capsys.readouterr().out
   loaded = tf.saved_model.load(export_dir)
   out = loaded.signatures["mcmc_sample"](n=tf.constant(16), steps=tf.constant(20),
                                          seed=tf.constant([0, 1], tf.int64))
   assert out["samples"].shape == (16, 28, 28, 1)
   assert out["generator"].shape == (16,) and out["z"].shape == (16, 100)
   assert np.isfinite(out["energy"].numpy()).all()
+  exported = saved_tensors(os.path.join(export_dir, "variables", "variables"))
+  path = os.path.join(config.model_dir, "prepared_discriminator", f"step_{STEPS}")
+  network = tf.keras.models.load_model(os.path.join(path, "class_ratio.keras"))
+  assert all(any(w.shape == v.shape and np.array_equal(w, v) for v in exported.values())
+             for w in (x.numpy() for x in network.weights))
 
 
 def test_image_sampling_benchmark_on_the_mnist_gan(mnist_run, tmp_path, capsys):

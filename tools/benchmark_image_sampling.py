@@ -112,7 +112,7 @@ from tf_stackelberg import visualization  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common import files  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training import run_settings  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.common.salts import SAMPLING as SAMPLING_SALT  # pylint: disable=g-import-not-at-top
-from tf_stackelberg.app import latent  # pylint: disable=g-import-not-at-top
+from tf_stackelberg.app import latent, prepare  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.run import Run  # pylint: disable=g-import-not-at-top
 from tf_stackelberg.training.strategy import make_strategy  # pylint: disable=g-import-not-at-top
 from toolkit.chunk_clock import ChunkClock, phase_starts  # pylint: disable=g-import-not-at-top
@@ -206,6 +206,10 @@ def parse_args(argv=None):
                       "one; default: the run's).")
   parser.add_argument('--joint', action=argparse.BooleanOptionalAction, default=True,
                       help='Joint (k, z) moves for K > 1 generators.')
+  parser.add_argument('--discriminator', choices=('run', 'prepared'), default='run',
+                      help='The energy\'s discriminator: the run\'s as saved (run) or '
+                      'the one --mode=prepare prepared for the newest step, a '
+                      'fine-tuned discriminator or a class-ratio network (prepared).')
   parser.add_argument('--finetune_steps', type=int, default=0,
                       help='Train the discriminator alone against the frozen '
                       'generator for this many steps before calibrating it '
@@ -422,6 +426,19 @@ def describe(run):
           f"{model.latent_distribution} prior")
 
 
+def discriminator_model(run, step, args):
+  """`(LatentModel, description)` of the discriminator `--discriminator` names: the
+  run's as saved, or the one `--mode=prepare` prepared for its newest step (a
+  fine-tuned discriminator or a class-ratio network), calibrated as
+  `--mode=sample` does."""
+  if args.discriminator == 'run':
+    return latent.run_latent_model(run, with_calibration=True), "the run's"
+  config = run.config.replace(**{'sampling.discriminator': 'prepared'})
+  calibration, source, network = prepare.discriminator_for_sampling(run, step, config)
+  return (latent.latent_model(run.gan, calibration, network),
+          f"prepared ({source['method']}, {source['path']})")
+
+
 def benchmark_gan(model_dir, args):
   """Every (sampler, temperature) of `args` on one run directory, every seed, with
   its curve; returns the GAN's record (written to the JSON as is)."""
@@ -429,7 +446,7 @@ def benchmark_gan(model_dir, args):
   run, step = load_run(model_dir, args)
   gan = run.gan
   finetune_losses = latent.finetune_discriminator(run, args.finetune_steps)
-  model = latent.run_latent_model(run, with_calibration=True)
+  model, source = discriminator_model(run, step, args)
   settings = sampler_settings(run.config, args)
   evaluator = run.evaluators[0]
   jit_compile = (run.config.runtime.jit_compile if args.jit_compile is None
@@ -475,7 +492,7 @@ def benchmark_gan(model_dir, args):
       curve_steps=list(args.curve_steps), jit_compile=jit_compile,
       temperatures=list(temperatures), temperatures_skipped=list(skipped),
       temperature_supported=supported,
-      finetune_steps=args.finetune_steps,
+      discriminator=source, finetune_steps=args.finetune_steps,
       finetune_loss=([float(finetune_losses[0]), float(finetune_losses[-1])]
                      if len(finetune_losses) else None),
       settings=dict(step_size=settings.step_size, joint=settings.joint,
@@ -646,9 +663,11 @@ def header_lines(gan):
                    " not run: this build's sampler has no temperature (T = 1 only)")
   else:
     temperature = f"temperatures {', '.join(f'{t:g}' for t in gan['temperatures'])}"
+  whose = gan.get('discriminator', "the run's")
   return [
       f"GAN: {gan['name']} ({gan['description']}), checkpoint step "
-      f"{gan['step']}; calibration d_c = {gan['calibration'][0]:.3f} d + "
+      f"{gan['step']}; discriminator {whose}; "
+      f"calibration d_c = {gan['calibration'][0]:.3f} d + "
       f"{gan['calibration'][1]:.3f}" + finetune_text(gan),
       f"Budget: {gan['budget']} G and D evaluations per chain, {gan['chains']} chains, "
       f"sampler seeds {gan['seeds'][0]}..{gan['seeds'][-1]}; {temperature}; step size "

@@ -16,9 +16,13 @@ from tf_stackelberg.sampling.settings import SamplerSettings, min_num_steps
 CALIBRATION_POINTS = 5000
 
 
-def gan_callables(gan):
-  """The `(generate_fn, logit_fn)` pair the samplers take."""
+def gan_callables(gan, network=None):
+  """The `(generate_fn, logit_fn)` pair the samplers take; the logit is `network`'s
+  (images -> `[B]`, e.g. a class-ratio network of `--mode=prepare`) when given,
+  else the discriminator's."""
   def logit_fn(x):
+    if network is not None:
+      return tf.reshape(tf.cast(network(x), tf.float32), [-1])
     return tf.cast(gan.discriminator(x)[0], tf.float32)  # float32 under any precision
   return gan.generate, logit_fn
 
@@ -106,10 +110,11 @@ def finetune_discriminator(run, num_steps, batch_size=256, learning_rate=2e-4):
   return np.array(losses, np.float32)
 
 
-def latent_model(gan, calibration=None):
+def latent_model(gan, calibration=None, network=None):
   """The `LatentModel` of a `StackelbergGAN` (with its latent and generator priors),
-  with an optional calibration `(a, b)`."""
-  generate_fn, logit_fn = gan_callables(gan)
+  with an optional calibration `(a, b)` and `network` in the discriminator's place
+  (`gan_callables`)."""
+  generate_fn, logit_fn = gan_callables(gan, network)
   return LatentModel(generate_fn, logit_fn, gan.latent_dim, gan.num_generators,
                      calibration, prior=gan.latent_prior,
                      generator_log_prior=getattr(gan, "generator_log_prior", None))

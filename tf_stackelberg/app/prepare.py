@@ -26,9 +26,14 @@ the weights in memory, and writes the result beside the run's checkpoints:
    was prepared from, the losses, the calibration, the held-out report before and
    after). The run's `checkpoints/` are never touched.
 
-`discriminator_for_sampling` chooses the discriminator of `--mode=sample` and
-`--mode=diagnose` (`--sampling.discriminator`): the prepared one of the run's newest
-step when there is one, else the run's.
+With `--sampling.prepare_method=class_ratio` the run's discriminator is left as it
+is and a class-ratio network (`app.class_ratio`) takes its place in sampling: steps
+1-2 give way to training that network, step 4 calibrates it, and step 5 writes it as
+`class_ratio.keras` beside `prepared.json`.
+
+`discriminator_for_sampling` chooses the discriminator of `--mode=sample`,
+`--mode=diagnose` and `--mode=export` (`--sampling.discriminator`): the prepared one
+of the run's newest step when there is one, else the run's.
 """
 
 import os
@@ -38,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_stackelberg.app import energy_health, latent
+from tf_stackelberg.app import class_ratio, energy_health, latent
 from tf_stackelberg.common import files, salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.metrics import discriminator_metrics as dm
@@ -159,13 +164,15 @@ def finetune_with_early_stopping(run, sampling, logit_fn):
 def prepare(run, step, out_dir):
   """Prepares the discriminator of the restored `run` (step `step`) and writes it
   into `out_dir`; returns the contents of `prepared.json`."""
+  if run.config.sampling.prepare_method == "class_ratio":
+    return prepare_class_ratio(run, step, out_dir)
   sampling, started = run.config.sampling, time.monotonic()
   logit_fn = latent.gan_callables(run.gan)[1]
   before = energy_health.held_out_report(run, logit_fn)
   finetuning = finetune_with_early_stopping(run, sampling, logit_fn)
   sn_layers = warm_up_spectral_norm(run.gan.discriminator, sampling.sn_warmup)
   after = energy_health.held_out_report(run, logit_fn)  # fits the calibration too
-  info = {"step": step, "model_dir": run.config.model_dir,
+  info = {"step": step, "model_dir": run.config.model_dir, "method": "finetune",
           "discriminator": run.config.model.discriminator,
           "held_out": after["held_out"],
           "held_out_fraction": sampling.held_out_fraction, "seed": run.config.seed,
@@ -183,6 +190,38 @@ def prepare(run, step, out_dir):
   return info
 
 
+def prepare_class_ratio(run, step, out_dir):
+  """`--sampling.prepare_method=class_ratio`: trains the class-ratio network of the
+  restored `run` (`app.class_ratio`), calibrates it on the held-out split and writes
+  it into `out_dir`; returns the contents of `prepared.json`."""
+  started = time.monotonic()
+  before = energy_health.held_out_report(run, latent.gan_callables(run.gan)[1])
+  network, built = class_ratio.prepare_class_ratio(run, run.config.sampling)
+  after = energy_health.held_out_report(run, latent.gan_callables(run.gan, network)[1])
+  info = {"step": step, "model_dir": run.config.model_dir, "method": "class_ratio",
+          "network": class_ratio.NETWORK_FILE, "class_ratio": built,
+          "held_out": after["held_out"],
+          "held_out_fraction": run.config.sampling.held_out_fraction,
+          "seed": run.config.seed, "calibration": after["calibration"],
+          "held_out_before": before, "held_out_after": after,
+          "seconds": time.monotonic() - started}
+  with files.storage_errors(out_dir):
+    network.save(os.path.join(out_dir, class_ratio.NETWORK_FILE))
+  files.write_json(os.path.join(out_dir, INFO_FILE), info)
+  return info
+
+
+def describe(info):
+  """What a prepared discriminator is, in a few words, for console lines."""
+  if info.get("method") == "class_ratio":
+    head = info["class_ratio"]["head"]
+    return (f"class-ratio network, classifier held-out accuracy "
+            f"{info['class_ratio']['classifier']['held_out_accuracy']:.3f}, head epoch "
+            f"{head['best_epoch']} of {head['epochs_run']} kept")
+  tuned = info["finetuning"]
+  return f"{tuned['best_step']} of {tuned['steps_run']} fine-tuning updates kept"
+
+
 def check_destination(config, step):
   """`ConfigError` when step `step` already has a prepared discriminator (nothing
   is ever replaced)."""
@@ -196,8 +235,11 @@ def check_destination(config, step):
 
 # ------------------------------------------------------------------ use
 def load_prepared(run, path):
-  """Restores the prepared discriminator in `path` into `run`; returns its info."""
+  """Loads the prepared discriminator in `path`: a fine-tuned one is restored into
+  `run`; returns `(info, class-ratio network or None)`."""
   info = files.read_json(os.path.join(path, INFO_FILE))
+  if info.get("method") == "class_ratio":
+    return info, class_ratio.load_network(os.path.join(path, class_ratio.NETWORK_FILE))
   try:
     status = tf.train.Checkpoint(discriminator=run.trackables["discriminator"]).read(
         os.path.join(path, CHECKPOINT_PREFIX))
@@ -205,12 +247,13 @@ def load_prepared(run, path):
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     raise ConfigError(f"{path}: the prepared discriminator does not fit this run's "
                       f"discriminator ({str(e).strip().splitlines()[0][:200]})") from e
-  return info
+  return info, None
 
 
 def discriminator_for_sampling(run, step, config):
   """Loads the discriminator `--sampling.discriminator` chooses and prints which;
-  returns `(calibration or None, {'source', 'step', 'path'})`."""
+  returns `(calibration or None, {'source', 'step', 'path', 'method'}, network)`,
+  `network` the class-ratio network to use in the discriminator's place, or None."""
   sampling = config.sampling
   choice, steps = sampling.discriminator, prepared_steps(config)
   path = prepared_path(config, step)
@@ -220,14 +263,13 @@ def discriminator_for_sampling(run, step, config):
                       f"of step {step}, the run's newest, in {prepared_root(config)}"
                       f"{found}; run --mode=prepare first")
   if choice != "run" and step in steps:
-    info = load_prepared(run, path)
-    tuned = info["finetuning"]
-    print(f"Discriminator: prepared ({path}: {tuned['best_step']} of "
-          f"{tuned['steps_run']} fine-tuning updates kept, held-out AUC "
+    info, network = load_prepared(run, path)
+    print(f"Discriminator: prepared ({path}: {describe(info)}, held-out AUC "
           f"{info['held_out_before']['auc']:.3f} -> "
           f"{info['held_out_after']['auc']:.3f}).", flush=True)
     calibration = tuple(info["calibration"]) if sampling.calibrate else None
-    return calibration, {"source": "prepared", "step": step, "path": path}
+    return calibration, {"source": "prepared", "step": step, "path": path,
+                         "method": info.get("method", "finetune")}, network
   if choice == "auto" and steps:
     print(f"Discriminator: the run's (step {step}); the prepared ones in "
           f"{prepared_root(config)} are of other steps "
@@ -238,4 +280,4 @@ def discriminator_for_sampling(run, step, config):
           + ("; --mode=prepare prepares one for sampling." if choice == "auto" else "."),
           flush=True)
   calibration = latent.calibrate_run(run) if sampling.calibrate else None
-  return calibration, {"source": "run", "step": step, "path": None}
+  return calibration, {"source": "run", "step": step, "path": None}, None

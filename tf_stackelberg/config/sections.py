@@ -412,6 +412,16 @@ class SamplingConfig(Section):
   prepared_dir: str = _field("", "Folder of the prepared discriminators, one "
                              "step_N folder each (default: "
                              "MODEL_DIR/prepared_discriminator).")
+  prepare_method: str = _field("finetune", "What --mode=prepare prepares: the run's "
+                               "discriminator fine-tuned on the frozen generators "
+                               "(finetune), or a density ratio over the class "
+                               "probabilities of a classifier it trains, used in "
+                               "the discriminator's place (class_ratio; labelled "
+                               "images only; docs/design.md 14.7).",
+                               ("finetune", "class_ratio"))
+  ratio_classifier_epochs: int = _field(3, "Training epochs of the classifier of "
+                                        "--sampling.prepare_method=class_ratio.",
+                                        check="positive", limit=(1000, "time"))
   prepare_learning_rate: float = _field(1e-5, "Adam learning rate of "
                                         "--mode=prepare's fine-tuning.",
                                         check="positive", limit=(1.0, "Adam diverges"))

@@ -47,13 +47,14 @@ def check_destination(export_dir):
   files.check_writable_directory(export_dir, "--export_dir")
 
 
-def export_gan(gan, export_dir, extra_endpoints=None):
+def export_gan(gan, export_dir, extra_endpoints=None, tracked=()):
   """Writes `gan`'s generator (and discriminator) as a SavedModel at `export_dir`.
 
   Args:
     gan: a built `StackelbergGAN`.
     export_dir: destination; must not exist yet (an earlier export is never replaced).
     extra_endpoints: optional dict name -> (fn, input_signature) of further endpoints.
+    tracked: further Keras models whose variables the extra endpoints read.
 
   Returns:
     `export_dir`.
@@ -73,6 +74,8 @@ def export_gan(gan, export_dir, extra_endpoints=None):
   if gan.ema_generator is not None:  # `generate` and `sample` use it
     archive.track(gan.ema_generator)
   archive.track(gan.discriminator)
+  for model in tracked:
+    archive.track(model)
   archive.add_endpoint("generate", generate, input_signature=[
       tf.TensorSpec([None, latent], tf.float32, name="z"),
       tf.TensorSpec([None], tf.int32, name="k")])

@@ -30,8 +30,9 @@ def diagnose(config, strategy):
   with files.staged_directory(out_dir, "--sampling.output_dir") as staging:
     run = Run(config, strategy)
     step = run.restore(require=True)
-    calibration, source = prepare.discriminator_for_sampling(run, step, config)
-    logit_fn = latent.gan_callables(run.gan)[1]
+    calibration, source, network = prepare.discriminator_for_sampling(run, step,
+                                                                      config)
+    logit_fn = latent.gan_callables(run.gan, network)[1]
     report = energy_health.energy_health(run, logit_fn, calibration, config.sampling,
                                          step)
     files.write_json(os.path.join(staging, "metrics.json"),

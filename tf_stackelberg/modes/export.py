@@ -5,7 +5,8 @@ the graph with the calibration and the `--sampling.*` settings fixed at export.
 The discriminator exported, and the one the endpoint's chains use, is the one
 `--sampling.discriminator` chooses, as for `--mode=sample`: by default the prepared
 discriminator of the run's newest step (`--mode=prepare`) when there is one, with the
-calibration it was fitted with."""
+calibration it was fitted with; a class-ratio network prepared in its place is saved
+with the endpoint that uses it."""
 
 import os
 import time
@@ -34,8 +35,8 @@ def export(config, strategy):
   sampling = config.sampling
   # Says which discriminator before calibrating it, and restores a prepared one into
   # `run.gan`, so the export carries it.
-  calibration, _ = prepare.discriminator_for_sampling(run, step, config)
-  endpoint = mcmc_sample_endpoint(latent.latent_model(run.gan, calibration),
+  calibration, _, network = prepare.discriminator_for_sampling(run, step, config)
+  endpoint = mcmc_sample_endpoint(latent.latent_model(run.gan, calibration, network),
                                   latent.sampler_settings(sampling), sampling.sampler)
   extra = {"mcmc_sample": endpoint}
   names = ", ".join(list(SIGNATURES) + sorted(extra))
@@ -43,7 +44,8 @@ def export(config, strategy):
   # minute (image GANs on a CPU): say what is under way.
   print(f"Exporting step {step} of {config.model_dir}: tracing {names} and writing "
         f"{path} (up to a minute for an image GAN on a CPU)...", flush=True)
-  path = export_gan(run.gan, path, extra)
+  path = export_gan(run.gan, path, extra,
+                    tracked=[network] if network is not None else ())
   print(f"Exported step {step} of {config.model_dir} to {path} (signatures: {names}) "
         f"in {text.format_duration(time.monotonic() - started)}.", flush=True)
   return path

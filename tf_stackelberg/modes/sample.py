@@ -125,8 +125,8 @@ def _sample_into(config, strategy, out_dir):
   the health problems."""
   sampling = config.sampling
   run, step = _restored(config, strategy)
-  calibration, source = _discriminator(run, step, config)
-  model = latent.latent_model(run.gan, calibration)
+  calibration, source, network = _discriminator(run, step, config)
+  model = latent.latent_model(run.gan, calibration, network)
   progress, started = ProgressLine(), time.monotonic()
   result = sample_latents(
       sampling.sampler, model, sampling.num_samples, sampling.steps,
@@ -239,16 +239,16 @@ def _evaluate_unweighted(run, step, model, diagnostics):
 
 
 def _discriminator(run, step, config):
-  """`(calibration or None, source)`: the discriminator `--sampling.discriminator`
-  chooses for a trained run (`app.prepare`), or the file of a GAN trained elsewhere,
-  calibrated on the held-out data as a run's."""
+  """`(calibration or None, source, network or None)`: the discriminator
+  `--sampling.discriminator` chooses for a trained run (`app.prepare`), or the file
+  of a GAN trained elsewhere, calibrated on the held-out data as a run's."""
   sampling = config.sampling
   if not sampling.generator_file:
     return prepare.discriminator_for_sampling(run, step, config)
   print(f"Discriminator: {sampling.discriminator_file}.", flush=True)
   calibration = latent.calibrate_run(run) if sampling.calibrate else None
   return calibration, {"source": "file", "step": None,
-                       "path": sampling.discriminator_file}
+                       "path": sampling.discriminator_file}, None
 
 
 def _energy_health(config, run, model, step, out_dir, sampling_seconds):
