@@ -91,13 +91,14 @@ def test_wang_landau_sampling_on_the_mnist_gan(mnist_run, tmp_path):
 def class_ratio_run(mnist_run, tmp_path_factory):
   """(config, info, digests of checkpoints/ before, after): a copy of the run with a
   class-ratio network prepared (`--sampling.prepare_method=class_ratio`, a 1-epoch
-  classifier)."""
+  classifier, at most 3 epochs of the head)."""
   config, _ = mnist_run
   model_dir = tmp_path_factory.mktemp("class_ratio") / "run"
   shutil.copytree(config.model_dir, model_dir)
   config = config.replace(**{"model_dir": str(model_dir), "mode": "prepare",
                              "sampling.prepare_method": "class_ratio",
-                             "sampling.ratio_classifier_epochs": 1}).validate()
+                             "sampling.ratio_classifier_epochs": 1,
+                             "sampling.ratio_head_epochs": 3}).validate()
   checkpoints = os.path.join(config.model_dir, "checkpoints")
   before = file_digests(checkpoints)
   info = prepare(config, tf.distribute.get_strategy())

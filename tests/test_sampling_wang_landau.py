@@ -211,11 +211,31 @@ def test_importance_weights_and_resampling_follow_theta():
   freq = np.bincount(draws.numpy(), minlength=4) / num
   p = np.exp(log_w)
   np.testing.assert_array_less(np.abs(freq - p), 4 * np.sqrt(p * (1 - p) / num))
+  # Systematic: every count is floor or ceil of its expectation.
+  counts = np.bincount(draws.numpy(), minlength=4)
+  assert np.all(np.abs(counts - num * p) < 1.0 + 1e-6), counts
   # Same seed, same draws.
   again = estimators.weighted_resample(tf.range(4), log_w, num, seed=[4, 2])
   np.testing.assert_array_equal(draws.numpy(), again.numpy())
   with pytest.raises(ValueError):
     energy_bins.importance_log_weights(theta)
+
+
+def test_resampling_equal_weights_keeps_every_state_once():
+  # Multinomial draws would keep about 63% of 1,000 equal states; systematic
+  # resampling returns each of them exactly once, for every seed.
+  for seed in range(5):
+    draws = estimators.weighted_resample(tf.range(1000), tf.zeros([1000]), 1000,
+                                         seed=[seed, 3]).numpy()
+    np.testing.assert_array_equal(np.sort(draws), np.arange(1000))
+  # Half the weight on one state of 1,000: it takes 500 draws, the others one
+  # draw for every other state.
+  log_w = np.zeros(1000)
+  log_w[0] = np.log(999.)
+  draws = estimators.weighted_resample(tf.range(1000), log_w, 1000, seed=[0, 3]).numpy()
+  counts = np.bincount(draws, minlength=1000)
+  assert counts[0] == 500 and set(np.unique(counts[1:])) <= {0, 1}
+  assert counts[1:].sum() == 500
 
 
 # -------------------------------------------------------------- structure

@@ -54,7 +54,6 @@ from tf_stackelberg.data.images import ImageData, to_unit_range
 NETWORK_FILE = "class_ratio.keras"
 _CHUNK = 2000  # images per forward pass and per generator draw
 _HEAD_WIDTH = 64
-_HEAD_MAX_EPOCHS = 20
 _HEAD_PATIENCE = 2
 _BATCH = 256
 
@@ -104,7 +103,7 @@ def _logistic_loss(head, real, fake):
 
 
 def fit_ratio_head(real, fake, held_real, held_fake, seed,
-                   max_epochs=_HEAD_MAX_EPOCHS, patience=_HEAD_PATIENCE):
+                   max_epochs=20, patience=_HEAD_PATIENCE):
   """Fits `log p_real(f) / p_fake(f)` on features `f` with the logistic loss.
 
   Args:
@@ -194,7 +193,8 @@ def prepare_class_ratio(run, sampling, say=_say):
   fake = _fake_features(run, features, len(real), salts.PREPARE + 1)
   head, head_info = fit_ratio_head(real, fake, _batched(features, np.asarray(held_x)),
                                    _batched(features, np.asarray(held_fake)),
-                                   seed + salts.PREPARE)
+                                   seed + salts.PREPARE,
+                                   max_epochs=sampling.ratio_head_epochs)
   say(f"  ratio head: held-out logistic loss {head_info['held_out_losses'][0]:.4f} -> "
       f"{head_info['best_held_out_loss']:.4f}, epoch {head_info['best_epoch']} of "
       f"{head_info['epochs_run']} kept ({time.monotonic() - trained:.0f} s)")

@@ -422,6 +422,10 @@ class SamplingConfig(Section):
   ratio_classifier_epochs: int = _field(3, "Training epochs of the classifier of "
                                         "--sampling.prepare_method=class_ratio.",
                                         check="positive", limit=(1000, "time"))
+  ratio_head_epochs: int = _field(20, "Largest number of training epochs of the "
+                                  "ratio head of --sampling.prepare_method="
+                                  "class_ratio (it stops early on the held-out "
+                                  "split).", check="positive", limit=(1000, "time"))
   prepare_learning_rate: float = _field(1e-5, "Adam learning rate of "
                                         "--mode=prepare's fine-tuning.",
                                         check="positive", limit=(1.0, "Adam diverges"))
