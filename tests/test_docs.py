@@ -239,7 +239,7 @@ README_SECTIONS = ("Install", "Quick start", "Configurations", "An image run",
 
 def test_readme_is_short_and_in_the_newcomers_order():
   text = _read(os.path.join(REPO, "README.md"))
-  assert len(text.splitlines()) <= 210
+  assert len(text.splitlines()) <= 230  # about four screens; details live in docs/
   headings = [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]
   found = [s for h in headings for s in README_SECTIONS if h.startswith(s)]
   assert found == list(README_SECTIONS), headings
