@@ -180,6 +180,19 @@ def test_sample_mode_writes_the_report_into_metrics_tensorboard_and_one_line(
   assert len(lines) == 1 and "target test high_quality at N=1,4,16,64" in lines[0]
   if not test["verdict"]["improves"]:
     assert "no MCMC kernel can help with this discriminator" in lines[0]
+  # One step of `none` is far cheaper than the report: the line says how to cut it.
+  share = report["share_of_sampling_time"]
+  assert share > energy_health.COSTLY_SHARE
+  assert f"{100 * share:.1f}% of the sampling time; its cost is fixed" in lines[0]
+
+
+def test_the_console_line_gives_the_share_and_a_remedy_only_when_costly():
+  report = {"share_of_sampling_time": 0.055}
+  assert energy_health._share(report) == ", 5.5% of the sampling time"  # pylint: disable=protected-access
+  report["share_of_sampling_time"] = 0.21
+  assert "lower --sampling.target_test_samples or set --sampling.health_report=false" in (
+      energy_health._share(report))  # pylint: disable=protected-access
+  assert energy_health._share({}) == ""  # pylint: disable=protected-access  (--mode=diagnose)
 
 
 def test_the_report_is_reproducible_and_the_target_test_can_be_switched_off(

@@ -283,7 +283,23 @@ def console_line(report, discriminator="the run's"):
                  "the noise, so no MCMC kernel can help with this discriminator")
       elif v["improves"]:
         line += ": improves with N, so sampling exp(d_c) can help"
-  return line + f" [{report['seconds']:.1f} s]"
+  return line + f" [{report['seconds']:.1f} s{_share(report)}]"
+
+
+#: Share of the sampling time above which the console line says how to cut the cost.
+COSTLY_SHARE = 0.1
+
+
+def _share(report):
+  """', 21% of the sampling time: ...' after a sampling run; '' otherwise."""
+  share = report.get("share_of_sampling_time")
+  if share is None:
+    return ""
+  text = f", {100 * share:.1f}% of the sampling time"
+  if share > COSTLY_SHARE:
+    text += ("; its cost is fixed, so for short runs lower "
+             "--sampling.target_test_samples or set --sampling.health_report=false")
+  return text
 
 
 #: Other metrics the console line shows from the smallest to the largest N.
