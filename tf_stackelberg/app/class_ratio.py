@@ -50,6 +50,7 @@ from tf_stackelberg.app import latent
 from tf_stackelberg.common import salts
 from tf_stackelberg.common.errors import ConfigError
 from tf_stackelberg.data.images import ImageData, to_unit_range
+from tf_stackelberg.metrics import discriminator_metrics as dm
 
 NETWORK_FILE = "class_ratio.keras"
 _CHUNK = 2000  # images per forward pass and per generator draw
@@ -95,11 +96,9 @@ def probabilities(classifier):
   return keras.Model(inputs, keras.layers.Softmax()(classifier(inputs)))
 
 
-def _logistic_loss(head, real, fake):
-  logits = np.concatenate([np.asarray(head(real)), np.asarray(head(fake))]).reshape(-1)
-  labels = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])
-  # softplus(-l) for real, softplus(l) for fake: the mean logistic loss.
-  return float(np.mean(np.logaddexp(0.0, np.where(labels > 0, -logits, logits))))
+def _held_out_loss(head, real, fake):
+  return dm.logistic_loss(np.asarray(head(real)).reshape(-1),
+                          np.asarray(head(fake)).reshape(-1))
 
 
 def fit_ratio_head(real, fake, held_real, held_fake, seed,
@@ -126,11 +125,11 @@ def fit_ratio_head(real, fake, held_real, held_fake, seed,
                keras.losses.BinaryCrossentropy(from_logits=True))
   x = np.concatenate([real, fake]).astype(np.float32)
   y = np.concatenate([np.ones(len(real)), np.zeros(len(fake))]).astype(np.float32)
-  best = _logistic_loss(head, held_real, held_fake)
+  best = _held_out_loss(head, held_real, held_fake)
   losses, best_epoch, best_weights, bad = [best], 0, head.get_weights(), 0
   for epoch in range(1, max_epochs + 1):
     head.fit(x, y, batch_size=_BATCH, epochs=1, shuffle=True, verbose=0)
-    loss = _logistic_loss(head, held_real, held_fake)
+    loss = _held_out_loss(head, held_real, held_fake)
     losses.append(loss)
     if loss < best:
       best, best_epoch, best_weights, bad = loss, epoch, head.get_weights(), 0
